@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# The project's test command (README): every static check and every test layer that runs
+# without an AWS account. Runs all selected stages even after a failure, prints a summary and
+# exits non-zero if any stage failed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+ALL_STAGES=(ruff mypy shellcheck cfn-lint asl guard pytest)
+
+usage() {
+  cat <<EOF
+Usage: scripts/test.sh [--only STAGE[,STAGE...]] [--skip STAGE[,STAGE...]] [--with-sam]
+                       [--with-snapstart] [--pytest-args "ARGS"] [--help]
+
+Runs scripts/setup.sh (installs only what changed), then these stages:
+  ruff        ruff check over all Python
+  mypy        strict mypy over shared/, local/, tests/, benchmarks/ and each function folder
+  shellcheck  every bash script (scripts/*.sh, .ci/run)
+  cfn-lint    every CloudFormation template; any error OR warning fails
+  asl         asl-validator over every state machine definition, extracted from the templates
+              with DefinitionSubstitutions resolved, for default and opt-in parameters
+  guard       scripts/guard-check.sh: cfn-guard rule unit tests + every template against every rule
+  pytest      all test layers except the opt-in tiers (markers sam, criu); no tests = failure
+
+Opt-in tiers (slow, need extra system tools; see README):
+  --with-sam        scripts/test-sam.sh: sam local invoke of every function in a Lambda container
+  --with-snapstart  scripts/test-snapstart.sh: real checkpoint/restore with CRIU
+
+  --only LIST         run only these stages (comma-separated)
+  --skip LIST         skip these stages
+  --pytest-args ARGS  extra arguments for pytest (e.g. "-k routing -x")
+  --help              show this help
+EOF
+}
+
+contains() { local needle="$1"; shift; local item; for item in "$@"; do [[ "$item" == "$needle" ]] && return 0; done; return 1; }
+
+split_list() {
+  local list="$1" item
+  IFS=',' read -r -a items <<<"$list"
+  for item in "${items[@]}"; do
+    contains "$item" "${ALL_STAGES[@]}" || { echo "test.sh: unknown stage '$item' (stages: ${ALL_STAGES[*]})" >&2; exit 2; }
+    echo "$item"
+  done
+}
+
+ONLY=()
+SKIP=()
+WITH_SAM=0
+WITH_SNAPSTART=0
+PYTEST_ARGS=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --only) [[ $# -ge 2 ]] || { echo "test.sh: --only needs a value" >&2; exit 2; }
+      mapfile -t ONLY < <(split_list "$2"); shift ;;
+    --skip) [[ $# -ge 2 ]] || { echo "test.sh: --skip needs a value" >&2; exit 2; }
+      mapfile -t SKIP < <(split_list "$2"); shift ;;
+    --with-sam) WITH_SAM=1 ;;
+    --with-snapstart) WITH_SNAPSTART=1 ;;
+    --pytest-args) [[ $# -ge 2 ]] || { echo "test.sh: --pytest-args needs a value" >&2; exit 2; }
+      PYTEST_ARGS="$2"; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "test.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+selected() {
+  local stage="$1"
+  if [[ ${#ONLY[@]} -gt 0 ]] && ! contains "$stage" "${ONLY[@]}"; then return 1; fi
+  if [[ ${#SKIP[@]} -gt 0 ]] && contains "$stage" "${SKIP[@]}"; then return 1; fi
+  return 0
+}
+
+"$ROOT/scripts/setup.sh" --quiet
+
+export PATH="$ROOT/.tools/bin:$ROOT/.venv/bin:$PATH"
+PY="$ROOT/.venv/bin/python"
+
+mapfile -t TEMPLATES < <(git ls-files --cached --others --exclude-standard '*template*.yaml' '*template*.yml')
+mapfile -t SHELL_SCRIPTS < <(git ls-files --cached --others --exclude-standard '*.sh' '.ci/run')
+mapfile -t FUNCTION_DIRS < <(git ls-files --cached --others --exclude-standard '*/functions/*/handler.py' | xargs -r -n1 dirname | sort -u)
+mapfile -t PY_PACKAGES < <(for d in shared local tests benchmarks; do
+  [[ -n "$(git ls-files --cached --others --exclude-standard "$d/*.py")" ]] && echo "$d"; done)
+
+stage_ruff() { ruff check --no-cache .; }
+
+stage_mypy() {
+  mypy "${PY_PACKAGES[@]}"
+  # Each function folder is its own top-level module set (every one has a handler.py).
+  local dir
+  for dir in "${FUNCTION_DIRS[@]}"; do
+    echo "mypy $dir"
+    MYPYPATH="$ROOT" mypy "$dir"
+  done
+}
+
+stage_shellcheck() {
+  [[ ${#SHELL_SCRIPTS[@]} -gt 0 ]] || { echo "no shell scripts found" >&2; return 1; }
+  shellcheck --severity=style --external-sources "${SHELL_SCRIPTS[@]}"
+  echo "shellcheck: ${#SHELL_SCRIPTS[@]} scripts clean"
+}
+
+stage_cfn_lint() {
+  if [[ ${#TEMPLATES[@]} -eq 0 ]]; then echo "no templates yet"; return 0; fi
+  local rc=0
+  cfn-lint --format parseable -- "${TEMPLATES[@]}" || rc=$?
+  # cfn-lint exit code bits: 2 errors, 4 warnings, 8 informational; 1 = could not run.
+  if (( rc & 7 )); then echo "cfn-lint: errors or warnings (exit $rc)" >&2; return 1; fi
+  echo "cfn-lint: ${#TEMPLATES[@]} templates, zero errors and zero warnings"
+}
+
+stage_asl() {
+  local out="$ROOT/.build/asl"
+  rm -rf "$out"
+  mkdir -p "$out"
+  "$PY" -m tests.support.extract_asl "$out"
+  local files=("$out"/*.json) file count=0
+  [[ -e "${files[0]}" ]] || { echo "no state machines yet"; return 0; }
+  for file in "${files[@]}"; do
+    asl-validator --silent --json-path "$file" || { echo "asl-validator: $file is invalid" >&2; return 1; }
+    count=$((count + 1))
+  done
+  echo "asl-validator: $count definitions valid"
+}
+
+stage_guard() {
+  if [[ ! -x "$ROOT/scripts/guard-check.sh" ]]; then echo "no guard rules yet"; return 0; fi
+  "$ROOT/scripts/guard-check.sh"
+}
+
+stage_pytest() {
+  local rc=0 args=()
+  if [[ -n "$PYTEST_ARGS" ]]; then read -r -a args <<<"$PYTEST_ARGS"; fi
+  pytest -m "not sam and not criu" -p no:cacheprovider "${args[@]}" || rc=$?
+  # pytest exit 5 = no tests collected: that is a failure, never a pass.
+  if [[ $rc -eq 5 ]]; then echo "pytest collected no tests" >&2; return 1; fi
+  return "$rc"
+}
+
+declare -a RESULTS=()
+FAILED=0
+run_stage() {
+  local name="$1" fn="$2" start end rc=0
+  start=$(date +%s)
+  echo
+  echo "=== $name ==="
+  # A subshell outside any || list, so that errexit really applies inside the stage function.
+  set +e
+  (set -e; "$fn")
+  rc=$?
+  set -e
+  end=$(date +%s)
+  if [[ $rc -eq 0 ]]; then RESULTS+=("$(printf '%-12s PASS %4ss' "$name" $((end - start)))")
+  else RESULTS+=("$(printf '%-12s FAIL %4ss (exit %s)' "$name" $((end - start)) "$rc")"); FAILED=1; fi
+}
+
+for stage in "${ALL_STAGES[@]}"; do
+  selected "$stage" || continue
+  run_stage "$stage" "stage_${stage//-/_}"
+done
+if [[ $WITH_SAM -eq 1 ]]; then run_stage "sam-tier" "$ROOT/scripts/test-sam.sh"; fi
+if [[ $WITH_SNAPSTART -eq 1 ]]; then run_stage "criu-tier" "$ROOT/scripts/test-snapstart.sh"; fi
+
+echo
+echo "=== summary ==="
+printf '%s\n' "${RESULTS[@]}"
+if [[ $FAILED -ne 0 ]]; then echo "RESULT: FAILED"; exit 1; fi
+echo "RESULT: PASSED"

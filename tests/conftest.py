@@ -1,0 +1,87 @@
+"""Fixtures shared by every test layer (see README "Testing" for the layers and markers)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.support.lambda_context import FakeLambdaContext
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+_FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    # Powertools: no X-Ray daemon here; metrics flushed to stdout as EMF.
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "FsxnS3apPipelinesTest",
+    "POWERTOOLS_SERVICE_NAME": "tests",
+    "POWERTOOLS_DEV": "false",
+}
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and a fixed region; nothing in a test can reach a real AWS endpoint."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    for name, value in _FAKE_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def aws() -> Iterator[boto3.Session]:
+    """Every AWS call inside the test goes to moto's in-memory emulation."""
+    with mock_aws():
+        yield boto3.Session(region_name=REGION)
+
+
+@dataclass(frozen=True)
+class AccessPointFixture:
+    bucket: str
+    name: str
+    arn: str
+    alias: str
+    s3: Any  # botocore S3 client
+
+    def put(self, key: str, body: bytes = b"x") -> None:
+        self.s3.put_object(Bucket=self.arn, Key=key, Body=body)
+
+
+@pytest.fixture
+def s3_access_point(aws: boto3.Session) -> AccessPointFixture:
+    """A bucket behind an S3 access point, addressed by its ARN as the handlers address FSx for ONTAP."""
+    s3 = aws.client("s3")
+    s3control = aws.client("s3control")
+    bucket = "fsxn-volume-backing-bucket"
+    name = "fsxn-eda-ap"
+    s3.create_bucket(Bucket=bucket)
+    reply = s3control.create_access_point(AccountId=ACCOUNT, Name=name, Bucket=bucket)
+    arn = f"arn:aws:s3:{REGION}:{ACCOUNT}:accesspoint/{name}"
+    return AccessPointFixture(bucket=bucket, name=name, arn=arn, alias=reply["Alias"], s3=s3)
+
+
+@pytest.fixture
+def output_bucket(aws: boto3.Session) -> str:
+    name = "pipeline-output-bucket"
+    aws.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()

@@ -1,0 +1,81 @@
+"""scripts/test.sh itself: a stage that finds a problem makes the whole command fail."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.templates import REPO_ROOT
+
+pytestmark = pytest.mark.scripts
+
+WARNING_ONLY_TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Description: valid, but with an unused parameter (cfn-lint W2001, a warning)
+Parameters:
+  Unused:
+    Type: String
+    Description: never referenced
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+"""
+
+CLEAN_TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Description: nothing to report
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+"""
+
+
+def _sandbox(tmp_path: Path, template: str) -> Path:
+    """A minimal git checkout that shares the installed .venv/.tools and holds one template."""
+    root = tmp_path / "repo"
+    (root / "scripts").mkdir(parents=True)
+    for name in ("setup.sh", "test.sh"):
+        shutil.copy2(REPO_ROOT / "scripts" / name, root / "scripts" / name)
+    for name in ("requirements-runtime.txt", "requirements-dev.txt", "requirements-lock.txt"):
+        shutil.copy2(REPO_ROOT / name, root / name)
+    shutil.copytree(REPO_ROOT / "tools", root / "tools")
+    (root / ".venv").symlink_to(REPO_ROOT / ".venv")
+    (root / ".tools").symlink_to(REPO_ROOT / ".tools")
+    (root / "stack-template.yaml").write_text(template, encoding="utf-8")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    return root
+
+
+def _run_cfn_lint_stage(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(root / "scripts" / "test.sh"), "--only", "cfn-lint"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_cfn_lint_warning_fails_the_test_command(tmp_path: Path) -> None:
+    result = _run_cfn_lint_stage(_sandbox(tmp_path, WARNING_ONLY_TEMPLATE))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "W2001" in result.stdout
+    assert "cfn-lint     FAIL" in result.stdout
+
+
+def test_a_clean_template_passes_the_cfn_lint_stage(tmp_path: Path) -> None:
+    result = _run_cfn_lint_stage(_sandbox(tmp_path, CLEAN_TEMPLATE))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cfn-lint     PASS" in result.stdout
+
+
+def test_unknown_option_is_rejected() -> None:
+    result = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "test.sh"), "--bogus"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert "unknown option '--bogus'" in result.stderr

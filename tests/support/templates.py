@@ -1,0 +1,327 @@
+"""Read CloudFormation templates the way CloudFormation does, for tests.
+
+Templates are decoded by cfn-lint's decoder (short tags such as ``!Ref`` become their long form),
+never by stripping tags. ``Resolver`` evaluates Conditions and the intrinsic functions a test
+needs (Ref, Fn::GetAtt, Fn::If, Fn::Sub, Fn::Join, Fn::Select, Fn::Split, Fn::Equals, Fn::And,
+Fn::Or, Fn::Not, Condition) for a given parameter set. Resources get deterministic fake physical
+ids and ARNs so that what a state machine would invoke can be compared with what IAM allows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import decode
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PARTITION = "aws"
+
+_PSEUDO = {
+    "AWS::AccountId": ACCOUNT,
+    "AWS::Region": REGION,
+    "AWS::Partition": PARTITION,
+    "AWS::StackName": "test-stack",
+    "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/test-stack/0000",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::NotificationARNs": [],
+}
+
+
+class NoValue:
+    """Marker for ``Ref: AWS::NoValue``; removed from dicts and lists by ``Resolver.resolve``."""
+
+
+NO_VALUE = NoValue()
+
+
+def load_template(path: str | Path) -> dict[str, Any]:
+    """Decode a template with cfn-lint's decoder; raise if it does not parse."""
+    template, matches = decode(str(path))
+    if matches or template is None:
+        raise ValueError(f"{path}: cannot decode: {[str(m) for m in matches]}")
+    return dict(template)
+
+
+def all_templates() -> list[Path]:
+    """Every CloudFormation template in the repository that git knows of (tracked or untracked)."""
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*template*.yaml", "*template*.yml"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return sorted(REPO_ROOT / line for line in out.splitlines() if (REPO_ROOT / line).is_file())
+
+
+def use_case_templates() -> list[Path]:
+    """The use-case stacks (``<uc>/template-deploy.yaml``)."""
+    return [p for p in all_templates() if p.name == "template-deploy.yaml"]
+
+
+def physical_id(logical_id: str) -> str:
+    return f"test-stack-{logical_id}"
+
+
+def _arn_for(logical_id: str, resource: Mapping[str, Any]) -> str:
+    rtype = resource.get("Type", "")
+    name = physical_id(logical_id)
+    props = resource.get("Properties", {}) or {}
+    known = {
+        "AWS::Lambda::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
+        "AWS::Lambda::LayerVersion": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{name}:1",
+        "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}",
+        "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
+        "AWS::S3::Bucket": f"arn:aws:s3:::{name.lower()}",
+        "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
+        "AWS::StepFunctions::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}",
+        "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
+        "AWS::KMS::Key": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}",
+    }
+    if rtype in known:
+        return known[rtype]
+    if rtype == "AWS::Lambda::Version":
+        return f"{_function_arn_of(props)}:1"
+    if rtype == "AWS::Lambda::Alias":
+        return f"{_function_arn_of(props)}:{props.get('Name', 'live')}"
+    service = rtype.split("::")[1].lower() if rtype.count("::") == 2 else "unknown"
+    return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{logical_id}/{name}"
+
+
+def _function_arn_of(props: Mapping[str, Any]) -> str:
+    ref = props.get("FunctionName")
+    if isinstance(ref, Mapping) and "Ref" in ref:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical_id(ref['Ref'])}"
+    if isinstance(ref, Mapping) and "Fn::GetAtt" in ref:
+        target = ref["Fn::GetAtt"]
+        logical = target[0] if isinstance(target, list) else str(target).split(".")[0]
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical_id(logical)}"
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{ref}"
+
+
+@dataclass
+class Resolver:
+    """Evaluates Conditions and intrinsic functions for one parameter set."""
+
+    template: Mapping[str, Any]
+    parameters: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        declared = self.template.get("Parameters", {}) or {}
+        unknown = set(self.parameters) - set(declared)
+        if unknown:
+            raise KeyError(f"parameters not declared by the template: {sorted(unknown)}")
+        self.values: dict[str, Any] = {}
+        for name, spec in declared.items():
+            if name in self.parameters:
+                self.values[name] = self.parameters[name]
+            elif "Default" in spec:
+                self.values[name] = spec["Default"]
+            else:
+                # Required parameters without a value get a placeholder that looks like one.
+                self.values[name] = _placeholder(name, spec)
+            if str(spec.get("Type", "")).startswith("List<") or spec.get("Type") == "CommaDelimitedList":
+                value = self.values[name]
+                self.values[name] = value.split(",") if isinstance(value, str) else value
+        self._conditions: dict[str, bool] = {}
+
+    # --- conditions ----------------------------------------------------------------------
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            expr = (self.template.get("Conditions", {}) or {})[name]
+            self._conditions[name] = bool(self._eval_condition(expr))
+        return self._conditions[name]
+
+    def conditions(self) -> dict[str, bool]:
+        return {name: self.condition(name) for name in self.template.get("Conditions", {}) or {}}
+
+    def _eval_condition(self, expr: Any) -> Any:
+        if isinstance(expr, Mapping) and len(expr) == 1:
+            (fn, arg), = expr.items()
+            if fn == "Condition":
+                return self.condition(arg)
+            if fn == "Fn::Equals":
+                left, right = (self.resolve(a) for a in arg)
+                return str(left) == str(right)
+            if fn == "Fn::And":
+                return all(self._eval_condition(a) for a in arg)
+            if fn == "Fn::Or":
+                return any(self._eval_condition(a) for a in arg)
+            if fn == "Fn::Not":
+                return not self._eval_condition(arg[0])
+        return self.resolve(expr)
+
+    def resource_exists(self, logical_id: str) -> bool:
+        resource = self.template["Resources"][logical_id]
+        cond = resource.get("Condition")
+        return cond is None or self.condition(cond)
+
+    def resources(self) -> dict[str, Mapping[str, Any]]:
+        """The resources that exist for this parameter set."""
+        return {lid: res for lid, res in self.template["Resources"].items() if self.resource_exists(lid)}
+
+    # --- intrinsics ----------------------------------------------------------------------
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            if len(value) == 1:
+                (key, arg), = value.items()
+                if key == "Ref" or key.startswith("Fn::") or key == "Condition":
+                    return self._intrinsic(key, arg)
+            out = {}
+            for k, v in value.items():
+                r = self.resolve(v)
+                if r is not NO_VALUE:
+                    out[k] = r
+            return out
+        if isinstance(value, list):
+            return [r for r in (self.resolve(v) for v in value) if r is not NO_VALUE]
+        return value
+
+    def _intrinsic(self, fn: str, arg: Any) -> Any:
+        if fn == "Ref":
+            return self._ref(arg)
+        if fn == "Condition":
+            return self.condition(arg)
+        if fn == "Fn::If":
+            cond, when_true, when_false = arg
+            return self.resolve(when_true if self.condition(cond) else when_false)
+        if fn == "Fn::GetAtt":
+            logical, attr = arg if isinstance(arg, list) else str(arg).split(".", 1)
+            return self._getatt(logical, attr)
+        if fn == "Fn::Sub":
+            text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+            return self._sub(text, extra)
+        if fn == "Fn::Join":
+            sep, parts = arg
+            return sep.join(str(p) for p in self.resolve(parts))
+        if fn == "Fn::Select":
+            index, items = self.resolve(arg)
+            return items[int(index)]
+        if fn == "Fn::Split":
+            sep, text = self.resolve(arg)
+            return str(text).split(sep)
+        if fn in ("Fn::Equals", "Fn::And", "Fn::Or", "Fn::Not"):
+            return self._eval_condition({fn: arg})
+        if fn == "Fn::FindInMap":
+            name, top, second = self.resolve(arg)
+            return self.template["Mappings"][name][top][second]
+        if fn == "Fn::GetAZs":
+            return [f"{REGION}a", f"{REGION}b"]
+        if fn == "Fn::Base64":
+            return self.resolve(arg)
+        raise NotImplementedError(f"intrinsic {fn} is not supported by the test resolver")
+
+    def _ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in _PSEUDO:
+            return _PSEUDO[name]
+        if name in self.values:
+            return self.values[name]
+        resources = self.template["Resources"]
+        if name not in resources:
+            raise KeyError(f"Ref to unknown name {name}")
+        resource = resources[name]
+        rtype = resource.get("Type")
+        # Types whose Ref is an ARN, per the CloudFormation resource reference.
+        if rtype in {
+            "AWS::Lambda::Alias",
+            "AWS::Lambda::Version",
+            "AWS::Lambda::LayerVersion",
+            "AWS::SNS::Topic",
+            "AWS::StepFunctions::StateMachine",
+            "AWS::IAM::ManagedPolicy",
+        }:
+            return _arn_for(name, resource)
+        if rtype == "AWS::S3::Bucket":
+            return physical_id(name).lower()
+        return physical_id(name)
+
+    def _getatt(self, logical: str, attr: str) -> Any:
+        resource = self.template["Resources"][logical]
+        if attr == "Arn":
+            return _arn_for(logical, resource)
+        if attr == "Version" and resource.get("Type") == "AWS::Lambda::Version":
+            return "1"
+        if attr in {"Name", "TopicName", "QueueName"}:
+            return physical_id(logical)
+        return f"{physical_id(logical)}.{attr}"
+
+    def _sub(self, text: str, extra: Mapping[str, Any]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            token = match.group(1)
+            if token.startswith("!"):
+                return "${" + token[1:] + "}"
+            if token in extra:
+                return str(extra[token])
+            if "." in token:
+                logical, attr = token.split(".", 1)
+                return str(self._getatt(logical, attr))
+            return str(self._ref(token))
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+
+def _placeholder(name: str, spec: Mapping[str, Any]) -> str:
+    if "AccessPoint" in name and "Arn" in name:
+        return f"arn:aws:s3:{REGION}:{ACCOUNT}:accesspoint/placeholder-ap"
+    if "AllowedValues" in spec:
+        return str(spec["AllowedValues"][0])
+    return f"placeholder-{name.lower()}"
+
+
+def state_machines(template: Mapping[str, Any], params: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """{logical id: ASL definition dict} for the state machines that exist with ``params``.
+
+    ``DefinitionSubstitutions`` are applied the way Step Functions applies them: to the JSON text
+    of the definition.
+    """
+    resolver = Resolver(template, params or {})
+    out: dict[str, Any] = {}
+    for logical_id, resource in resolver.resources().items():
+        if resource.get("Type") != "AWS::StepFunctions::StateMachine":
+            continue
+        props = resource.get("Properties", {})
+        if "Definition" not in props:
+            raise ValueError(f"{logical_id}: Definition must be a YAML object (DefinitionString found)")
+        substitutions = resolver.resolve(props.get("DefinitionSubstitutions", {}))
+        text = json.dumps(_plain(props["Definition"]))
+        for key, value in substitutions.items():
+            text = text.replace("${" + key + "}", str(value))
+        leftover = re.findall(r"\$\{([A-Za-z0-9_]+)\}", text)
+        if leftover:
+            raise ValueError(f"{logical_id}: unresolved substitutions {sorted(set(leftover))}")
+        out[logical_id] = json.loads(text)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """cfn-lint node classes → plain dicts and lists (JSON-serializable)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def resolve_conditions(template: Mapping[str, Any], params: Mapping[str, str] | None = None) -> dict[str, bool]:
+    return Resolver(template, params or {}).conditions()
+
+
+def iter_states(definition: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every state of a definition, nested Map/Parallel states included, as (name, state)."""
+    for name, state in definition.get("States", {}).items():
+        yield name, state
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            yield from iter_states(processor)
+        for branch in state.get("Branches", []) or []:
+            yield from iter_states(branch)
