@@ -1,0 +1,49 @@
+"""Which resources bill while a stack sits idle (no pipeline running)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tests.support.templates import Resolver
+
+# Resource types that cost money every hour/month they exist, whatever the traffic.
+ALWAYS_BILLED = {
+    "AWS::SageMaker::Endpoint": "a SageMaker endpoint bills per instance-hour (or per IC copy)",
+    "AWS::SageMaker::InferenceComponent": "an inference component keeps copies on instances",
+    "AWS::SageMaker::NotebookInstance": "a notebook instance bills while in service",
+    "AWS::EC2::NatGateway": "a NAT gateway bills per hour",
+    "AWS::EC2::EIP": "a public IPv4 address bills per hour",
+    "AWS::EC2::Instance": "an instance bills while running",
+    "AWS::KMS::Key": "a customer managed key bills per month",
+    "AWS::SecretsManager::Secret": "a secret bills per month",
+    "AWS::CloudWatch::Alarm": "alarms beyond the free tier bill per month",
+    "AWS::CloudWatch::CompositeAlarm": "alarms beyond the free tier bill per month",
+    "AWS::CloudWatch::Dashboard": "dashboards beyond the free tier bill per month",
+    "AWS::RDS::DBInstance": "a database instance bills per hour",
+    "AWS::ElastiCache::CacheCluster": "a cache node bills per hour",
+    "AWS::OpenSearchService::Domain": "a domain bills per instance-hour",
+    "AWS::Kinesis::Stream": "a provisioned stream bills per shard-hour",
+}
+
+
+def idle_cost_findings(template: Mapping[str, Any], params: Mapping[str, str]) -> list[str]:
+    """Human-readable reasons, one per resource that would bill while idle with ``params``."""
+    resolver = Resolver(template, params)
+    findings = []
+    for logical_id, resource in resolver.resources().items():
+        rtype = resource.get("Type", "")
+        props = resolver.resolve(resource.get("Properties", {}) or {})
+        if rtype in ALWAYS_BILLED:
+            findings.append(f"{logical_id} ({rtype}): {ALWAYS_BILLED[rtype]}")
+        elif rtype == "AWS::EC2::VPCEndpoint" and props.get("VpcEndpointType", "Gateway") != "Gateway":
+            findings.append(f"{logical_id}: an interface VPC endpoint bills per AZ-hour")
+        elif rtype in {"AWS::Lambda::Alias", "AWS::Lambda::Version"} and "ProvisionedConcurrencyConfig" in props:
+            findings.append(f"{logical_id}: provisioned concurrency bills per hour")
+        elif rtype == "AWS::DynamoDB::Table" and props.get("BillingMode", "PROVISIONED") == "PROVISIONED":
+            findings.append(f"{logical_id}: a provisioned-capacity table bills per hour")
+        elif rtype == "AWS::Scheduler::Schedule" and props.get("State", "ENABLED") == "ENABLED":
+            findings.append(f"{logical_id}: an enabled schedule runs (and bills) the pipeline")
+        elif rtype == "AWS::Events::Rule" and "ScheduleExpression" in props and props.get("State") != "DISABLED":
+            findings.append(f"{logical_id}: an enabled scheduled rule runs (and bills) the pipeline")
+    return findings

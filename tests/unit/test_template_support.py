@@ -1,0 +1,87 @@
+"""tests.support.templates: conditions and intrinsics resolve the way CloudFormation resolves them."""
+
+from __future__ import annotations
+
+import pytest
+from cfnlint.decode import decode_str
+
+from tests.support.templates import Resolver, state_machines
+
+pytestmark = pytest.mark.unit
+
+TEMPLATE = """
+Parameters:
+  EnableSnapStart: {Type: String, Default: 'false', AllowedValues: ['true', 'false']}
+  Suffixes: {Type: CommaDelimitedList, Default: '.gds,.oas'}
+Conditions:
+  SnapStartEnabled: !Equals [!Ref EnableSnapStart, 'true']
+  Disabled: !Not [!Condition SnapStartEnabled]
+Resources:
+  Function:
+    Type: AWS::Lambda::Function
+    Properties:
+      Handler: handler.handler
+      Runtime: python3.13
+      Role: arn:aws:iam::123456789012:role/r
+      Code: {ZipFile: x}
+      Description: !Select [1, !Ref Suffixes]
+  Version:
+    Type: AWS::Lambda::Version
+    Condition: SnapStartEnabled
+    Properties: {FunctionName: !Ref Function}
+  Alias:
+    Type: AWS::Lambda::Alias
+    Condition: SnapStartEnabled
+    Properties: {FunctionName: !Ref Function, FunctionVersion: !GetAtt Version.Version, Name: live}
+  Machine:
+    Type: AWS::StepFunctions::StateMachine
+    Properties:
+      RoleArn: arn:aws:iam::123456789012:role/r
+      DefinitionSubstitutions:
+        FunctionArn: !If [SnapStartEnabled, !Ref Alias, !GetAtt Function.Arn]
+        Region: !Sub '${AWS::Region}'
+      Definition:
+        StartAt: Call
+        States:
+          Call:
+            Type: Task
+            Resource: arn:aws:states:::lambda:invoke
+            Parameters: {FunctionName: '${FunctionArn}', Payload: {region: '${Region}'}}
+            End: true
+"""
+
+
+@pytest.fixture
+def template() -> dict:
+    decoded, matches = decode_str(TEMPLATE)
+    assert not matches
+    return dict(decoded)
+
+
+def test_conditions_follow_parameters(template: dict) -> None:
+    assert Resolver(template, {}).conditions() == {"SnapStartEnabled": False, "Disabled": True}
+    assert Resolver(template, {"EnableSnapStart": "true"}).conditions() == {"SnapStartEnabled": True, "Disabled": False}
+
+
+def test_conditional_resources_exist_only_when_their_condition_holds(template: dict) -> None:
+    assert set(Resolver(template, {}).resources()) == {"Function", "Machine"}
+    opted_in = Resolver(template, {"EnableSnapStart": "true"}).resources()
+    assert set(opted_in) == {"Function", "Version", "Alias", "Machine"}
+
+
+def test_substitutions_choose_alias_or_function(template: dict) -> None:
+    off = state_machines(template, {})["Machine"]["States"]["Call"]["Parameters"]
+    on = state_machines(template, {"EnableSnapStart": "true"})["Machine"]["States"]["Call"]["Parameters"]
+    assert off["FunctionName"] == "arn:aws:lambda:us-east-1:123456789012:function:test-stack-Function"
+    assert on["FunctionName"] == "arn:aws:lambda:us-east-1:123456789012:function:test-stack-Function:live"
+    assert off["Payload"] == {"region": "us-east-1"}
+
+
+def test_lists_and_select(template: dict) -> None:
+    resolver = Resolver(template, {})
+    assert resolver.resolve(template["Resources"]["Function"]["Properties"]["Description"]) == ".oas"
+
+
+def test_undeclared_parameters_are_rejected(template: dict) -> None:
+    with pytest.raises(KeyError, match="Nope"):
+        Resolver(template, {"Nope": "1"})
