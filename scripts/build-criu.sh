@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Builds CRIU (checkpoint/restore in userspace) from Debian trixie's source package and installs
+# the criu binary into .tools/criu/bin/criu. The SnapStart tier of the tests (scripts/test-snapstart.sh)
+# and benchmarks/snapstart_bench.py use it to checkpoint and restore real Python processes.
+#
+# Why not the distribution's criu: bookworm ships 3.17.1, which fails on recent kernels (it does
+# not handle the vvar area split into [vvar] and [vvar_vclock] that this kernel maps); 4.1 does.
+#
+# What it does, only when the installed binary is missing or not the pinned version:
+#   1. adds a deb-src entry for trixie in its own file (/etc/apt/sources.list.d/trixie-src.sources;
+#      source packages only, so no trixie binary can be installed by accident);
+#   2. installs the build dependencies of the criu binary from bookworm;
+#   3. downloads the source package's upstream tarball, checked against a pinned sha256 that must
+#      also be the one trixie's signed Sources index lists;
+#   4. builds only the criu binary, installs it, and runs `criu check`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CRIU_DEB_VERSION="4.1.1-1"             # Debian trixie source package version
+CRIU_VERSION="${CRIU_DEB_VERSION%-*}"  # upstream version, as `criu --version` prints it
+PREFIX="$ROOT/.tools/criu"
+BUILD_DIR="$ROOT/.build/criu"
+SOURCES_FILE="/etc/apt/sources.list.d/trixie-src.sources"
+MIRROR="http://deb.debian.org/debian"
+# The upstream tarball of the source package, as listed in trixie's signed Sources index. Only it
+# is used: the package's .dsc and debian.tar.xz are not needed to build the criu binary (and are
+# not always served by the mirror this project is built against).
+ORIG_TARBALL="criu_${CRIU_VERSION}.orig.tar.xz"
+ORIG_SHA256="f80a66cb3726bb2116266d4759ce3bcbfab7abdb6b6d430bf20dd41911717afe"
+# Build dependencies of criu/criu (not of the docs, crit or the plugins), all in bookworm.
+BUILD_DEPS=(build-essential curl xz-utils pkgconf python3 libbsd-dev libcap-dev libgnutls28-dev
+  libnet1-dev libnftables-dev libnl-3-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler
+  protobuf-compiler uuid-dev)
+
+usage() {
+  cat <<EOF
+Usage: scripts/build-criu.sh [--force] [--dry-run] [--check] [--help]
+
+Builds CRIU $CRIU_VERSION from Debian trixie's source package ($CRIU_DEB_VERSION) and installs
+the binary as .tools/criu/bin/criu. Needs root (apt-get) and network access to deb.debian.org.
+Does nothing when the pinned version is already installed. Takes several minutes on 2 cores.
+
+  --force    rebuild even when the pinned version is installed
+  --dry-run  print what would be done and change nothing
+  --check    exit 0 when the pinned version is installed and 'criu check' passes, 1 otherwise;
+             build nothing
+  --help     show this help
+EOF
+}
+
+FORCE=0
+DRY_RUN=0
+CHECK_ONLY=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --force) FORCE=1 ;;
+    --dry-run) DRY_RUN=1 ;;
+    --check) CHECK_ONLY=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "build-criu.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+log() { echo "build-criu: $*"; }
+die() { echo "build-criu: ERROR: $*" >&2; exit 1; }
+run() {
+  if [[ $DRY_RUN -eq 1 ]]; then
+    echo "build-criu: would run: $*"
+  else
+    "$@"
+  fi
+}
+
+CRIU="$PREFIX/bin/criu"
+
+installed_version_ok() {
+  [[ -x "$CRIU" ]] || return 1
+  local version
+  version="$("$CRIU" --version 2>/dev/null | awk '/^Version:/ {print $2}')"
+  [[ "$version" == "$CRIU_VERSION" ]]
+}
+
+criu_check() {
+  # 'criu check' needs root; it probes the kernel features a dump and restore use.
+  local output
+  if ! output="$("$CRIU" check 2>&1)"; then
+    echo "$output" >&2
+    return 1
+  fi
+  grep -q "Looks good" <<<"$output"
+}
+
+if [[ $CHECK_ONLY -eq 1 ]]; then
+  installed_version_ok || { log "CRIU $CRIU_VERSION is not installed at $CRIU"; exit 1; }
+  criu_check || { log "'criu check' failed"; exit 1; }
+  log "CRIU $CRIU_VERSION at $CRIU: criu check passed"
+  exit 0
+fi
+
+if [[ $FORCE -eq 0 ]] && installed_version_ok; then
+  log "CRIU $CRIU_VERSION already installed at $CRIU"
+  exit 0
+fi
+
+[[ "$(uname -m)" == "x86_64" ]] || die "only x86_64 is supported (this is $(uname -m))"
+[[ "$(id -u)" -eq 0 ]] || die "must run as root (it installs build dependencies with apt-get)"
+command -v apt-get >/dev/null || die "apt-get not found: this script needs a Debian-based system"
+
+if [[ ! -f "$SOURCES_FILE" ]]; then
+  log "adding trixie source packages in $SOURCES_FILE"
+  if [[ $DRY_RUN -eq 1 ]]; then
+    echo "build-criu: would write $SOURCES_FILE (Types: deb-src, Suites: trixie)"
+  else
+    cat >"$SOURCES_FILE" <<'EOF'
+# Source packages only (no binaries): scripts/build-criu.sh builds CRIU from trixie's source.
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+  fi
+fi
+
+if ! apt-cache showsrc "criu" 2>/dev/null | grep -qx "Version: $CRIU_DEB_VERSION"; then
+  log "updating apt indexes"
+  run apt-get update -q || die "apt-get update failed"
+  if [[ $DRY_RUN -eq 0 ]] && ! apt-cache showsrc criu | grep -qx "Version: $CRIU_DEB_VERSION"; then
+    die "source package criu $CRIU_DEB_VERSION not found in trixie (pinned version gone? see $SOURCES_FILE)"
+  fi
+fi
+
+log "installing build dependencies: ${BUILD_DEPS[*]}"
+run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${BUILD_DEPS[@]}" \
+  || die "installing build dependencies failed"
+
+SRC_DIR="$BUILD_DIR/criu-$CRIU_VERSION"
+ORIG_URL="$MIRROR/pool/main/c/criu/$ORIG_TARBALL"
+if [[ $DRY_RUN -eq 1 ]]; then
+  echo "build-criu: would download $ORIG_URL, check its sha256 ($ORIG_SHA256) against the signed Sources index"
+  echo "build-criu: would run: make -C $SRC_DIR -j$(nproc) criu"
+  echo "build-criu: would install $SRC_DIR/criu/criu as $CRIU and run '$CRIU check'"
+  exit 0
+fi
+# The checksum apt verified from trixie's signed Sources index must be the pinned one.
+apt-cache showsrc criu | awk -v v="$CRIU_DEB_VERSION" '
+  /^Package:/ {inblock=0} /^Version:/ {inblock=($2==v)}
+  inblock && /^Checksums-Sha256:/ {sums=1; next} /^[^ ]/ {sums=0}
+  inblock && sums {print $1, $3}' | grep -qx "$ORIG_SHA256 $ORIG_TARBALL" \
+  || die "trixie's Sources index does not list $ORIG_TARBALL with sha256 $ORIG_SHA256"
+rm -rf "$BUILD_DIR"
+mkdir -p "$BUILD_DIR"
+log "downloading $ORIG_URL"
+curl -fsSL --retry 3 -o "$BUILD_DIR/$ORIG_TARBALL" "$ORIG_URL" || die "download of $ORIG_URL failed"
+echo "$ORIG_SHA256  $BUILD_DIR/$ORIG_TARBALL" | sha256sum -c --quiet - || die "sha256 mismatch for $ORIG_TARBALL"
+tar -xJf "$BUILD_DIR/$ORIG_TARBALL" -C "$BUILD_DIR" || die "extracting $ORIG_TARBALL failed"
+[[ -d "$SRC_DIR" ]] || die "expected $SRC_DIR after extracting $ORIG_TARBALL"
+
+log "building criu (make criu, $(nproc) jobs)"
+make -C "$SRC_DIR" -j"$(nproc)" criu >"$BUILD_DIR/make.log" 2>&1 \
+  || { tail -40 "$BUILD_DIR/make.log" >&2; die "make criu failed (full log: $BUILD_DIR/make.log)"; }
+
+install -D -m 0755 "$SRC_DIR/criu/criu" "$CRIU"
+installed_version_ok || die "$CRIU does not report version $CRIU_VERSION: $("$CRIU" --version 2>&1 | head -2)"
+criu_check || die "'$CRIU check' failed on this kernel; checkpoint/restore will not work here"
+log "installed CRIU $CRIU_VERSION at $CRIU (criu check passed)"
