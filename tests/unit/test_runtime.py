@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import http.server
 import random
 import tempfile
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ParamValidationError
 
 from shared import runtime
+from tests.snapstart.loopback import Recorder, loopback_aws
 
 pytestmark = pytest.mark.unit
 
@@ -30,38 +29,10 @@ def hook_registry() -> Iterator[None]:
     snapshot_restore_py.get_after_restore()[:] = after
 
 
-class _S3Stub(http.server.BaseHTTPRequestHandler):
-    """A loopback S3 that answers every request with an empty listing over HTTP/1.1 keep-alive."""
-
-    protocol_version = "HTTP/1.1"
-    connections: set[tuple[str, int]]
-    requests: int
-
-    def do_GET(self) -> None:
-        type(self).connections.add(self.client_address)
-        type(self).requests += 1
-        body = b'<?xml version="1.0"?><ListBucketResult><Name>b</Name><KeyCount>0</KeyCount></ListBucketResult>'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def s3_server() -> Iterator[tuple[str, type[_S3Stub]]]:
-    handler = type("Handler", (_S3Stub,), {"connections": set(), "requests": 0})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+def server() -> Iterator[tuple[str, Recorder]]:
+    with loopback_aws() as endpoint_and_recorder:
+        yield endpoint_and_recorder
 
 
 def _s3(endpoint: str) -> Any:
@@ -143,45 +114,45 @@ def test_two_restores_of_one_snapshot_generate_different_temp_names(tmp_path: An
 
 
 def test_registered_client_closes_its_pool_before_snapshot_and_reconnects(
-    s3_server: tuple[str, type[_S3Stub]],
+    server: tuple[str, Recorder],
 ) -> None:
-    endpoint, server = s3_server
+    endpoint, recorder = server
     s3 = runtime.register_client(_s3(endpoint))
 
-    s3.list_objects_v2(Bucket="b")
-    s3.list_objects_v2(Bucket="b")
-    assert len(server.connections) == 1  # keep-alive: both calls on one connection
+    s3.list_objects_v2(Bucket="fixture")
+    s3.list_objects_v2(Bucket="fixture")
+    assert len(recorder.connections()) == 1  # keep-alive: both calls on one connection
     pool_manager = s3._endpoint.http_session._manager
     assert len(pool_manager.pools) == 1
 
     runtime.run_before_snapshot_hooks()
     assert len(pool_manager.pools) == 0  # nothing left open for the checkpoint
 
-    s3.list_objects_v2(Bucket="b")
-    assert server.requests == 3
-    assert len(server.connections) == 2  # the client still works, on a new connection
+    s3.list_objects_v2(Bucket="fixture")
+    assert len(recorder.requests) == 3
+    assert len(recorder.connections()) == 2  # the client still works, on a new connection
 
 
-def test_registered_client_drops_its_pool_after_each_restore(s3_server: tuple[str, type[_S3Stub]]) -> None:
-    endpoint, server = s3_server
+def test_registered_client_drops_its_pool_after_each_restore(server: tuple[str, Recorder]) -> None:
+    endpoint, recorder = server
     s3 = runtime.register_client(_s3(endpoint))
-    s3.list_objects_v2(Bucket="b")
+    s3.list_objects_v2(Bucket="fixture")
 
     for expected_connections in (2, 3):
         runtime.run_after_restore_hooks()
-        s3.list_objects_v2(Bucket="b")
-        assert len(server.connections) == expected_connections
+        s3.list_objects_v2(Bucket="fixture")
+        assert len(recorder.connections()) == expected_connections
 
 
-def test_unregistered_client_keeps_its_pool(s3_server: tuple[str, type[_S3Stub]]) -> None:
+def test_unregistered_client_keeps_its_pool(server: tuple[str, Recorder]) -> None:
     # Known-bad input for the two tests above: without register_client nothing is closed.
-    endpoint, server = s3_server
+    endpoint, recorder = server
     s3 = _s3(endpoint)
-    s3.list_objects_v2(Bucket="b")
+    s3.list_objects_v2(Bucket="fixture")
     runtime.run_before_snapshot_hooks()
     runtime.run_after_restore_hooks()
-    s3.list_objects_v2(Bucket="b")
-    assert len(server.connections) == 1
+    s3.list_objects_v2(Bucket="fixture")
+    assert len(recorder.connections()) == 1
 
 
 def test_ttl_cache_loads_once_until_expiry_by_wall_clock() -> None:
@@ -247,9 +218,9 @@ def test_prime_runs_warmups_in_order_and_propagates_failure() -> None:
     ],
 )
 def test_warm_client_runs_the_call_without_opening_a_connection(
-    s3_server: tuple[str, type[_S3Stub]], service: str, operation: str, params: dict[str, Any]
+    server: tuple[str, Recorder], service: str, operation: str, params: dict[str, Any]
 ) -> None:
-    endpoint, server = s3_server
+    endpoint, recorder = server
     client = boto3.client(service, endpoint_url=endpoint)
     signed: list[str] = []
     client.meta.events.register("request-created", lambda request, **_: signed.append(request.url))
@@ -257,16 +228,16 @@ def test_warm_client_runs_the_call_without_opening_a_connection(
     runtime.warm_client(client, operation, **params)()
 
     assert len(signed) == 1  # serialized, endpoint resolved and signed
-    assert server.requests == 0
+    assert len(recorder.requests) == 0
     assert len(client._endpoint.http_session._manager.pools) == 0
 
 
-def test_warm_client_leaves_the_client_sending_for_real(s3_server: tuple[str, type[_S3Stub]]) -> None:
-    endpoint, server = s3_server
+def test_warm_client_leaves_the_client_sending_for_real(server: tuple[str, Recorder]) -> None:
+    endpoint, recorder = server
     s3 = _s3(endpoint)
-    runtime.warm_client(s3, "list_objects_v2", Bucket="b")()
-    assert s3.list_objects_v2(Bucket="b")["Name"] == "b"
-    assert server.requests == 1
+    runtime.warm_client(s3, "list_objects_v2", Bucket="fixture")()
+    assert s3.list_objects_v2(Bucket="fixture")["Name"] == "fixture"
+    assert len(recorder.requests) == 1
 
 
 def test_warm_client_surfaces_programming_errors_at_init() -> None:
@@ -274,4 +245,4 @@ def test_warm_client_surfaces_programming_errors_at_init() -> None:
     with pytest.raises(AttributeError):
         runtime.warm_client(s3, "list_object_v3")
     with pytest.raises(ParamValidationError):
-        runtime.warm_client(s3, "get_object", Bucket="b")()
+        runtime.warm_client(s3, "get_object", Bucket="fixture")()
