@@ -1,0 +1,1 @@
+"""Development-only code: the local workflow runner, emulators and sample data (never shipped in a Lambda artifact)."""

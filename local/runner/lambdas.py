@@ -1,0 +1,391 @@
+"""The project's real Lambda handlers, invoked in-process as the Lambda service would run them.
+
+- Each function has its own execution environments: the handler module (and the modules beside it
+  in the function's code folder) is imported afresh per environment, with the function's
+  environment variables set, so module-scope state is never shared between functions or between
+  concurrent invocations. The first invocation on an environment is a cold start (init counted).
+- Environment variables are process-wide in Python; invocations of *different* functions therefore
+  take turns (same-function invocations run concurrently).
+- The context's ``get_remaining_time_in_millis()`` counts down from the function's ``Timeout`` on
+  the run's emulated clock. A handler still running past its timeout is reported as AWS reports
+  it (``Sandbox.Timedout``) once it returns: a thread cannot be killed.
+- An exception becomes an ``Unhandled`` function error whose ``errorType`` is the exception's class
+  name, exactly the payload Step Functions matches ``ErrorEquals`` against.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Final
+
+from botocore.awsrequest import AWSResponse
+
+from local.runner.clock import EmulatedClock
+from local.runner.interceptor import Call, error_reply, reply
+
+MAX_SYNC_PAYLOAD: Final = 6 * 1024 * 1024
+_MISSING: Final = object()
+_IMPORT_LOCK = threading.RLock()
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    timeout_s: int = 3
+    memory_mb: int = 128
+    environment: Mapping[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    runtime: str = "python3.13"
+
+
+@dataclass
+class FunctionStats:
+    invocations: int = 0
+    cold_starts: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+class LambdaContext:
+    """The attributes and method the Python runtime's context object has."""
+
+    def __init__(self, spec: FunctionSpec, invoked_arn: str, request_id: str, clock: EmulatedClock) -> None:
+        self.function_name = spec.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = invoked_arn
+        self.memory_limit_in_mb = str(spec.memory_mb)
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{spec.name}"
+        self.log_stream_name = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+        self.identity = None
+        self.client_context = None
+        self._clock = clock
+        self._deadline = clock.now() + spec.timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - self._clock.now()) * 1000))
+
+    @property
+    def timed_out(self) -> bool:
+        return self._clock.now() > self._deadline
+
+
+class EnvironmentGate:
+    """Applies one function's environment variables to ``os.environ`` while its code runs."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._owner: str | None = None
+        self._users = 0
+        self._saved: dict[str, object] = {}
+
+    @contextmanager
+    def applied(self, owner: str, variables: Mapping[str, str]) -> Iterator[None]:
+        with self._cond:
+            while self._owner not in (None, owner):
+                self._cond.wait()
+            if self._owner is None:
+                self._owner = owner
+                for key, value in variables.items():
+                    self._saved[key] = os.environ.get(key, _MISSING)
+                    os.environ[key] = value
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._users -= 1
+                if self._users == 0:
+                    for key, value in self._saved.items():
+                        if value is _MISSING:
+                            os.environ.pop(key, None)
+                        else:
+                            os.environ[key] = str(value)
+                    self._saved.clear()
+                    self._owner = None
+                    self._cond.notify_all()
+
+
+class _ExecutionEnvironment:
+    def __init__(self, handler: Callable[[Any, Any], Any]) -> None:
+        self.handler = handler
+
+
+class FunctionInitError(Exception):
+    def __init__(self, error_type: str, message: str, trace: list[str]) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.trace = trace
+
+
+class LambdaRuntime:
+    """Answers ``lambda:Invoke`` for the template's functions by running their handlers."""
+
+    def __init__(
+        self,
+        functions: list[FunctionSpec],
+        clock: EmulatedClock,
+        *,
+        base_environment: Mapping[str, str] | None = None,
+        on_invoke: Callable[[FunctionSpec, str | None, float], None] | None = None,
+    ) -> None:
+        self.functions = {f.logical_id: f for f in functions}
+        self.clock = clock
+        self.base_environment = dict(base_environment or {})
+        self.stats: dict[str, FunctionStats] = {f.logical_id: FunctionStats() for f in functions}
+        self._idle: dict[str, list[_ExecutionEnvironment]] = {f.logical_id: [] for f in functions}
+        self._lock = threading.Lock()
+        self._gate = EnvironmentGate()
+        self._on_invoke = on_invoke
+        self._by_name: dict[str, FunctionSpec] = {}
+        for f in functions:
+            self._by_name[f.name] = f
+            self._by_name[f.arn] = f
+            for alias in f.aliases:
+                self._by_name[f"{f.arn}:{alias}"] = f
+                self._by_name[f"{f.name}:{alias}"] = f
+
+    # --- addressing ---------------------------------------------------------------------------
+    def resolve(self, function_name: str, qualifier: str | None = None) -> FunctionSpec | None:
+        """Accepts a name, ``name:qualifier``, a function/alias/version ARN or a partial ARN."""
+        candidates = [function_name]
+        if function_name.startswith("arn:") and function_name.count(":") == 7:
+            base, _, version = function_name.rpartition(":")
+            candidates.append(base if version.isdigit() or version == "$LATEST" else function_name)
+        elif ":" in function_name and not function_name.startswith("arn:"):
+            candidates.append(function_name.split(":")[-2] if function_name.count(":") >= 2 else function_name.split(":")[0])
+        for candidate in candidates:
+            spec = self._by_name.get(candidate)
+            if spec is not None:
+                if qualifier and qualifier not in (*spec.aliases, "$LATEST") and not qualifier.isdigit():
+                    return None
+                return spec
+        return None
+
+    def environment_of(self, spec: FunctionSpec) -> dict[str, str]:
+        env = dict(self.base_environment)
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+                "LAMBDA_TASK_ROOT": str(spec.code_dir),
+                "_HANDLER": spec.handler,
+            }
+        )
+        env.update(spec.environment)
+        return env
+
+    # --- botocore hook ------------------------------------------------------------------------
+    def hook(self, call: Call) -> AWSResponse | None:
+        if call.service != "lambda" or call.operation != "Invoke":
+            return None
+        # /2015-03-31/functions/<FunctionName>/invocations
+        parts = call.path.split("/functions/", 1)
+        if len(parts) != 2 or not parts[1].endswith("/invocations"):
+            return None
+        function_name = parts[1][: -len("/invocations")]
+        qualifier = (call.query.get("Qualifier") or [None])[0]
+        spec = self.resolve(function_name, qualifier)
+        if spec is None:
+            return error_reply(
+                call, "ResourceNotFoundException", f"Function not found: {function_name}", 404
+            )
+        payload = call.body or b"{}"
+        if len(payload) > MAX_SYNC_PAYLOAD:
+            return error_reply(
+                call,
+                "RequestTooLargeException",
+                f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation",
+                413,
+            )
+        invocation_type = call.header("X-Amz-Invocation-Type") or "RequestResponse"
+        if invocation_type == "DryRun":
+            return reply(call, 204, b"")
+        if invocation_type == "Event":
+            threading.Thread(target=self.invoke, args=(spec, payload, function_name), daemon=True).start()
+            return reply(call, 202, b"")
+        body, function_error = self.invoke(spec, payload, function_name)
+        headers = {"X-Amz-Executed-Version": "$LATEST", "Content-Type": "application/json"}
+        if function_error:
+            headers["X-Amz-Function-Error"] = function_error
+        return reply(call, 200, body, headers)
+
+    # --- invocation ---------------------------------------------------------------------------
+    def invoke(self, spec: FunctionSpec, payload: bytes, invoked_as: str | None = None) -> tuple[bytes, str | None]:
+        """Run one invocation; returns (response payload, function error or None)."""
+        request_id = str(uuid.uuid4())
+        invoked_arn = invoked_as if (invoked_as or "").startswith("arn:") else spec.arn
+        stats = self.stats[spec.logical_id]
+        started = time.monotonic()
+        error_type: str | None = None
+        try:
+            event = json.loads(payload)
+        except json.JSONDecodeError as e:
+            error_type = "Runtime.UnmarshalError"
+            return self._error(error_type, f"Unable to unmarshal input: {e}", request_id, []), "Unhandled"
+        env_vars = self.environment_of(spec)
+        try:
+            with self._gate.applied(spec.logical_id, env_vars):
+                environment = self._acquire(spec, stats)
+                try:
+                    context = LambdaContext(spec, invoked_arn, request_id, self.clock)
+                    try:
+                        result = environment.handler(event, context)
+                    except Exception as e:  # noqa: BLE001 - becomes the Lambda function error, as in AWS
+                        error_type = type(e).__name__
+                        trace = traceback.format_exception(e)
+                        if context.timed_out:
+                            return self._timeout(spec, request_id), "Unhandled"
+                        return self._error(error_type, str(e), request_id, trace), "Unhandled"
+                    if context.timed_out:
+                        error_type = "Sandbox.Timedout"
+                        return self._timeout(spec, request_id), "Unhandled"
+                finally:
+                    self._release(spec, environment)
+            try:
+                body = json.dumps(result).encode()
+            except (TypeError, ValueError) as e:
+                error_type = "Runtime.MarshalError"
+                return self._error(error_type, f"Unable to marshal response: {e}", request_id, []), "Unhandled"
+            if len(body) > MAX_SYNC_PAYLOAD:
+                error_type = "Function.ResponseSizeTooLarge"
+                message = f"Response payload size exceeded maximum allowed payload size ({MAX_SYNC_PAYLOAD} bytes)."
+                return self._error(error_type, message, request_id, []), "Unhandled"
+            return body, None
+        except FunctionInitError as e:
+            error_type = e.error_type
+            return self._error(e.error_type, str(e), request_id, e.trace), "Unhandled"
+        finally:
+            elapsed = time.monotonic() - started
+            with self._lock:
+                stats.invocations += 1
+                stats.seconds += elapsed
+                if error_type:
+                    stats.errors[error_type] += 1
+            if self._on_invoke is not None:
+                self._on_invoke(spec, error_type, elapsed)
+
+    @staticmethod
+    def _error(error_type: str, message: str, request_id: str, trace: list[str]) -> bytes:
+        return json.dumps(
+            {
+                "errorMessage": message,
+                "errorType": error_type,
+                "requestId": request_id,
+                "stackTrace": [line.rstrip("\n") for line in trace],
+            }
+        ).encode()
+
+    def _timeout(self, spec: FunctionSpec, request_id: str) -> bytes:
+        message = f"RequestId: {request_id} Error: Task timed out after {spec.timeout_s:.2f} seconds"
+        with self._lock:
+            self.stats[spec.logical_id].errors["Sandbox.Timedout"] += 1
+        return json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}).encode()
+
+    def _acquire(self, spec: FunctionSpec, stats: FunctionStats) -> _ExecutionEnvironment:
+        with self._lock:
+            idle = self._idle[spec.logical_id]
+            if idle:
+                return idle.pop()
+        handler = load_handler(spec)  # cold start: the function's init runs now
+        with self._lock:
+            stats.cold_starts += 1
+        return _ExecutionEnvironment(handler)
+
+    def _release(self, spec: FunctionSpec, environment: _ExecutionEnvironment) -> None:
+        with self._lock:
+            self._idle[spec.logical_id].append(environment)
+
+
+_load_counter = 0
+
+
+def load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
+    """Import the function's handler module afresh from its code folder and return the handler.
+
+    Modules from the code folder are imported under their own names (so ``import parser_module``
+    beside ``handler.py`` works as in ``/var/task``) and then taken out of ``sys.modules``, so the
+    next environment or function imports its own copies. Anything outside the folder (``shared``,
+    boto3, Powertools) is imported once, as a layer is.
+    """
+    global _load_counter  # noqa: PLW0603 - unique module names across the process
+    module_path, _, attribute = spec.handler.rpartition(".")
+    if not module_path or not attribute:
+        raise FunctionInitError("Runtime.MalformedHandlerName", f"Bad handler '{spec.handler}'", [])
+    code_dir = spec.code_dir.resolve()
+    file = code_dir / (module_path.replace(".", "/") + ".py")
+    if not file.is_file():
+        raise FunctionInitError(
+            "Runtime.ImportModuleError",
+            f"Unable to import module '{module_path}': No module named '{module_path}'",
+            [],
+        )
+    local_names = {p.stem for p in code_dir.glob("*.py")} | {
+        p.name for p in code_dir.iterdir() if p.is_dir() and (p / "__init__.py").is_file()
+    }
+    with _IMPORT_LOCK:
+        _load_counter += 1
+        shadowed = {
+            name: mod
+            for name, mod in list(sys.modules.items())
+            if name.split(".")[0] in local_names
+        }
+        for name in shadowed:
+            del sys.modules[name]
+        sys.path.insert(0, str(code_dir))
+        module: ModuleType | None = None
+        try:
+            mspec = importlib.util.spec_from_file_location(module_path, file)
+            if mspec is None or mspec.loader is None:
+                raise FunctionInitError("Runtime.ImportModuleError", f"Cannot load {file}", [])
+            module = importlib.util.module_from_spec(mspec)
+            sys.modules[module_path] = module
+            try:
+                mspec.loader.exec_module(module)
+            except ImportError as e:
+                raise FunctionInitError(
+                    "Runtime.ImportModuleError",
+                    f"Unable to import module '{module_path}': {e}",
+                    traceback.format_exception(e),
+                ) from e
+            except SyntaxError as e:
+                raise FunctionInitError(
+                    "Runtime.UserCodeSyntaxError", str(e), traceback.format_exception(e)
+                ) from e
+            except Exception as e:  # noqa: BLE001 - an init error is reported under the exception's name
+                raise FunctionInitError(type(e).__name__, str(e), traceback.format_exception(e)) from e
+        finally:
+            sys.path.remove(str(code_dir))
+            for name, mod in list(sys.modules.items()):
+                file_attr = getattr(mod, "__file__", None)
+                if name.split(".")[0] in local_names or (
+                    file_attr and Path(file_attr).resolve().is_relative_to(code_dir)
+                ):
+                    del sys.modules[name]
+            sys.modules.update(shadowed)
+    handler = getattr(module, attribute, None)
+    if not callable(handler):
+        raise FunctionInitError(
+            "Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_path}'", []
+        )
+    return handler  # type: ignore[no-any-return]
