@@ -1,0 +1,116 @@
+"""UC6 discovery: list the layout files behind the FSx for ONTAP S3 access point into a manifest.
+
+Event: ``{"execution_id": "<execution name>"}``. The listing is streamed page by page into
+``manifests/<execution_id>/manifest.jsonl`` in the output bucket (one ``ObjectInfo`` per line),
+so memory and the returned payload are the same for ten objects or ten million. Returns the
+manifest location and counts only; the Distributed Map reads the manifest itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared import aws, config, runtime
+from shared.errors import ConfigurationError, InvalidInputError
+from shared.retry import Deadline
+from shared.s3ap import ManifestWriter, list_objects
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+EXECUTION_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+SUFFIX_RE = r"\.[A-Za-z0-9]{1,16}"
+MANIFEST_PREFIX = "manifests"
+# Check the time budget every this many listed objects (one ListObjectsV2 page).
+DEADLINE_CHECK_EVERY = 1000
+
+ACCESS_POINT = config.env_access_point("ACCESS_POINT_ARN")
+OUTPUT_BUCKET = config.env_str("OUTPUT_BUCKET", pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+SOURCE_PREFIX = config.env_str("SOURCE_PREFIX", "", pattern=r"[A-Za-z0-9!_.*()/-]{0,512}")
+FILE_SUFFIXES = config.env_list("FILE_SUFFIXES", (".gds", ".gds2", ".oas", ".oasis"))
+DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 20_000, minimum=1_000, maximum=120_000)
+if not FILE_SUFFIXES or any(re.fullmatch(SUFFIX_RE, s) is None for s in FILE_SUFFIXES):
+    raise ConfigurationError(
+        f"environment variable FILE_SUFFIXES={','.join(FILE_SUFFIXES)!r} is invalid: expected "
+        "comma-separated suffixes such as .gds,.oas",
+        variable="FILE_SUFFIXES",
+    )
+
+S3 = runtime.register_client(aws.client("s3"))
+runtime.prime(runtime.warm_client(S3, "list_objects_v2", Bucket=ACCESS_POINT.arn, MaxKeys=1))
+
+
+def manifest_key(execution_id: str) -> str:
+    return f"{MANIFEST_PREFIX}/{execution_id}/manifest.jsonl"
+
+
+def discover(
+    s3: S3Client,
+    *,
+    access_point_arn: str,
+    output_bucket: str,
+    execution_id: str,
+    prefix: str,
+    suffixes: Iterable[str],
+    deadline: Deadline,
+) -> dict[str, Any]:
+    """Stream the filtered listing into the manifest; return its location and counts."""
+    total_bytes = 0
+    with ManifestWriter(s3, output_bucket, manifest_key(execution_id)) as manifest:
+        for obj in list_objects(s3, access_point_arn, prefix=prefix, suffixes=tuple(suffixes)):
+            manifest.write(obj.to_dict())
+            total_bytes += obj.size
+            if manifest.count % DEADLINE_CHECK_EVERY == 0:
+                # Raising inside the block aborts the multipart upload: no partial manifest.
+                deadline.check("listing the access point")
+    info = manifest.result
+    return {
+        "execution_id": execution_id,
+        "manifest_bucket": info.bucket,
+        "manifest_key": info.key,
+        "object_count": info.count,
+        "total_bytes": total_bytes,
+        "manifest_bytes": info.bytes,
+    }
+
+
+def parse_event(event: Any) -> str:
+    if not isinstance(event, dict):
+        raise InvalidInputError(f"event must be an object, got {type(event).__name__}")
+    execution_id = event.get("execution_id")
+    if not isinstance(execution_id, str) or EXECUTION_ID_RE.fullmatch(execution_id) is None:
+        raise InvalidInputError(
+            f"execution_id must match {EXECUTION_ID_RE.pattern} (a Step Functions execution name), "
+            f"got {execution_id!r}"
+        )
+    return execution_id
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    execution_id = parse_event(event)
+    logger.append_keys(execution_id=execution_id)
+    result = discover(
+        S3,
+        access_point_arn=ACCESS_POINT.arn,
+        output_bucket=OUTPUT_BUCKET,
+        execution_id=execution_id,
+        prefix=SOURCE_PREFIX,
+        suffixes=FILE_SUFFIXES,
+        deadline=Deadline.from_context(context, margin_ms=DEADLINE_MARGIN_MS),
+    )
+    metrics.add_metric(name="FilesDiscovered", unit=MetricUnit.Count, value=result["object_count"])
+    logger.info("manifest written", extra=result)
+    return result
