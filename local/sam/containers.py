@@ -1,0 +1,166 @@
+"""Find the container engine (Docker or Finch), probe it, and build the image handlers run in.
+
+The engine is found the way SAM CLI finds it: ``DOCKER_HOST`` when set, else Docker's default
+socket, else Finch's. The same endpoint is passed to ``sam`` through ``DOCKER_HOST``.
+
+The invoke image is derived from the python3.13 base image (the official
+``public.ecr.aws/lambda/python:3.13`` or the offline one from ``scripts/build-local-image.sh``) and
+adds only what points handlers at the emulation: the emulation's CA certificate and the
+``HTTPS_PROXY`` / ``AWS_CA_BUNDLE`` environment. SAM CLI passes a function only the environment
+variables its template declares, so endpoint configuration cannot travel through ``--env-vars``;
+image environment is the channel that needs no template change. The build is a two-instruction
+Dockerfile (COPY, ENV): no RUN, no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import ipaddress
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+OFFICIAL_IMAGE = "public.ecr.aws/lambda/python:3.13"
+CA_PATH_IN_IMAGE = "/etc/fsxn-s3ap-local/emulation-ca.pem"
+DERIVED_REPOSITORY = "fsxn-s3ap/sam-invoke"
+_PROBE_TIMEOUT_S = 5
+
+
+class ContainerEngineError(RuntimeError):
+    """No usable container engine, or it refused an operation."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    base_url: str  # unix:///var/run/docker.sock, tcp://..., what DOCKER_HOST would hold
+    name: str  # "docker" or "finch"
+
+
+def _finch_sockets() -> list[Path]:
+    home = Path.home()
+    return [home / ".finch" / "finch.sock", Path("/var/run/finch.sock"), Path("/run/finch.sock")]
+
+
+def candidate_engines(environ: dict[str, str] | None = None) -> list[Engine]:
+    """Engines to try, in order: DOCKER_HOST, Docker's default socket, Finch's sockets."""
+    env = os.environ if environ is None else environ
+    if env.get("DOCKER_HOST"):
+        host = env["DOCKER_HOST"]
+        return [Engine(host, "finch" if "finch" in host else "docker")]
+    engines = [Engine("unix:///var/run/docker.sock", "docker")]
+    engines += [Engine(f"unix://{sock}", "finch") for sock in _finch_sockets()]
+    return engines
+
+
+def _client(engine: Engine) -> Any:
+    import docker
+
+    return docker.DockerClient(base_url=engine.base_url, timeout=_PROBE_TIMEOUT_S)
+
+
+def find_engine(environ: dict[str, str] | None = None) -> Engine | None:
+    """The first engine that answers a ping, or None."""
+    for engine in candidate_engines(environ):
+        if engine.base_url.startswith("unix://") and not Path(engine.base_url[len("unix://") :]).exists():
+            continue
+        try:
+            client = _client(engine)
+            try:
+                if client.ping():
+                    return engine
+            finally:
+                client.close()
+        except Exception:  # noqa: BLE001 - any failure means "this engine does not answer"
+            continue
+    return None
+
+
+def bridge_gateway(engine: Engine) -> str | None:
+    """The default bridge's gateway address, which containers use to reach this host."""
+    client = _client(engine)
+    try:
+        network = client.networks.get("bridge")
+        for config in network.attrs.get("IPAM", {}).get("Config") or []:
+            if config.get("Gateway"):
+                return str(config["Gateway"])
+            if config.get("Subnet"):
+                subnet = ipaddress.ip_network(config["Subnet"], strict=False)
+                return str(next(subnet.hosts()))
+    except Exception:  # noqa: BLE001 - no default bridge (Finch, rootless engines): caller decides
+        return None
+    finally:
+        client.close()
+    return None
+
+
+def image_exists(engine: Engine, image: str) -> bool:
+    import docker
+
+    client = docker.DockerClient(base_url=engine.base_url, timeout=60)
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        return False
+    finally:
+        client.close()
+    return True
+
+
+def derived_image_tag(base_image: str, environment: dict[str, str], ca_pem: bytes, base_id: str) -> str:
+    digest = hashlib.sha256(
+        json.dumps({"base": base_image, "id": base_id, "env": environment}, sort_keys=True).encode() + ca_pem
+    ).hexdigest()[:16]
+    return f"{DERIVED_REPOSITORY}:{digest}"
+
+
+def build_invoke_image(
+    engine: Engine, base_image: str, ca_bundle: Path, environment: dict[str, str], *, pull: bool
+) -> str:
+    """Build (or reuse) the image SAM invokes: ``base_image`` + the CA + ``environment``."""
+    import docker
+
+    client = docker.DockerClient(base_url=engine.base_url, timeout=600)
+    try:
+        try:
+            base = client.images.get(base_image)
+        except docker.errors.ImageNotFound:
+            if not pull:
+                raise ContainerEngineError(
+                    f"image {base_image} is not present and pulling is disabled; build it with "
+                    "scripts/build-local-image.sh or pull it"
+                ) from None
+            try:
+                base = client.images.pull(base_image)
+            except docker.errors.APIError as exc:
+                raise ContainerEngineError(
+                    f"cannot pull {base_image} ({exc.explanation}); on a machine without registry access "
+                    "build the offline image with scripts/build-local-image.sh and pass --invoke-image"
+                ) from exc
+        ca_pem = ca_bundle.read_bytes()
+        tag = derived_image_tag(base_image, environment, ca_pem, str(base.id))
+        try:
+            client.images.get(tag)
+            return tag
+        except docker.errors.ImageNotFound:
+            pass
+        env_lines = "".join(f"ENV {key}={json.dumps(value)}\n" for key, value in sorted(environment.items()))
+        dockerfile = f"FROM {base_image}\nCOPY emulation-ca.pem {CA_PATH_IN_IMAGE}\n{env_lines}"
+        context = io.BytesIO()
+        with tarfile.open(fileobj=context, mode="w") as tar:
+            for name, data in (("Dockerfile", dockerfile.encode()), ("emulation-ca.pem", ca_pem)):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                info.mode = 0o644
+                tar.addfile(info, io.BytesIO(data))
+        context.seek(0)
+        try:
+            client.images.build(fileobj=context, custom_context=True, tag=tag, pull=False, rm=True)
+        except (docker.errors.BuildError, docker.errors.APIError) as exc:
+            raise ContainerEngineError(f"building {tag} from {base_image} failed: {exc}") from exc
+        return tag
+    finally:
+        client.close()

@@ -1,0 +1,93 @@
+"""Serve the embedded runner's emulators (local/emulators/) to containers through the proxy.
+
+Those emulators are hooks written for botocore's ``before-send`` event: they take a ``Call``
+(service id, operation name, the prepared request) and return a complete HTTP reply, or ``None`` to
+let moto answer. A request reaching the proxy is the same HTTP request, so it is turned back into
+a ``Call``: the operation name is recovered from the wire the way AWS routes it (the
+``X-Amz-Target`` header for JSON protocols, the method and URI template for REST protocols).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+
+from local.runner.clock import EmulatedClock
+from local.runner.interceptor import Call
+from local.sam.emulation import Incoming, Override, Reply, moto_dispatch
+
+Hook = Callable[[Call], AWSResponse | None]
+_lock = threading.Lock()
+
+
+@cache
+def _service_model(endpoint_prefix: str) -> Any:
+    session = botocore.session.get_session()
+    for name in session.get_available_services():
+        model = session.get_service_model(name)
+        if model.endpoint_prefix == endpoint_prefix or name == endpoint_prefix:
+            return model
+    raise KeyError(endpoint_prefix)
+
+
+def _uri_pattern(request_uri: str) -> re.Pattern[str]:
+    path = request_uri.split("?", 1)[0]
+    parts = re.split(r"(\{[^}]+\})", path)
+    regex = "".join(
+        ("(.+)" if part.endswith("+}") else "([^/]+)") if part.startswith("{") else re.escape(part) for part in parts
+    )
+    return re.compile(f"^{regex}$")
+
+
+def operation_name(endpoint_prefix: str, incoming: Incoming) -> str | None:
+    """The API operation an HTTP request calls, as botocore names it (``Converse``, ...)."""
+    model = _service_model(endpoint_prefix)
+    target = incoming.headers.get("X-Amz-Target") or incoming.headers.get("x-amz-target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    path = incoming.path.split("?", 1)[0]
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        if http.get("method", "").upper() == incoming.method.upper() and _uri_pattern(http.get("requestUri", "")).match(path):
+            return str(name)
+    return None
+
+
+def hook_override(endpoint_prefix: str, hook: Hook) -> Override:
+    """An ``Override`` for the proxy that asks ``hook`` first and moto otherwise."""
+    service_id = _service_model(endpoint_prefix).service_id.hyphenize()
+
+    def answer(incoming: Incoming) -> Reply:
+        operation = operation_name(endpoint_prefix, incoming)
+        response = None
+        if operation is not None:
+            request = AWSPreparedRequest(
+                incoming.method, incoming.url, dict(incoming.headers), incoming.body, stream_output=False
+            )
+            response = hook(Call(service=service_id, operation=operation, request=request))
+        if response is None:
+            return moto_dispatch(incoming)
+        headers = {str(k): str(v) for k, v in response.headers.items()}
+        return int(response.status_code), headers, bytes(response.content)
+
+    return answer
+
+
+def embedded_emulators(session: boto3.Session) -> Mapping[str, Override]:
+    """Athena (DuckDB over the emulated S3 and Glue) and Bedrock Runtime Converse."""
+    from local.emulators.athena import AthenaEmulator
+    from local.emulators.bedrock import BedrockEmulator
+
+    athena = AthenaEmulator(session, EmulatedClock())
+    bedrock = BedrockEmulator()
+    return {
+        "athena": hook_override("athena", athena.hook),
+        "bedrock-runtime": hook_override("bedrock-runtime", bedrock.hook),
+    }

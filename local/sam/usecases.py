@@ -1,0 +1,185 @@
+"""What the sam engine invokes: use cases, their functions and events, read from the templates.
+
+A use case is a folder with a ``template-deploy.yaml``; its events live in
+``events/uc<NN>-<folder>/<function>.json`` where ``<function>`` is the name of the function's code
+folder (``Code: functions/<function>``). Nothing is listed by hand, so a use case is picked up as
+soon as its template lands.
+
+Functions are ordered as the state machine runs them (the order in which the definition names
+their ``${<Name>FunctionArn}`` substitutions), because later functions read what earlier ones wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import decode
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_NAME = "template-deploy.yaml"
+_SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+class UseCaseError(ValueError):
+    """A template, event or env.json entry the sam engine cannot use."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str  # DiscoveryFunction
+    name: str  # discovery (its code folder and event file name)
+    code_dir: Path
+    handler: str
+    environment: Mapping[str, Any]  # the template's Environment.Variables (intrinsics unresolved)
+
+
+@dataclass(frozen=True)
+class UseCase:
+    name: str  # semiconductor-eda
+    directory: Path
+    template_path: Path
+    events_dir: Path  # events/uc06-semiconductor-eda
+    template: Mapping[str, Any]
+    functions: tuple[FunctionSpec, ...]
+    layer_dirs: tuple[Path, ...]
+
+    @property
+    def events_name(self) -> str:
+        return self.events_dir.name
+
+    @property
+    def package(self) -> str:
+        """Python module name of the use case's sample generator (local/samples/<package>.py)."""
+        return self.name.replace("-", "_")
+
+    def event_path(self, function: FunctionSpec) -> Path:
+        return self.events_dir / f"{function.name}.json"
+
+    def load_event(self, function: FunctionSpec) -> dict[str, Any]:
+        path = self.event_path(function)
+        try:
+            event = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UseCaseError(f"{self.name}: no event for {function.logical_id} ({path})") from None
+        except json.JSONDecodeError as exc:
+            raise UseCaseError(f"{path}: not JSON: {exc}") from exc
+        if not isinstance(event, dict):
+            raise UseCaseError(f"{path}: an event must be a JSON object")
+        return event
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """Decode with cfn-lint's decoder: short-form tags become their long form, nothing is stripped."""
+    template, matches = decode(str(path))
+    if matches or template is None:
+        raise UseCaseError(f"{path}: cannot decode: {[str(m) for m in matches]}")
+    return dict(template)
+
+
+def _walk_strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, Mapping):
+        for value in node.values():
+            yield from _walk_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk_strings(value)
+
+
+def _function_order(resources: Mapping[str, Any], function_ids: list[str]) -> list[str]:
+    """Function logical ids in the order the state machines' definitions reference them."""
+    ordered: list[str] = []
+    for resource in resources.values():
+        if resource.get("Type") != "AWS::StepFunctions::StateMachine":
+            continue
+        props = resource.get("Properties") or {}
+        substitutions = props.get("DefinitionSubstitutions") or {}
+        for text in _walk_strings(props.get("Definition") or {}):
+            for name in _SUBSTITUTION.findall(text):
+                for target in _walk_strings(substitutions.get(name)):
+                    # !GetAtt XFunction.Arn, !Ref XAlias / XFunction all name the function's stem.
+                    stem = target.split(".", 1)[0]
+                    for candidate in (stem, stem.removesuffix("Alias") + "Function"):
+                        if candidate in function_ids and candidate not in ordered:
+                            ordered.append(candidate)
+    return ordered + [fid for fid in function_ids if fid not in ordered]
+
+
+def _local_path(base: Path, value: Any, what: str) -> Path:
+    if not isinstance(value, str):
+        raise UseCaseError(f"{what}: expected a local path for sam local invoke, got {value!r}")
+    return (base / value).resolve()
+
+
+def load_use_case(directory: Path, events_root: Path | None = None) -> UseCase:
+    template_path = directory / TEMPLATE_NAME
+    template = load_template(template_path)
+    resources: Mapping[str, Any] = template.get("Resources") or {}
+    events_root = events_root or REPO_ROOT / "events"
+    matches = sorted(events_root.glob(f"uc[0-9]*-{directory.name}"))
+    if len(matches) > 1:
+        raise UseCaseError(f"{directory.name}: several event folders match: {[m.name for m in matches]}")
+    events_dir = matches[0] if matches else events_root / f"uc00-{directory.name}"
+
+    function_ids = [lid for lid, res in resources.items() if res.get("Type") == "AWS::Lambda::Function"]
+    functions = []
+    for logical_id in _function_order(resources, function_ids):
+        props = resources[logical_id].get("Properties") or {}
+        code_dir = _local_path(directory, props.get("Code"), f"{template_path}: {logical_id}.Code")
+        env = ((props.get("Environment") or {}).get("Variables")) or {}
+        functions.append(
+            FunctionSpec(
+                logical_id=logical_id,
+                name=code_dir.name,
+                code_dir=code_dir,
+                handler=str(props.get("Handler", "")),
+                environment=dict(env),
+            )
+        )
+    layer_dirs = tuple(
+        _local_path(directory, (res.get("Properties") or {}).get("Content"), f"{template_path}: {lid}.Content")
+        for lid, res in resources.items()
+        if res.get("Type") == "AWS::Lambda::LayerVersion"
+    )
+    return UseCase(
+        name=directory.name,
+        directory=directory,
+        template_path=template_path,
+        events_dir=events_dir,
+        template=template,
+        functions=tuple(functions),
+        layer_dirs=layer_dirs,
+    )
+
+
+def discover(root: Path = REPO_ROOT) -> list[UseCase]:
+    """Every use case present: each ``*/template-deploy.yaml`` under ``root``."""
+    return [load_use_case(path.parent, root / "events") for path in sorted(root.glob(f"*/{TEMPLATE_NAME}"))]
+
+
+def select(use_cases: list[UseCase], names: list[str]) -> list[UseCase]:
+    """Pick use cases by folder name (semiconductor-eda), events name (uc06-semiconductor-eda) or
+    number (uc06, uc6, 6). No names: all of them."""
+    if not names:
+        return use_cases
+    chosen: list[UseCase] = []
+    for raw in names:
+        wanted = raw.strip().lower()
+        number = re.fullmatch(r"(?:uc)?0*(\d+)", wanted)
+        found = [
+            uc
+            for uc in use_cases
+            if wanted in {uc.name, uc.events_name}
+            or (number is not None and re.fullmatch(rf"uc0*{number.group(1)}-.*", uc.events_name))
+        ]
+        if not found:
+            known = ", ".join(f"{uc.name} ({uc.events_name})" for uc in use_cases) or "none"
+            raise UseCaseError(f"unknown use case '{raw}'; present: {known}")
+        chosen.extend(uc for uc in found if uc not in chosen)
+    return chosen

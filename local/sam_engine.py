@@ -1,0 +1,227 @@
+"""``scripts/local-test.sh --engine sam``: every function of every use case in a Lambda container.
+
+For each selected use case (every ``*/template-deploy.yaml`` by default) this starts emulated AWS
+on an address containers can reach, creates the resources ``events/env.json`` names (with the use
+case's sample data behind its S3 access point), and runs each function, in state machine order,
+with ``sam local invoke --template <uc>/template-deploy.yaml --event events/<uc>/<fn>.json
+--env-vars events/env.json``. A function passes when its response is a JSON document that is not
+a Lambda error and carries every field the state machine reads from it. Exit status: 0 all
+passed, 1 a function failed, 2 usage or environment error (no container engine, no sam, ...).
+
+Handlers reach emulated AWS only: the invoke image sets ``HTTPS_PROXY`` to the emulation and
+trusts its CA (see local/sam/containers.py); the emulation answers from moto plus the embedded
+runner's Athena (DuckDB) and Bedrock Converse emulators, and relays nothing anywhere else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from local.sam import containers
+from local.sam.emulation import EmulationServer, owns_address
+from local.sam.invoke import SamInvoker, Verdict, find_sam
+from local.sam.overrides import embedded_emulators
+from local.sam.provision import provision
+from local.sam.usecases import REPO_ROOT, UseCase, UseCaseError, discover, select
+
+LOG = logging.getLogger("sam-engine")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_OBJECTS = 12
+
+
+class EngineError(RuntimeError):
+    """The run cannot start (exit 2): the message says what to install or start."""
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="local-test.sh --engine sam",
+        description=(
+            "Invoke every function of every selected use case with its event through "
+            "`sam local invoke`, against emulated AWS; print a table; exit 1 if any failed."
+        ),
+    )
+    parser.add_argument("--uc", action="append", default=[], metavar="NAME",
+                        help="use case to run (folder, events name or number: semiconductor-eda, "
+                             "uc06-semiconductor-eda, uc6); repeatable; default all")
+    parser.add_argument("--objects", type=int, default=DEFAULT_OBJECTS, metavar="N",
+                        help=f"sample objects behind each access point (default {DEFAULT_OBJECTS})")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep responses, sam logs and the emulation's request log in DIR")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    parser.add_argument("--invoke-image", metavar="IMAGE",
+                        help="python3.13 Lambda base image to run in, e.g. the offline one from "
+                             "scripts/build-local-image.sh; it is never pulled. Default: "
+                             f"{containers.OFFICIAL_IMAGE}, pulled if absent")
+    parser.add_argument("--host-address", metavar="ADDR",
+                        help="address of this machine that containers reach; the emulation listens "
+                             "there (default: the engine's bridge gateway)")
+    parser.add_argument("--probe", action="store_true",
+                        help="only check that a container engine answers (exit 0) or not (exit 1)")
+    args = parser.parse_args(argv)
+    if args.objects < 1 or args.objects > 10_000:
+        parser.error("--objects must be between 1 and 10000")
+    return args
+
+
+def _ensure_layers(use_cases: list[UseCase]) -> None:
+    """Build the shared layer when a template points at a layer folder that does not exist yet."""
+    missing = sorted({str(d) for uc in use_cases for d in uc.layer_dirs if not d.is_dir()})
+    if not missing:
+        return
+    builder = REPO_ROOT / "scripts" / "build-layer.sh"
+    if not builder.is_file():
+        raise EngineError(f"layer folder(s) {', '.join(missing)} missing and scripts/build-layer.sh not found")
+    LOG.info("building the shared layer (scripts/build-layer.sh)")
+    subprocess.run([str(builder)], cwd=REPO_ROOT, check=True, stdout=sys.stderr)
+    still = [d for d in missing if not Path(d).is_dir()]
+    if still:
+        raise EngineError(f"scripts/build-layer.sh did not create {', '.join(still)}")
+
+
+def _check_events(use_cases: list[UseCase]) -> None:
+    problems = [
+        f"{uc.name}: no event {uc.event_path(fn).relative_to(REPO_ROOT)} for {fn.logical_id}"
+        for uc in use_cases
+        for fn in uc.functions
+        if not uc.event_path(fn).is_file()
+    ]
+    if problems:
+        raise EngineError("; ".join(problems))
+
+
+def _table(verdicts: list[Verdict]) -> str:
+    rows = [("USE CASE", "FUNCTION", "RESULT", "SECONDS", "DETAIL")]
+    for v in verdicts:
+        detail = "" if v.passed else f"{v.error_type}: {v.error_message}"
+        rows.append((v.use_case, v.function, "PASS" if v.passed else "FAIL", f"{v.seconds:.1f}", detail[:160]))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip() for row in rows]
+    passed = sum(v.passed for v in verdicts)
+    lines.append(f"{passed} passed, {len(verdicts) - passed} failed")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    use_cases = select(discover(), args.uc)
+    if not use_cases:
+        raise EngineError("no use case found (no */template-deploy.yaml)")
+    _check_events(use_cases)
+    env_json_path = REPO_ROOT / "events" / "env.json"
+    env_json: dict[str, Any] = json.loads(env_json_path.read_text(encoding="utf-8"))
+
+    engine = containers.find_engine()
+    if engine is None:
+        raise EngineError("no container engine answers (start Docker or Finch, or set DOCKER_HOST)")
+    sam = find_sam()
+    if sam is None:
+        raise EngineError("sam not found: scripts/test-sam.sh --setup-only installs it into .tools/sam-venv")
+    host = args.host_address or containers.bridge_gateway(engine)
+    if host is None:
+        raise EngineError("cannot tell which address containers reach this machine at; pass --host-address")
+    if not owns_address(host):
+        raise EngineError(
+            f"{host} is not an address of this machine (engine in a VM?); pass --host-address with one "
+            "that containers reach and this machine can listen on"
+        )
+    _ensure_layers(use_cases)
+
+    work = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="sam-engine-"))
+    work.mkdir(parents=True, exist_ok=True)
+    verdicts: list[Verdict] = []
+    started = time.monotonic()
+    try:
+        with mock_aws():
+            session = boto3.Session(
+                aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+            )
+            with EmulationServer(host, work / "emulation", overrides=embedded_emulators(session)) as server:
+                environment = {
+                    "HTTPS_PROXY": server.proxy_url(),
+                    "https_proxy": server.proxy_url(),
+                    # The runtime API of the emulator inside the container must not be proxied.
+                    "NO_PROXY": "127.0.0.1,localhost",
+                    "no_proxy": "127.0.0.1,localhost",
+                    "AWS_CA_BUNDLE": containers.CA_PATH_IN_IMAGE,
+                }
+                base = args.invoke_image or containers.OFFICIAL_IMAGE
+                image = containers.build_invoke_image(
+                    engine, base, server.ca_bundle, environment, pull=args.invoke_image is None
+                )
+                LOG.info("invoke image %s (from %s), emulation at %s", image, base, server.proxy_url())
+                invoker = SamInvoker(sam, engine.base_url, image, env_json_path, work / "logs")
+                for use_case in use_cases:
+                    done = provision(use_case, env_json, session, objects=args.objects)
+                    LOG.info("%s: provisioned %s", use_case.name, done)
+                    for function in use_case.functions:
+                        timeout = int(
+                            ((use_case.template["Resources"][function.logical_id].get("Properties") or {}).get(
+                                "Timeout", 60
+                            ))
+                        )
+                        verdict = invoker.invoke(use_case, function, timeout)
+                        LOG.info(
+                            "%s/%s: %s (%.1fs)", use_case.name, function.name,
+                            "PASS" if verdict.passed else f"FAIL {verdict.error_type}: {verdict.error_message}",
+                            verdict.seconds,
+                        )
+                        verdicts.append(verdict)
+                (work / "emulation-requests.json").write_text(
+                    json.dumps([r.__dict__ for r in server.records], indent=1), encoding="utf-8"
+                )
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    failed = [v for v in verdicts if not v.passed]
+    if args.json:
+        json.dump(
+            {
+                "engine": "sam",
+                "seconds": round(time.monotonic() - started, 1),
+                "passed": len(verdicts) - len(failed),
+                "failed": len(failed),
+                "results": [v.to_dict() for v in verdicts],
+            },
+            sys.stdout,
+            indent=2,
+            default=str,
+        )
+        sys.stdout.write("\n")
+    else:
+        print(_table(verdicts))  # noqa: T201 - the command's output
+        if args.keep:
+            print(f"logs, responses and the emulation request log: {work}")  # noqa: T201
+    return EXIT_FAILED if failed or not verdicts else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=os.environ.get("SAM_ENGINE_LOG_LEVEL", "INFO"), format="sam-engine: %(message)s", stream=sys.stderr
+    )
+    if args.probe:
+        return EXIT_OK if containers.find_engine() is not None else EXIT_FAILED
+    try:
+        return run(args)
+    except (EngineError, UseCaseError, containers.ContainerEngineError) as exc:
+        LOG.error("%s", exc)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
