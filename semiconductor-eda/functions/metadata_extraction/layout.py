@@ -148,6 +148,12 @@ def bytes_source(data: bytes, chunk_size: int = 64 * 1024) -> ChunkSource:
     return next_chunk
 
 
+def _significant(value: float) -> float:
+    """12 significant digits: OASIS stores grid steps per micron, GDSII meters per unit, and the
+    same unit must compare equal whichever way it was computed (1e-6/10000 is 9.999999999999999e-11)."""
+    return float(f"{value:.12g}")
+
+
 @dataclass
 class CellFacts:
     """What one cell contains: element count (geometry, text, references) and references by target."""
@@ -313,8 +319,8 @@ class LayoutSummary:
             "format": self.file_format,
             "format_version": self.format_version,
             "library_name": self.library_name,
-            "user_unit": self.user_unit,
-            "db_unit_meters": self.db_unit_meters,
+            "user_unit": _significant(self.user_unit),
+            "db_unit_meters": _significant(self.db_unit_meters),
             "cell_count": len(names),
             "cell_names": names[:max_names],
             "cell_names_truncated": len(names) > max_names,

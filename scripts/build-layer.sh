@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Builds the shared Lambda layer folder every use-case template points at (Content: ../.build/layer):
+#   .build/layer/python/shared/            the project's shared/ package
+#   .build/layer/python/<dependencies>     requirements-runtime.txt, installed for python3.13 on
+#                                          manylinux x86_64 (the Lambda runtime), pinned by
+#                                          requirements-lock.txt
+# Idempotent: a stamp of the inputs (requirements files and shared/ sources) is kept and a rerun
+# with unchanged inputs builds nothing. The new layer is assembled beside the old one and swapped
+# in only when complete, so a failed build never leaves a half-built layer behind.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="$ROOT/.build/layer"
+STAMP="$ROOT/.build/layer.stamp"
+PLATFORM="manylinux2014_x86_64"
+PY_VERSION="3.13"
+
+usage() {
+  cat <<EOF
+Usage: scripts/build-layer.sh [--force] [--dry-run] [--quiet] [--help]
+
+Builds .build/layer/python/ (shared/ + the pinned runtime dependencies for python${PY_VERSION},
+${PLATFORM}) for aws cloudformation package and sam local invoke.
+
+  --force    rebuild even when the inputs have not changed
+  --dry-run  print what would be built and the pip command; change nothing
+  --quiet    print only errors and the final line
+  --help     show this help
+
+Environment: BUILD_LAYER_PYTHON  Python whose pip installs the dependencies
+             (default: .venv/bin/python, else python3.13)
+EOF
+}
+
+FORCE=0
+DRY_RUN=0
+QUIET=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --force) FORCE=1 ;;
+    --dry-run) DRY_RUN=1 ;;
+    --quiet) QUIET=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "build-layer.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+log() { [[ $QUIET -eq 1 ]] || echo "build-layer: $*" >&2; }
+die() { echo "build-layer.sh: ERROR: $*" >&2; exit 1; }
+
+[[ -f "$ROOT/requirements-runtime.txt" ]] || die "requirements-runtime.txt not found in $ROOT"
+[[ -f "$ROOT/shared/__init__.py" ]] || die "shared/__init__.py not found in $ROOT"
+
+PYTHON="${BUILD_LAYER_PYTHON:-}"
+if [[ -z "$PYTHON" ]]; then
+  if [[ -x "$ROOT/.venv/bin/python" ]]; then PYTHON="$ROOT/.venv/bin/python"
+  elif command -v python3.13 >/dev/null 2>&1; then PYTHON="python3.13"
+  else die "no Python found: run scripts/setup.sh or set BUILD_LAYER_PYTHON"; fi
+fi
+
+# Every input that changes the layer: the requirement pins and every shared/ source file.
+input_files() {
+  (cd "$ROOT" && find shared -type f -name '*.py' ! -path '*/__pycache__/*' -print | LC_ALL=C sort)
+}
+stamp_now() {
+  {
+    sha256sum "$ROOT/requirements-runtime.txt" "$ROOT/requirements-lock.txt" 2>/dev/null | cut -d' ' -f1
+    echo "$PLATFORM $PY_VERSION"
+    while IFS= read -r file; do
+      printf '%s %s\n' "$file" "$(sha256sum "$ROOT/$file" | cut -d' ' -f1)"
+    done < <(input_files)
+  } | sha256sum | cut -d' ' -f1
+}
+
+stamp="$(stamp_now)"
+if [[ $FORCE -eq 0 && -f "$STAMP" && "$(cat "$STAMP")" == "$stamp" && -d "$OUT/python/shared" ]]; then
+  log "layer up to date ($OUT)"
+  exit 0
+fi
+
+constraints=()
+[[ -f "$ROOT/requirements-lock.txt" ]] && constraints=(-c "$ROOT/requirements-lock.txt")
+pip_cmd=("$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compile
+  --platform "$PLATFORM" --implementation cp --python-version "$PY_VERSION" --only-binary=:all:
+  -r "$ROOT/requirements-runtime.txt" "${constraints[@]}")
+
+if [[ $DRY_RUN -eq 1 ]]; then
+  echo "would build $OUT/python from shared/ ($(input_files | wc -l) files) and requirements-runtime.txt"
+  printf 'would run:'; printf ' %q' "${pip_cmd[@]}" --target "$OUT.new/python"; echo
+  exit 0
+fi
+
+mkdir -p "$ROOT/.build"
+work="$OUT.new"
+rm -rf "$work"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/python"
+log "installing runtime dependencies for python$PY_VERSION $PLATFORM"
+"${pip_cmd[@]}" --target "$work/python" || die "pip install failed"
+log "copying shared/"
+while IFS= read -r file; do
+  mkdir -p "$work/python/$(dirname "$file")"
+  cp "$ROOT/$file" "$work/python/$file"
+done < <(input_files)
+[[ -f "$work/python/shared/__init__.py" ]] || die "shared/ was not copied into the layer"
+
+rm -rf "$OUT"
+mv "$work" "$OUT"
+trap - EXIT
+echo "$stamp" >"$STAMP"
+echo "build-layer: built $OUT ($(du -sh "$OUT" | cut -f1))"
