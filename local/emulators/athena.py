@@ -348,7 +348,12 @@ class AthenaEmulator:
         with tempfile.TemporaryDirectory(prefix="athena-") as workdir, duckdb.connect() as db:
             scanned = 0
             ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
-            for table in {(t.db or database or "", t.name) for t in tree.find_all(exp.Table) if t.name not in ctes}:
+            tables = [t for t in tree.find_all(exp.Table) if t.name not in ctes]
+            for t in tables:
+                if not t.db and database:
+                    # Unqualified names resolve in QueryExecutionContext.Database, as in Athena.
+                    t.set("db", exp.to_identifier(database))
+            for table in {(t.db, t.name) for t in tables}:
                 scanned += self._load_table(db, Path(workdir), table[0], table[1], tree, bound)
             sql = tree.sql(dialect="duckdb")
             try:

@@ -54,6 +54,8 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
     StatesErrorNameType,
 )
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.asl.component.common.parargs import Parargs
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_output_transformer.transformer import (  # noqa: E501
@@ -618,9 +620,10 @@ class LocalResultWriter(ResultWriter):  # type: ignore[misc]
     writer_config: dict[str, Any] | None = None
 
     def _eval_body(self, env: Environment) -> None:
+        outcome = env.stack.pop()
+        # Parameters paths read the state's effective input, which is under the outcome.
         self.parargs.eval(env=env)
         params = env.stack.pop()
-        outcome = env.stack.pop()
         if not isinstance(outcome, MapRunOutcome):
             raise TypeError("ResultWriter evaluated without a Map Run outcome")
         bucket = params.get("Bucket")
@@ -773,12 +776,19 @@ def parse_definition(definition: str, *, max_workers: int = DEFAULT_LOCAL_MAX_WO
     return program, tree
 
 
+def error_name_for(error_name: str | None) -> Any:
+    """``StatesErrorName`` for a ``States.*`` name, ``CustomErrorName`` otherwise."""
+    if error_name is not None and error_name.startswith("States."):
+        try:
+            return StatesErrorName(typ=StatesErrorNameType.from_name(error_name))
+        except ValueError:
+            pass
+    return CustomErrorName(error_name)
+
+
 def _failure(env: Environment, error: str, cause: str) -> FailureEventException:
     """A failure with a Step Functions error name (``States.*``) or a custom one."""
-    try:
-        error_name: Any = StatesErrorName(typ=StatesErrorNameType.from_name(error))
-    except ValueError:
-        error_name = CustomErrorName(error)
+    error_name = error_name_for(error)
     return FailureEventException(
         failure_event=FailureEvent(
             env=env,
@@ -857,6 +867,10 @@ class EngineExtensions:
             return parse_definition(definition, max_workers=max_workers)
 
         self._patch(moto_asl_parser.AmazonStateLanguageParser, "parse", staticmethod(parse))
+        # A Fail state (ErrorPath) or a failed Parallel branch may re-raise a caught States.* error
+        # (States.ExceedToleratedFailureThreshold, States.Timeout, ...); moto refuses those names.
+        self._patch(state_fail, "CustomErrorName", error_name_for)
+        self._patch(branches_decl, "CustomErrorName", error_name_for)
         self._patch(retrier_decl, "time", _ScaledTime(self.retry_time_scale, self._record_wait))
         # moto warns that tolerance fields have no effect; with these extensions they do.
         preprocessor_log = logging.getLogger(Preprocessor.__module__)

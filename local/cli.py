@@ -1,0 +1,175 @@
+"""``python -m local.cli``: run use-case pipelines end to end on this machine (scripts/local-test.sh).
+
+Exit status: 0 when every selected pipeline SUCCEEDED with one result per input object; 1 when
+any failed; 2 for a usage error (unknown option, use case or fault specification).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from local.faults import Fault, FaultSpecError
+from local.runner.run import DEFAULT_OBJECTS, REPO_ROOT, RunOptions, RunResult, discover_use_cases, run_use_case
+from local.runner.stack import TemplateError
+
+USAGE_ERROR = 2
+
+
+def build_parser(use_cases: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scripts/local-test.sh",
+        description=(
+            "Run every use case's whole pipeline on this machine: emulated AWS (moto), the real "
+            "state machine definitions on moto's Step Functions engine, the real Lambda handlers "
+            "in-process, sample data from local/samples/. No AWS account is used."
+        ),
+        epilog=f"Use cases found: {', '.join(use_cases) or '(none)'}. See docs/local-runner.md.",
+    )
+    parser.add_argument("--uc", action="append", metavar="NAME", help="use case to run (repeatable; default: all)")
+    parser.add_argument(
+        "--engine",
+        choices=["embedded", "sam", "auto"],
+        default="embedded",
+        help="embedded runs in-process (this program); sam and auto are dispatched by local-test.sh",
+    )
+    parser.add_argument("--objects", type=_positive, default=DEFAULT_OBJECTS, metavar="N", help=f"sample objects per use case (default {DEFAULT_OBJECTS})")
+    parser.add_argument("--seed", type=int, default=0, help="sample data seed (default 0)")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="write outputs, logs and run.json under DIR/<uc>/")
+    parser.add_argument("--json", action="store_true", help="print one JSON document with every result (progress goes to stderr)")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject a fault: SERVICE:OPERATION=transient|permanent|slow[,times=N][,code=C][,seconds=S][,match=TEXT]",
+    )
+    parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE", help="template parameter override (repeatable)")
+    parser.add_argument(
+        "--retry-time-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply Step Functions Retry waits by F (default 1: as long as AWS would wait)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no per-state progress")
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from e
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    known = {p.name: p for p in discover_use_cases(REPO_ROOT)}
+    parser = build_parser(sorted(known))
+    args = parser.parse_args(argv)
+    if args.engine == "sam":
+        err.write("local.cli runs the embedded engine; --engine sam is handled by scripts/local-test.sh\n")
+        return USAGE_ERROR
+    selected = args.uc or sorted(known)
+    unknown = [u for u in selected if u not in known]
+    if unknown:
+        err.write(f"local-test: unknown use case(s): {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})\n")
+        return USAGE_ERROR
+    if not selected:
+        err.write("local-test: no use case found (no */template-deploy.yaml)\n")
+        return USAGE_ERROR
+    try:
+        faults = [Fault.parse(spec) for spec in args.fault]
+    except FaultSpecError as e:
+        err.write(f"local-test: {e}\n")
+        return USAGE_ERROR
+    parameters = {}
+    for item in args.parameter:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            err.write(f"local-test: --parameter expects KEY=VALUE, got {item!r}\n")
+            return USAGE_ERROR
+        parameters[key] = value
+
+    # Emulator and engine chatter (moto's interpreter logs handled errors) stays out of the report.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    progress_stream = err if args.json else out
+
+    def progress(line: str) -> None:
+        if not args.quiet:
+            progress_stream.write(line + "\n")
+            progress_stream.flush()
+
+    results: list[RunResult] = []
+    for name in selected:
+        options = RunOptions(
+            objects=args.objects,
+            seed=args.seed,
+            faults=[Fault.parse(spec) for spec in args.fault],
+            parameters=parameters,
+            keep=args.keep.resolve() if args.keep else None,
+            retry_time_scale=args.retry_time_scale,
+            progress=progress,
+        )
+        started = time.monotonic()
+        try:
+            result = run_use_case(known[name], options)
+        except TemplateError as e:
+            result = RunResult(use_case=name, status="ERROR", error="TemplateError", cause=str(e))
+            result.duration_s = round(time.monotonic() - started, 3)
+        except Exception as e:  # noqa: BLE001 - one broken use case must not hide the others' results
+            result = RunResult(use_case=name, status="ERROR", error=type(e).__name__, cause=str(e))
+            result.duration_s = round(time.monotonic() - started, 3)
+        results.append(result)
+    del faults
+
+    if args.json:
+        out.write(json.dumps({"ok": all(r.ok for r in results), "results": [r.to_dict() for r in results]}, indent=2, default=str) + "\n")
+    else:
+        out.write(render_table(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def render_table(results: list[RunResult]) -> str:
+    header = ("use case", "status", "states", "items", "failed", "lost", "duration", "outputs")
+    rows = [
+        (
+            r.use_case,
+            r.status if r.ok or r.status != "SUCCEEDED" else "INCOMPLETE",
+            str(r.states_executed),
+            str(r.items_total),
+            str(r.items_failed),
+            str(len(r.unaccounted)),
+            f"{r.duration_s:.1f}s",
+            r.outputs or "-",
+        )
+        for r in results
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    lines = ["", "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    for r in results:
+        if r.error:
+            lines.append(f"{r.use_case}: {r.error}: {(r.cause or '')[:400]}")
+        emulated = ", ".join(f"{k}: {v} call(s)" for k, v in r.emulated.items() if v)
+        if emulated:
+            lines.append(f"{r.use_case}: emulated services (not AWS): {emulated}")
+        if r.unaccounted:
+            lines.append(f"{r.use_case}: input objects without a result record: {', '.join(r.unaccounted[:10])}")
+        if not r.ok and r.log_file:
+            lines.append(f"{r.use_case}: Lambda logs: {r.log_file}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,398 @@
+"""A use case's ``template-deploy.yaml`` turned into emulated resources, as CloudFormation would.
+
+The template is decoded by cfn-lint's decoder (short tags such as ``!Ref`` become their long form).
+Parameters take their defaults unless given; a required ``...AccessPointArn`` parameter gets the
+emulated access point. Conditions and intrinsic functions (Ref, Fn::GetAtt, Fn::Sub, Fn::If,
+Fn::Join, Fn::Select, Fn::Split, Fn::Equals/And/Or/Not, Fn::FindInMap, Condition) are evaluated
+against the physical names and ARNs of the resources this module creates in moto, so what a
+handler's environment or the state machine's ``DefinitionSubstitutions`` point at exists.
+
+Created in moto: S3 buckets, Glue databases and tables, Athena work groups, SNS topics (each with an
+SQS queue subscribed, which captures the notifications), SQS queues, Secrets Manager secrets, the
+state machines (definition with its substitutions applied). Lambda functions become in-process
+``FunctionSpec``s. Everything else (IAM, log groups, layers, schedules, alarms, bucket policies,
+e-mail subscriptions) has no effect on a local run and is listed in ``not_emulated``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import decode
+
+from local.runner.lambdas import FunctionSpec
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PARTITION = "aws"
+
+
+class TemplateError(ValueError):
+    """The template cannot be run locally as written."""
+
+
+class _NoValue:
+    pass
+
+
+NO_VALUE = _NoValue()
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    template, matches = decode(str(path))
+    if matches or template is None:
+        raise TemplateError(f"{path}: cannot decode: {[str(m) for m in matches]}")
+    return _plain(template)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+@dataclass
+class Physical:
+    """What Ref and Fn::GetAtt of one resource return."""
+
+    ref: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Stack:
+    """One use case's template, resolved for a local run."""
+
+    template_path: Path
+    stack_name: str
+    parameters: dict[str, Any]
+    template: dict[str, Any]
+    physical: dict[str, Physical] = field(default_factory=dict)
+    conditions: dict[str, bool] = field(default_factory=dict)
+    not_emulated: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(
+        cls, template_path: Path, *, parameters: Mapping[str, str] | None = None, stack_name: str | None = None
+    ) -> Stack:
+        template = load_template(template_path)
+        declared = template.get("Parameters") or {}
+        given = dict(parameters or {})
+        unknown = set(given) - set(declared)
+        if unknown:
+            raise TemplateError(f"parameters not declared by {template_path}: {sorted(unknown)}")
+        values: dict[str, Any] = {}
+        missing = []
+        for name, spec in declared.items():
+            if name in given:
+                value: Any = given[name]
+            elif "Default" in spec:
+                value = spec["Default"]
+            else:
+                missing.append(name)
+                continue
+            if spec.get("Type") == "CommaDelimitedList" or str(spec.get("Type", "")).startswith("List<"):
+                value = value.split(",") if isinstance(value, str) else value
+            values[name] = str(value) if not isinstance(value, list) else value
+        if missing:
+            raise TemplateError(f"{template_path}: no value for required parameters {missing}")
+        name = stack_name or f"local-{template_path.parent.name}"[:40]
+        stack = cls(template_path=template_path, stack_name=name, parameters=values, template=template)
+        stack._assign_physical_ids()
+        return stack
+
+    # --- conditions and intrinsics ---------------------------------------------------------------
+    @property
+    def stack_id(self) -> str:
+        digest = hashlib.sha256(self.stack_name.encode()).hexdigest()
+        uid = str(uuid.UUID(digest[:32]))
+        return f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/{self.stack_name}/{uid}"
+
+    def pseudo(self, name: str) -> Any:
+        return {
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Region": REGION,
+            "AWS::Partition": PARTITION,
+            "AWS::StackName": self.stack_name,
+            "AWS::StackId": self.stack_id,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NotificationARNs": [],
+        }[name]
+
+    def condition(self, name: str) -> bool:
+        if name not in self.conditions:
+            expr = (self.template.get("Conditions") or {})[name]
+            self.conditions[name] = bool(self._condition_value(expr))
+        return self.conditions[name]
+
+    def _condition_value(self, expr: Any) -> Any:
+        if isinstance(expr, dict) and len(expr) == 1:
+            ((fn, arg),) = expr.items()
+            if fn == "Condition":
+                return self.condition(arg)
+            if fn == "Fn::Equals":
+                left, right = (self.resolve(a) for a in arg)
+                return str(left) == str(right)
+            if fn == "Fn::And":
+                return all(self._condition_value(a) for a in arg)
+            if fn == "Fn::Or":
+                return any(self._condition_value(a) for a in arg)
+            if fn == "Fn::Not":
+                return not self._condition_value(arg[0])
+        return self.resolve(expr)
+
+    def exists(self, logical_id: str) -> bool:
+        cond = self.template["Resources"][logical_id].get("Condition")
+        return cond is None or self.condition(cond)
+
+    def resources(self, rtype: str | None = None) -> dict[str, dict[str, Any]]:
+        return {
+            lid: res
+            for lid, res in self.template["Resources"].items()
+            if self.exists(lid) and (rtype is None or res.get("Type") == rtype)
+        }
+
+    def properties(self, logical_id: str) -> dict[str, Any]:
+        resolved = self.resolve(self.template["Resources"][logical_id].get("Properties") or {})
+        return dict(resolved)
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            if len(value) == 1:
+                ((key, arg),) = value.items()
+                if key == "Ref" or key.startswith("Fn::") or key == "Condition":
+                    return self._intrinsic(key, arg)
+            out = {}
+            for k, v in value.items():
+                r = self.resolve(v)
+                if r is not NO_VALUE:
+                    out[k] = r
+            return out
+        if isinstance(value, list):
+            return [r for r in (self.resolve(v) for v in value) if r is not NO_VALUE]
+        return value
+
+    def _intrinsic(self, fn: str, arg: Any) -> Any:
+        if fn == "Ref":
+            return self._ref(str(arg))
+        if fn == "Condition":
+            return self.condition(arg)
+        if fn == "Fn::If":
+            cond, when_true, when_false = arg
+            return self.resolve(when_true if self.condition(cond) else when_false)
+        if fn == "Fn::GetAtt":
+            logical, attr = arg if isinstance(arg, list) else str(arg).split(".", 1)
+            return self._getatt(logical, attr)
+        if fn == "Fn::Sub":
+            text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+            return self._sub(text, extra)
+        if fn == "Fn::Join":
+            sep, parts = arg
+            return sep.join(str(p) for p in self.resolve(parts))
+        if fn == "Fn::Select":
+            index, items = self.resolve(arg)
+            return items[int(index)]
+        if fn == "Fn::Split":
+            sep, text = self.resolve(arg)
+            return str(text).split(sep)
+        if fn in {"Fn::Equals", "Fn::And", "Fn::Or", "Fn::Not"}:
+            return self._condition_value({fn: arg})
+        if fn == "Fn::FindInMap":
+            name, top, second = self.resolve(arg)
+            return self.template["Mappings"][name][top][second]
+        if fn == "Fn::GetAZs":
+            return [f"{REGION}a", f"{REGION}b", f"{REGION}c"]
+        if fn == "Fn::Base64":
+            return self.resolve(arg)
+        if fn == "Fn::ToJsonString":
+            return json.dumps(self.resolve(arg), separators=(",", ":"))
+        raise TemplateError(f"intrinsic {fn} is not supported by the local runner")
+
+    def _ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name.startswith("AWS::"):
+            return self.pseudo(name)
+        if name in self.parameters:
+            return self.parameters[name]
+        if name not in self.template["Resources"]:
+            raise TemplateError(f"Ref to unknown name {name}")
+        if not self.exists(name):
+            raise TemplateError(f"Ref to {name}, which does not exist with these parameters")
+        return self.physical[name].ref
+
+    def _getatt(self, logical: str, attr: str) -> Any:
+        if not self.exists(logical):
+            raise TemplateError(f"GetAtt of {logical}, which does not exist with these parameters")
+        phys = self.physical[logical]
+        if attr not in phys.attrs:
+            raise TemplateError(f"GetAtt {logical}.{attr} is not known to the local runner")
+        return phys.attrs[attr]
+
+    def _sub(self, text: str, extra: Mapping[str, Any]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            token = match.group(1)
+            if token.startswith("!"):
+                return "${" + token[1:] + "}"
+            if token in extra:
+                return str(extra[token])
+            if "." in token and not token.startswith("AWS::"):
+                logical, attr = token.split(".", 1)
+                return str(self._getatt(logical, attr))
+            return str(self._ref(token))
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+    # --- physical ids ------------------------------------------------------------------------------
+    def _unique(self, logical_id: str, *, lower: bool = False, limit: int = 64) -> str:
+        suffix = hashlib.sha256(f"{self.stack_name}/{logical_id}".encode()).hexdigest()[:8]
+        base = f"{self.stack_name}-{logical_id}"[: limit - 9]
+        name = f"{base}-{suffix}"
+        return name.lower() if lower else name
+
+    def _assign_physical_ids(self) -> None:
+        # Names given in properties may refer to parameters and pseudo parameters only; resources
+        # are processed so that a name never needs another resource's id.
+        late = {"AWS::Lambda::Version", "AWS::Lambda::Alias"}
+        for lid, res in self.template["Resources"].items():
+            if self.exists(lid) and res.get("Type") not in late:
+                self.physical[lid] = self._physical_for(lid, res)
+        for lid, res in self.template["Resources"].items():
+            if self.exists(lid) and res.get("Type") in late:
+                self.physical[lid] = self._physical_for(lid, res)
+
+    def _physical_for(self, lid: str, res: dict[str, Any]) -> Physical:  # noqa: C901 - one case per type
+        rtype = res.get("Type", "")
+        raw = res.get("Properties") or {}
+
+        def prop(name: str) -> Any:
+            return self.resolve(raw[name]) if name in raw else None
+
+        arn_base = f"arn:{PARTITION}"
+        if rtype == "AWS::S3::Bucket":
+            name = prop("BucketName") or self._unique(lid, lower=True, limit=63)
+            return Physical(name, {"Arn": f"{arn_base}:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
+                                   "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com"})
+        if rtype == "AWS::Lambda::Function":
+            name = prop("FunctionName") or self._unique(lid)
+            return Physical(name, {"Arn": f"{arn_base}:lambda:{REGION}:{ACCOUNT}:function:{name}"})
+        if rtype == "AWS::Lambda::Version":
+            fn = self.resolve(raw["FunctionName"])
+            fn_arn = fn if str(fn).startswith("arn:") else f"{arn_base}:lambda:{REGION}:{ACCOUNT}:function:{fn}"
+            return Physical(f"{fn_arn}:1", {"Version": "1", "FunctionArn": fn_arn})
+        if rtype == "AWS::Lambda::Alias":
+            fn = self.resolve(raw["FunctionName"])
+            fn_arn = fn if str(fn).startswith("arn:") else f"{arn_base}:lambda:{REGION}:{ACCOUNT}:function:{fn}"
+            return Physical(f"{fn_arn}:{self.resolve(raw['Name'])}", {})
+        if rtype == "AWS::Lambda::LayerVersion":
+            return Physical(f"{arn_base}:lambda:{REGION}:{ACCOUNT}:layer:{self._unique(lid)}:1", {})
+        if rtype == "AWS::SNS::Topic":
+            name = prop("TopicName") or self._unique(lid, limit=256)
+            arn = f"{arn_base}:sns:{REGION}:{ACCOUNT}:{name}"
+            return Physical(arn, {"TopicArn": arn, "TopicName": name})
+        if rtype == "AWS::SQS::Queue":
+            name = prop("QueueName") or self._unique(lid, limit=80)
+            return Physical(
+                f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}",
+                {"Arn": f"{arn_base}:sqs:{REGION}:{ACCOUNT}:{name}", "QueueName": name,
+                 "QueueUrl": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"},
+            )
+        if rtype == "AWS::Glue::Database":
+            name = str(self.resolve(raw["DatabaseInput"]["Name"]))
+            return Physical(name, {})
+        if rtype == "AWS::Glue::Table":
+            return Physical(str(self.resolve(raw["TableInput"]["Name"])), {})
+        if rtype == "AWS::Athena::WorkGroup":
+            return Physical(str(prop("Name")), {})
+        if rtype == "AWS::SecretsManager::Secret":
+            name = prop("Name") or self._unique(lid)
+            arn = f"{arn_base}:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf"
+            return Physical(arn, {"Id": arn})
+        if rtype == "AWS::StepFunctions::StateMachine":
+            name = prop("StateMachineName") or self._unique(lid, limit=80)
+            arn = f"{arn_base}:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
+            return Physical(arn, {"Arn": arn, "Name": name})
+        if rtype == "AWS::IAM::Role":
+            name = prop("RoleName") or self._unique(lid)
+            return Physical(name, {"Arn": f"{arn_base}:iam::{ACCOUNT}:role/{name}", "RoleId": f"AROA{lid.upper()[:16]}"})
+        if rtype == "AWS::Logs::LogGroup":
+            name = prop("LogGroupName") or f"/aws/local/{self._unique(lid)}"
+            return Physical(name, {"Arn": f"{arn_base}:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"})
+        if rtype == "AWS::KMS::Key":
+            kid = str(uuid.UUID(hashlib.sha256(lid.encode()).hexdigest()[:32]))
+            return Physical(kid, {"Arn": f"{arn_base}:kms:{REGION}:{ACCOUNT}:key/{kid}", "KeyId": kid})
+        name = self._unique(lid)
+        service = rtype.split("::")[1].lower() if rtype.count("::") == 2 else "unknown"
+        return Physical(name, {"Arn": f"{arn_base}:{service}:{REGION}:{ACCOUNT}:{lid.lower()}/{name}"})
+
+    # --- functions -------------------------------------------------------------------------------
+    def functions(self) -> list[FunctionSpec]:
+        out = []
+        aliases: dict[str, list[str]] = {}
+        for lid, res in self.resources("AWS::Lambda::Alias").items():
+            fn = self.template["Resources"][lid]["Properties"]["FunctionName"]
+            target = fn.get("Ref") if isinstance(fn, dict) else None
+            if target:
+                aliases.setdefault(target, []).append(str(self.resolve(res["Properties"]["Name"])))
+        for lid in self.resources("AWS::Lambda::Function"):
+            props = self.properties(lid)
+            code = props.get("Code")
+            if not isinstance(code, str):
+                raise TemplateError(
+                    f"{lid}: Code must be a local folder path for a local run (got {type(code).__name__})"
+                )
+            code_dir = (self.template_path.parent / code).resolve()
+            if not code_dir.is_dir():
+                raise TemplateError(f"{lid}: code folder {code_dir} does not exist")
+            variables = (props.get("Environment") or {}).get("Variables") or {}
+            out.append(
+                FunctionSpec(
+                    logical_id=lid,
+                    name=self.physical[lid].ref,
+                    arn=self.physical[lid].attrs["Arn"],
+                    code_dir=code_dir,
+                    handler=str(props.get("Handler", "handler.handler")),
+                    timeout_s=int(props.get("Timeout", 3)),
+                    memory_mb=int(props.get("MemorySize", 128)),
+                    environment={k: _env_value(v) for k, v in variables.items()},
+                    aliases=tuple(aliases.get(lid, ())),
+                    runtime=str(props.get("Runtime", "python3.13")),
+                )
+            )
+        return out
+
+    def state_machine_definitions(self) -> dict[str, tuple[str, str]]:
+        """{logical id: (definition JSON with substitutions applied, role ARN)}."""
+        out = {}
+        for lid in self.resources("AWS::StepFunctions::StateMachine"):
+            raw = self.template["Resources"][lid].get("Properties") or {}
+            if "Definition" not in raw:
+                raise TemplateError(f"{lid}: the local runner needs Definition as an object (DefinitionString found)")
+            definition = self.resolve(raw["Definition"])
+            substitutions = self.resolve(raw.get("DefinitionSubstitutions") or {})
+            text = json.dumps(definition)
+            for key, value in substitutions.items():
+                text = text.replace("${" + key + "}", str(value))
+            leftover = sorted(set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", text)))
+            if leftover:
+                raise TemplateError(f"{lid}: unresolved DefinitionSubstitutions {leftover}")
+            role = self.resolve(raw.get("RoleArn")) or f"arn:{PARTITION}:iam::{ACCOUNT}:role/local-states"
+            out[lid] = (text, str(role))
+        return out
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
