@@ -1,0 +1,96 @@
+"""Every real handler of every use case, checkpointed after init and restored twice (CRIU).
+
+The handlers run in the emulated account of ``tests/snapstart/world.py`` (moto behind an HTTPS
+proxy): they keep their ordinary clients and open real TLS connections, so a pool left open at
+the checkpoint makes the dump fail, and each restored environment must connect again.
+
+Per function: two cold inits must leave identical module globals and no temp files (nothing
+unique is made at init); every module-scope client is registered; after the before-snapshot
+hooks no pool is open; both restores run the after-restore hooks and an invocation with the
+function's canonical event that succeeds, enter it with no pool carried over, and draw
+different random numbers, temp names and uuids.
+
+One test per use case walks its functions in pipeline order (a function's event relies on what
+the ones before it wrote) and reports every function's problems together. Templates are decoded
+inside the test, not at collection, so the default (non-CRIU) test run never depends on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.snapstart.checks import (
+    failed_invocations,
+    left_open_at_snapshot,
+    pools_kept_after_restore,
+    repeated_across_restores,
+    unregistered_clients,
+    varying_init_globals,
+)
+from tests.snapstart.criu import REPO_ROOT, CriuError, Snapshot, cold_run
+
+pytestmark = pytest.mark.criu
+
+USE_CASE_DIRS = sorted(path.parent.name for path in REPO_ROOT.glob("*/template-deploy.yaml"))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from tests.snapstart.world import emulated_world
+
+    with emulated_world(tmp_path_factory.mktemp("emulation")) as emulated:
+        yield emulated
+
+
+def snapshot_problems(world: Any, use_case: Any, function: Any, workdir: Path) -> list[str]:
+    spec = world.spec(use_case, function)
+    problems: list[str] = []
+    first_cold, second_cold = (cold_run(spec, workdir / name, invocations=0) for name in ("cold-a", "cold-b"))
+    problems += [
+        f"init sets {name} differently in every process"
+        for name in varying_init_globals(first_cold.init, second_cold.init)
+    ]
+    problems += [f"init creates temp file {name}" for name in first_cold.init["files_created_at_init"]]
+    problems += [f"client {name} is not registered" for name in unregistered_clients(first_cold.init)]
+
+    snapshot = Snapshot(spec, workdir / "snapshot")
+    try:
+        init = snapshot.take()
+    except CriuError as error:
+        return [*problems, str(error)]
+    problems += [f"client {name} has open connections at the snapshot" for name in left_open_at_snapshot(init)]
+    first, second = snapshot.restore(), snapshot.restore()
+    for number, restore in enumerate((first, second), start=1):
+        problems += [f"restore {number}: {failure}" for failure in failed_invocations(restore.result)]
+        problems += [f"restore {number}: {name} kept its pool" for name in pools_kept_after_restore(restore.result)]
+        if restore.result["after_restore_hooks"] == 0:
+            problems.append(f"restore {number}: no after-restore hook registered")
+    problems += [
+        f"both restores produced the same {what}" for what in repeated_across_restores(first.result, second.result)
+    ]
+    return problems
+
+
+def test_there_are_use_cases() -> None:
+    assert USE_CASE_DIRS, "no */template-deploy.yaml found"
+
+
+@pytest.mark.parametrize("use_case_dir", USE_CASE_DIRS)
+def test_every_handler_is_snapshot_safe(world: Any, use_case_dir: str, tmp_path: Path) -> None:
+    from local.sam.usecases import load_use_case
+
+    use_case = load_use_case(REPO_ROOT / use_case_dir)
+    assert use_case.functions, f"{use_case_dir}: no AWS::Lambda::Function in the template"
+    report: dict[str, list[str]] = {}
+    for function in use_case.functions:
+        workdir = tmp_path / function.name
+        world.prepare(use_case, function, workdir)
+        report[function.name] = snapshot_problems(world, use_case, function, workdir)
+        if not report[function.name]:  # else the next function's preparation runs it again
+            world.ran.add(f"{use_case.name}/{function.name}")
+    assert {name: problems for name, problems in report.items() if problems} == {}
+    assert list(report) == [f.name for f in use_case.functions]

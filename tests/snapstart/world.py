@@ -1,0 +1,91 @@
+"""The emulated AWS in which real handlers are hosted: moto behind ``local.sam``'s HTTPS proxy.
+
+Shared by the CRIU tests of the real handlers and ``benchmarks/snapstart_bench.py``. Functions
+come from the templates (``local.sam.usecases.discover``: each ``AWS::Lambda::Function``'s
+``Code`` and ``Handler``, in the order the state machine calls them) and get the environment of
+``events/env.json`` and the canonical event of ``events/<uc>/<function>.json``, as ``sam local
+invoke`` does. The hosted processes keep their ordinary boto3 clients: ``HTTPS_PROXY`` and
+``AWS_CA_BUNDLE`` send every call, over real TLS connections, to the proxy in this process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from local.sam.emulation import EmulationServer
+from local.sam.overrides import embedded_emulators
+from local.sam.provision import function_environment, provision
+from local.sam.usecases import FunctionSpec as UseCaseFunction
+from local.sam.usecases import UseCase, discover
+from local.sam_engine import DEFAULT_OBJECTS
+from tests.snapstart.checks import failed_invocations
+from tests.snapstart.criu import REPO_ROOT, FunctionSpec, cold_run
+
+ENV_JSON: dict[str, Any] = json.loads((REPO_ROOT / "events" / "env.json").read_text(encoding="utf-8"))
+
+
+def real_functions() -> list[tuple[UseCase, UseCaseFunction]]:
+    """Every function of every use case, each use case's in pipeline order."""
+    return [(uc, fn) for uc in discover() for fn in uc.functions]
+
+
+@dataclass
+class World:
+    """One emulated AWS account, and which functions have already run in it."""
+
+    server: EmulationServer
+    session: boto3.Session
+    provisioned: set[str] = field(default_factory=set)
+    ran: set[str] = field(default_factory=set)
+
+    def spec(self, use_case: UseCase, function: UseCaseFunction) -> FunctionSpec:
+        env = function_environment(ENV_JSON, function.logical_id, list(function.environment))
+        env.update(
+            {
+                "HTTPS_PROXY": self.server.proxy_url(),
+                "https_proxy": self.server.proxy_url(),
+                "AWS_CA_BUNDLE": str(self.server.ca_bundle),
+            }
+        )
+        return FunctionSpec(
+            label=f"{use_case.name}/{function.name}",
+            code_dir=function.code_dir,
+            handler=function.handler,
+            event=use_case.event_path(function),
+            env=env,
+        )
+
+    def prepare(self, use_case: UseCase, function: UseCaseFunction, workdir: Path) -> None:
+        """Provision the use case once, and run (cold) the functions before ``function`` that
+        have not run yet: its event may rely on what they write (the manifest, the results)."""
+        if use_case.name not in self.provisioned:
+            provision(use_case, ENV_JSON, self.session, objects=DEFAULT_OBJECTS)
+            self.provisioned.add(use_case.name)
+        for earlier in use_case.functions[: use_case.functions.index(function)]:
+            self.mark_ran(use_case, earlier, workdir / f"before-{earlier.name}")
+
+    def mark_ran(self, use_case: UseCase, function: UseCaseFunction, workdir: Path) -> None:
+        key = f"{use_case.name}/{function.name}"
+        if key in self.ran:
+            return
+        run = cold_run(self.spec(use_case, function), workdir)
+        problems = failed_invocations(run.result)
+        if problems:
+            raise RuntimeError(f"{key} failed while preparing the emulated account:\n" + "\n".join(problems))
+        self.ran.add(key)
+
+
+@contextmanager
+def emulated_world(state_dir: Path) -> Iterator[World]:
+    with mock_aws():
+        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+        with EmulationServer("127.0.0.1", state_dir, overrides=embedded_emulators(session)) as server:
+            yield World(server, session)
