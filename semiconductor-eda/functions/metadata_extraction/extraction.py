@@ -113,7 +113,12 @@ def _sniff(first: bytes) -> str | None:
 
 def extract(reader: Callable[[], bytes], *, label: str) -> LayoutSummary:
     """Detect the format from the content (not the file name) and parse the whole stream."""
-    first = reader()
+    first = b""
+    while len(first) < len(oasis.MAGIC):  # enough bytes to recognise either format
+        chunk = reader()
+        if not chunk:
+            break
+        first += chunk
     if not first:
         raise InvalidFileError(f"{label} is empty")
     pending = [first]

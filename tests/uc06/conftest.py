@@ -1,0 +1,165 @@
+"""UC6 test helpers: load a function's modules as Lambda does (its folder first on sys.path).
+
+Every function folder has a ``handler.py`` and may have modules beside it; other use cases can
+use the same module names. ``load_function_module`` imports a module of one function folder under
+a unique name and removes the folder's bare module names from ``sys.modules`` afterwards, so
+functions (and use cases) never see each other's modules.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+
+from tests.support.templates import REPO_ROOT
+
+UC_DIR = REPO_ROOT / "semiconductor-eda"
+FUNCTIONS_DIR = UC_DIR / "functions"
+TEMPLATE = UC_DIR / "template-deploy.yaml"
+EVENTS = "uc06-semiconductor-eda"
+ACCESS_POINT_ENV = "ACCESS_POINT_ARN"
+
+
+def load_function(function: str, *modules: str) -> SimpleNamespace:
+    """Import ``functions/<function>/<module>.py`` for each module, freshly and together.
+
+    The modules are imported in one window with the folder first on ``sys.path`` (as Lambda runs
+    them), so a module and its siblings share the same module objects; ``handler`` is imported
+    under a unique name. Afterwards the folder's bare names leave ``sys.modules`` again.
+    """
+    folder = FUNCTIONS_DIR / function
+    siblings = {p.stem for p in folder.glob("*.py")}
+    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if name in siblings}
+    sys.path.insert(0, str(folder))
+    loaded: dict[str, ModuleType] = {}
+    try:
+        for module in modules or ("handler",):
+            if module == "handler":
+                spec = importlib.util.spec_from_file_location(f"uc06_{function}_handler", folder / "handler.py")
+                assert spec is not None and spec.loader is not None
+                handler = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(handler)
+                loaded[module] = handler
+            else:
+                loaded[module] = importlib.import_module(module)
+        for name in siblings:
+            if name in sys.modules and name not in loaded:
+                loaded[name] = sys.modules[name]
+        return SimpleNamespace(**loaded)
+    finally:
+        sys.path.remove(str(folder))
+        for name in siblings:
+            sys.modules.pop(name, None)
+        sys.modules.update(saved)
+
+
+class FakeDeadline:
+    """A deadline the test controls: ``remaining`` seconds, decremented by ``tick`` per query."""
+
+    def __init__(self, remaining: float = 60.0, *, tick: float = 0.0) -> None:
+        self.remaining = remaining
+        self.tick = tick
+        self.checks: list[str] = []
+
+    def remaining_seconds(self) -> float:
+        value = self.remaining
+        self.remaining -= self.tick
+        return value
+
+    def expired(self) -> bool:
+        return self.remaining <= 0
+
+    def check(self, what: str) -> None:
+        from shared.errors import DeadlineExceededError
+
+        self.checks.append(what)
+        if self.expired():
+            raise DeadlineExceededError(f"time budget exhausted before {what}")
+
+
+@pytest.fixture
+def fake_deadline() -> Callable[..., FakeDeadline]:
+    return FakeDeadline
+
+
+class FailingClient:
+    """Wraps a boto3 client; ``fail(operation, error, times, when)`` makes matching calls raise ``error``."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._rules: dict[str, list[tuple[Exception, Callable[..., bool]]]] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def fail(
+        self, operation: str, error: Exception, times: int = 1, when: Callable[..., bool] = lambda **_: True
+    ) -> None:
+        self._rules.setdefault(operation, []).extend([(error, when)] * times)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr) or name.startswith("_") or name in ("get_paginator", "meta"):
+            return attr
+
+        def call(**kwargs: Any) -> Any:
+            self.calls.append((name, kwargs))
+            rules = self._rules.get(name, [])
+            for index, (error, when) in enumerate(rules):
+                if when(**kwargs):
+                    del rules[index]
+                    raise error
+            return attr(**kwargs)
+
+        return call
+
+
+@pytest.fixture
+def failing_client() -> Callable[[Any], FailingClient]:
+    return FailingClient
+
+
+def client_error(code: str, status: int, operation: str = "Operation") -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError(
+        {"Error": {"Code": code, "Message": f"simulated {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        operation,
+    )
+
+
+@pytest.fixture
+def gdstk_files(tmp_path: Path) -> Iterator[Callable[..., dict[str, bytes]]]:
+    """Write a small two-level library as GDSII and OASIS (both validations, with and without CBLOCK)."""
+    import gdstk
+
+    def make(name: str = "LIB") -> dict[str, bytes]:
+        lib = gdstk.Library(name, unit=1e-6, precision=1e-9)
+        leaf = lib.new_cell("LEAF")
+        leaf.add(gdstk.rectangle((0, 0), (2, 1), layer=1, datatype=0))
+        leaf.add(gdstk.Label("pin", (0, 0), layer=10, texttype=2))
+        mid = lib.new_cell("MID")
+        mid.add(gdstk.Reference(leaf, (0, 0), columns=4, rows=2, spacing=(3, 3)))
+        mid.add(gdstk.FlexPath([(0, 0), (5, 5)], 0.1, layer=2, datatype=1, simple_path=True))
+        top = lib.new_cell("TOP")
+        top.add(gdstk.Reference(mid, (10, 0), rotation=1.5708, magnification=0.5, x_reflection=True))
+        top.add(gdstk.ellipse((0, 0), 4, layer=3))
+        lib.new_cell("UNUSED")
+        out: dict[str, bytes] = {}
+        lib.write_gds(tmp_path / "lib.gds")
+        out["gds"] = (tmp_path / "lib.gds").read_bytes()
+        for label, kwargs in {
+            "oas": {"compression_level": 6, "validation": "crc32"},
+            "oas_plain": {"compression_level": 0, "validation": "checksum32"},
+            "oas_novalidation": {"compression_level": 9, "validation": None},
+        }.items():
+            path = tmp_path / f"{label}.oas"
+            lib.write_oas(path, **kwargs)
+            out[label] = path.read_bytes()
+        return out
+
+    yield make
