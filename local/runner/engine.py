@@ -135,6 +135,10 @@ def split_extensions(definition: dict[str, Any]) -> tuple[dict[str, Any], dict[s
                 raise DefinitionError(f"state name {name!r} is used twice")
             seen.add(name)
             if state.get("Type") == "Map":
+                pct = state.get("ToleratedFailurePercentage")
+                if isinstance(pct, int) and not isinstance(pct, bool):
+                    # moto's grammar takes only a decimal number here; Step Functions takes 0-100.
+                    state["ToleratedFailurePercentage"] = float(pct)
                 batcher = state.pop("ItemBatcher", None)
                 writer = state.get("ResultWriter")
                 writer_config = writer.pop("WriterConfig", None) if isinstance(writer, dict) else None
