@@ -12,7 +12,8 @@
 #   2. installs the build dependencies of the criu binary from bookworm;
 #   3. downloads the source package's upstream tarball, checked against a pinned sha256 that must
 #      also be the one trixie's signed Sources index lists;
-#   4. builds only the criu binary, installs it, and runs `criu check`.
+#   4. applies the local patch below (inet sockets on Linux >= 6.16), builds only the criu
+#      binary, installs it, and runs `criu check`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,7 +29,7 @@ MIRROR="http://deb.debian.org/debian"
 ORIG_TARBALL="criu_${CRIU_VERSION}.orig.tar.xz"
 ORIG_SHA256="f80a66cb3726bb2116266d4759ce3bcbfab7abdb6b6d430bf20dd41911717afe"
 # Build dependencies of criu/criu (not of the docs, crit or the plugins), all in bookworm.
-BUILD_DEPS=(build-essential curl xz-utils pkgconf python3 libbsd-dev libcap-dev libgnutls28-dev
+BUILD_DEPS=(build-essential curl xz-utils patch pkgconf python3 libbsd-dev libcap-dev libgnutls28-dev
   libnet1-dev libnftables-dev libnl-3-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler
   protobuf-compiler uuid-dev)
 
@@ -73,12 +74,72 @@ run() {
 }
 
 CRIU="$PREFIX/bin/criu"
+STAMP="$PREFIX/BUILD-STAMP"
+
+# Local patch, applied to the upstream source. Since Linux 6.16 getsockopt(SO_PASSCRED /
+# SO_PASSSEC) fails with EOPNOTSUPP on inet sockets, and CRIU 4.1.1 then refuses to dump any
+# process holding one (an unconnected UDP socket is enough: the X-Ray SDK's emitter, which
+# Powertools' Tracer creates at import, is one). The options mean nothing on such sockets, so the
+# patch records them as absent. Upstream tracks the same kernel change as criu issue #2705.
+IFS= read -r -d '' SOCKOPT_PATCH <<'PATCH' || true
+--- a/criu/sockets.c
++++ b/criu/sockets.c
+@@ -637,6 +637,29 @@
+ 	return 0;
+ }
+ 
++/*
++ * SO_PASSCRED and SO_PASSSEC: since Linux 6.16 the kernel answers EOPNOTSUPP for them on
++ * sockets other than unix and netlink ones, where they carry no meaning. Such a socket has
++ * nothing to dump (and so nothing to restore) for them; any other error fails the dump.
++ */
++static int dump_pass_opt(int sk, int name, protobuf_c_boolean *has, protobuf_c_boolean *value)
++{
++	int val;
++	socklen_t len = sizeof(val);
++
++	if (getsockopt(sk, SOL_SOCKET, name, &val, &len) == 0) {
++		*has = true;
++		*value = val ? true : false;
++		return 0;
++	}
++	if (errno == EOPNOTSUPP) {
++		*has = false;
++		return 0;
++	}
++	pr_perror("Can't get %d:%d opt", SOL_SOCKET, name);
++	return -1;
++}
++
+ int dump_socket_opts(int sk, SkOptsEntry *soe)
+ {
+ 	int ret = 0, val;
+@@ -676,13 +699,8 @@
+ 	soe->so_reuseport = val ? true : false;
+ 	soe->has_so_reuseport = true;
+ 
+-	ret |= dump_opt(sk, SOL_SOCKET, SO_PASSCRED, &val);
+-	soe->has_so_passcred = true;
+-	soe->so_passcred = val ? true : false;
+-
+-	ret |= dump_opt(sk, SOL_SOCKET, SO_PASSSEC, &val);
+-	soe->has_so_passsec = true;
+-	soe->so_passsec = val ? true : false;
++	ret |= dump_pass_opt(sk, SO_PASSCRED, &soe->has_so_passcred, &soe->so_passcred);
++	ret |= dump_pass_opt(sk, SO_PASSSEC, &soe->has_so_passsec, &soe->so_passsec);
+ 
+ 	ret |= dump_opt(sk, SOL_SOCKET, SO_DONTROUTE, &val);
+ 	soe->has_so_dontroute = true;
+PATCH
+
+# What the installed binary was built from: version and patch.
+build_stamp() { printf 'criu %s\n%s\n' "$CRIU_DEB_VERSION" "$SOCKOPT_PATCH" | sha256sum | cut -d' ' -f1; }
 
 installed_version_ok() {
-  [[ -x "$CRIU" ]] || return 1
+  [[ -x "$CRIU" && -f "$STAMP" ]] || return 1
   local version
   version="$("$CRIU" --version 2>/dev/null | awk '/^Version:/ {print $2}')"
-  [[ "$version" == "$CRIU_VERSION" ]]
+  [[ "$version" == "$CRIU_VERSION" && "$(cat "$STAMP")" == "$(build_stamp)" ]]
 }
 
 criu_check() {
@@ -92,7 +153,7 @@ criu_check() {
 }
 
 if [[ $CHECK_ONLY -eq 1 ]]; then
-  installed_version_ok || { log "CRIU $CRIU_VERSION is not installed at $CRIU"; exit 1; }
+  installed_version_ok || { log "CRIU $CRIU_VERSION (with the local patch) is not installed at $CRIU"; exit 1; }
   criu_check || { log "'criu check' failed"; exit 1; }
   log "CRIU $CRIU_VERSION at $CRIU: criu check passed"
   exit 0
@@ -139,7 +200,7 @@ SRC_DIR="$BUILD_DIR/criu-$CRIU_VERSION"
 ORIG_URL="$MIRROR/pool/main/c/criu/$ORIG_TARBALL"
 if [[ $DRY_RUN -eq 1 ]]; then
   echo "build-criu: would download $ORIG_URL, check its sha256 ($ORIG_SHA256) against the signed Sources index"
-  echo "build-criu: would run: make -C $SRC_DIR -j$(nproc) criu"
+  echo "build-criu: would apply the local sockopt patch and run: make -C $SRC_DIR -j$(nproc) criu"
   echo "build-criu: would install $SRC_DIR/criu/criu as $CRIU and run '$CRIU check'"
   exit 0
 fi
@@ -156,12 +217,14 @@ curl -fsSL --retry 3 -o "$BUILD_DIR/$ORIG_TARBALL" "$ORIG_URL" || die "download 
 echo "$ORIG_SHA256  $BUILD_DIR/$ORIG_TARBALL" | sha256sum -c --quiet - || die "sha256 mismatch for $ORIG_TARBALL"
 tar -xJf "$BUILD_DIR/$ORIG_TARBALL" -C "$BUILD_DIR" || die "extracting $ORIG_TARBALL failed"
 [[ -d "$SRC_DIR" ]] || die "expected $SRC_DIR after extracting $ORIG_TARBALL"
+printf '%s' "$SOCKOPT_PATCH" | patch -d "$SRC_DIR" -p1 --forward --quiet || die "the local sockopt patch does not apply"
 
 log "building criu (make criu, $(nproc) jobs)"
 make -C "$SRC_DIR" -j"$(nproc)" criu >"$BUILD_DIR/make.log" 2>&1 \
   || { tail -40 "$BUILD_DIR/make.log" >&2; die "make criu failed (full log: $BUILD_DIR/make.log)"; }
 
 install -D -m 0755 "$SRC_DIR/criu/criu" "$CRIU"
+build_stamp >"$STAMP"
 installed_version_ok || die "$CRIU does not report version $CRIU_VERSION: $("$CRIU" --version 2>&1 | head -2)"
 criu_check || die "'$CRIU check' failed on this kernel; checkpoint/restore will not work here"
 log "installed CRIU $CRIU_VERSION at $CRIU (criu check passed)"
