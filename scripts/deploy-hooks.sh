@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Deploys the Guard Hook that enforces guard-rules/*.guard server-side (guard-rules/hook-template.yaml).
+# Order: validate the rules locally -> build the rules archive -> deploy the stack with the hook
+# disabled -> upload the archive -> point the hook at the uploaded object version and enable it.
+# Reruns are idempotent: an unchanged archive is not uploaded again (sha256 kept in the object's
+# metadata) and `aws cloudformation deploy` makes no change when nothing changed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TEMPLATE="$ROOT/guard-rules/hook-template.yaml"
+RULES_DIR="$ROOT/guard-rules"
+BUILD_DIR="${DEPLOY_HOOKS_BUILD_DIR:-$ROOT/.build/guard-hook}"
+GUARD_CHECK="${GUARD_CHECK:-$ROOT/scripts/guard-check.sh}"
+
+FAILURE_MODE="WARN"
+REGION=""
+STACK_NAME="fsxn-guard-hook"
+ALIAS="FsxnPipelines::Governance::GuardHook"
+RULES_KEY="guard-rules/rules.tar.gz"
+DRY_RUN=0
+
+usage() {
+  cat <<EOF
+Usage: scripts/deploy-hooks.sh [--failure-mode WARN|FAIL] [--region REGION] [--stack-name NAME]
+                               [--alias A::B::C] [--dry-run] [--help]
+
+Deploys the CloudFormation Guard Hook that evaluates every stack operation of the account and
+Region against guard-rules/*.guard (see guard-rules/README.md for the rollout):
+  1. scripts/guard-check.sh: cfn-guard unit tests and the repository's templates
+  2. build $RULES_KEY from guard-rules/*.guard
+  3. aws cloudformation deploy with HookStatus=DISABLED
+  4. upload the archive to the stack's versioned rules bucket (skipped when unchanged)
+  5. aws cloudformation deploy with HookStatus=ENABLED, pinned to the archive's VersionId
+
+  --failure-mode MODE  WARN (default: findings are reported, operations go on) or FAIL (non-compliant
+                       operations are stopped). FAIL is used only when given here, on every run.
+  --region REGION      AWS Region (default: the AWS CLI's configured Region)
+  --stack-name NAME    hook stack name (default: $STACK_NAME)
+  --alias ALIAS        hook type alias, Part::Part::Part, not starting with AWS (default: $ALIAS)
+  --dry-run            validate and build locally, print the AWS calls, make no mutating call
+  --help               show this help
+
+Environment: GUARD_CHECK (validation command, default scripts/guard-check.sh),
+DEPLOY_HOOKS_BUILD_DIR (where the archive is built, default .build/guard-hook).
+EOF
+}
+
+die_usage() { echo "deploy-hooks: $*" >&2; echo "Run scripts/deploy-hooks.sh --help for usage." >&2; exit 2; }
+die() { echo "deploy-hooks: ERROR: $*" >&2; exit 1; }
+log() { echo "deploy-hooks: $*"; }
+
+need_value() {
+  local option="$1" count="$2" value="${3-}"
+  [[ "$count" -ge 2 && -n "$value" && "$value" != --* ]] || die_usage "$option needs a value"
+}
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --failure-mode) need_value "$1" "$#" "${2-}"; FAILURE_MODE="$2"; shift ;;
+    --region) need_value "$1" "$#" "${2-}"; REGION="$2"; shift ;;
+    --stack-name) need_value "$1" "$#" "${2-}"; STACK_NAME="$2"; shift ;;
+    --alias) need_value "$1" "$#" "${2-}"; ALIAS="$2"; shift ;;
+    --dry-run) DRY_RUN=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) die_usage "unknown option '$1'" ;;
+  esac
+  shift
+done
+
+[[ "$FAILURE_MODE" == "WARN" || "$FAILURE_MODE" == "FAIL" ]] \
+  || die_usage "--failure-mode must be WARN or FAIL, not '$FAILURE_MODE'"
+[[ -z "$REGION" || "$REGION" =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]] \
+  || die_usage "--region '$REGION' is not an AWS Region name (e.g. us-east-1)"
+[[ "$STACK_NAME" =~ ^[A-Za-z][A-Za-z0-9-]{0,127}$ ]] \
+  || die_usage "--stack-name '$STACK_NAME' is not a valid stack name (letters, digits, hyphens; starts with a letter)"
+# The AWS::CloudFormation::GuardHook Alias pattern (three alphanumeric parts, no AWS prefix).
+[[ "$ALIAS" =~ ^[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}$ && ! "$ALIAS" =~ ^[Aa][Ww][Ss] ]] \
+  || die_usage "--alias '$ALIAS' must be Part::Part::Part (letters and digits, 2-64 each) and must not start with AWS"
+
+AWS_ARGS=()
+[[ -n "$REGION" ]] && AWS_ARGS+=(--region "$REGION")
+
+# Runs a read-only AWS CLI call (also in dry-run).
+aws_read() { aws "${AWS_ARGS[@]}" "$@"; }
+
+# Runs a mutating AWS CLI call, or only prints it in dry-run.
+aws_write() {
+  if [[ $DRY_RUN -eq 1 ]]; then
+    printf 'deploy-hooks: [dry-run] would run: aws'
+    printf ' %q' "${AWS_ARGS[@]}" "$@"
+    printf '\n'
+    return 0
+  fi
+  aws "${AWS_ARGS[@]}" "$@"
+}
+
+stack_output() {
+  local name="$1"
+  aws_read cloudformation describe-stacks --stack-name "$STACK_NAME" \
+    --query "Stacks[0].Outputs[?OutputKey=='$name'].OutputValue | [0]" --output text
+}
+
+deploy_stack() {
+  local status="$1"; shift
+  aws_write cloudformation deploy \
+    --stack-name "$STACK_NAME" \
+    --template-file "$TEMPLATE" \
+    --capabilities CAPABILITY_IAM \
+    --no-fail-on-empty-changeset \
+    --parameter-overrides "HookStatus=$status" "FailureMode=$FAILURE_MODE" "Alias=$ALIAS" \
+    "RulesObjectKey=$RULES_KEY" "$@"
+}
+
+# --- 1. validate the rules locally ------------------------------------------------------------
+log "1/5 validating guard rules and templates ($GUARD_CHECK)"
+"$GUARD_CHECK" || die "guard rules or templates failed validation; nothing was deployed"
+
+# --- 2. build the rules archive -----------------------------------------------------------------
+log "2/5 building the rules archive"
+shopt -s nullglob
+rule_files=("$RULES_DIR"/*.guard)
+shopt -u nullglob
+[[ ${#rule_files[@]} -gt 0 ]] || die "no *.guard files in $RULES_DIR"
+mkdir -p "$BUILD_DIR"
+ARCHIVE="$BUILD_DIR/$(basename "$RULES_KEY")"
+rule_names=()
+for rule_file in "${rule_files[@]}"; do rule_names+=("$(basename "$rule_file")"); done
+# Deterministic bytes (sorted names, fixed owner and mtime, no gzip timestamp): an unchanged rule
+# set gives the same sha256, so reruns do not upload a new version.
+tar --sort=name --mtime='@0' --owner=0 --group=0 --numeric-owner --format=gnu \
+  -C "$RULES_DIR" -cf - "${rule_names[@]}" | gzip -n -9 >"$ARCHIVE"
+ARCHIVE_SHA256="$(sha256sum "$ARCHIVE" | cut -d' ' -f1)"
+log "    $ARCHIVE (${#rule_names[@]} rule files: ${rule_names[*]}; sha256 $ARCHIVE_SHA256)"
+
+if [[ $DRY_RUN -eq 0 ]]; then
+  aws_read sts get-caller-identity --query Account --output text >/dev/null \
+    || die "the AWS CLI has no working credentials"
+fi
+
+# --- 3. deploy the stack with the hook disabled -------------------------------------------------
+log "3/5 deploying stack $STACK_NAME with the hook disabled"
+deploy_stack DISABLED
+
+# --- 4. upload the archive ----------------------------------------------------------------------
+log "4/5 uploading the rules archive"
+BUCKET=""
+if [[ $DRY_RUN -eq 1 ]]; then
+  # The stack may not exist yet: a dry run then names the output instead of the bucket.
+  BUCKET="$(stack_output RulesBucketName 2>/dev/null)" || BUCKET=""
+else
+  BUCKET="$(stack_output RulesBucketName)" || die "cannot read the outputs of stack $STACK_NAME"
+  [[ -n "$BUCKET" && "$BUCKET" != "None" ]] || die "stack $STACK_NAME has no RulesBucketName output"
+fi
+
+VERSION_ID=""
+if [[ -n "$BUCKET" && "$BUCKET" != "None" ]]; then
+  head_err="$(mktemp)"
+  trap 'rm -f "$head_err"' EXIT
+  if current="$(aws_read s3api head-object --bucket "$BUCKET" --key "$RULES_KEY" \
+    --query '[VersionId, Metadata.sha256]' --output text 2>"$head_err")"; then
+    read -r current_version current_sha <<<"$current"
+    if [[ "$current_sha" == "$ARCHIVE_SHA256" ]]; then
+      VERSION_ID="$current_version"
+      log "    unchanged: s3://$BUCKET/$RULES_KEY version $VERSION_ID already holds these rules"
+    fi
+  elif ! grep -qE '\(404\)|Not Found|NoSuchKey' "$head_err"; then
+    cat "$head_err" >&2
+    die "cannot read s3://$BUCKET/$RULES_KEY"
+  fi
+else
+  BUCKET="<RulesBucketName output of $STACK_NAME>"
+fi
+
+if [[ -z "$VERSION_ID" ]]; then
+  if [[ $DRY_RUN -eq 1 ]]; then
+    aws_write s3api put-object --bucket "$BUCKET" --key "$RULES_KEY" --body "$ARCHIVE" \
+      --metadata "sha256=$ARCHIVE_SHA256" --query VersionId --output text
+    VERSION_ID="<VersionId returned by put-object>"
+  else
+    VERSION_ID="$(aws_write s3api put-object --bucket "$BUCKET" --key "$RULES_KEY" --body "$ARCHIVE" \
+      --metadata "sha256=$ARCHIVE_SHA256" --query VersionId --output text)" \
+      || die "upload of the rules archive failed"
+    [[ -n "$VERSION_ID" && "$VERSION_ID" != "None" && "$VERSION_ID" != "null" ]] \
+      || die "the rules bucket returned no VersionId (is versioning enabled?)"
+    log "    uploaded s3://$BUCKET/$RULES_KEY version $VERSION_ID"
+  fi
+fi
+
+# --- 5. point the hook at the new version and enable it -----------------------------------------
+log "5/5 enabling the hook ($FAILURE_MODE) on s3://$BUCKET/$RULES_KEY version $VERSION_ID"
+deploy_stack ENABLED "RulesObjectVersionId=$VERSION_ID"
+
+if [[ $DRY_RUN -eq 1 ]]; then
+  log "dry run: no change was made"
+  exit 0
+fi
+HOOK_ARN="$(stack_output GuardHookArn)" || die "cannot read the outputs of stack $STACK_NAME"
+[[ -n "$HOOK_ARN" && "$HOOK_ARN" != "None" ]] || die "stack $STACK_NAME has no GuardHookArn output after enabling"
+log "done: $HOOK_ARN enabled in $FAILURE_MODE mode with rules version $VERSION_ID"

@@ -1,0 +1,305 @@
+"""scripts/deploy-hooks.sh against a fake ``aws``: call order, dry run, archive contents, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.support.fake_cli import Call, FakeCli, Reply
+
+pytestmark = pytest.mark.scripts
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "deploy-hooks.sh"
+RULE_FILES = sorted((REPO / "guard-rules").glob("*.guard"))
+BUCKET = "fsxn-guard-hook-rulesbucket-1a2b3c"
+HOOK_ARN = "arn:aws:cloudformation:eu-west-1:123456789012:type/hook/FsxnPipelines-Governance-GuardHook"
+NOT_FOUND = "An error occurred (404) when calling the HeadObject operation: Not Found\n"
+MUTATING = {("cloudformation", "deploy"), ("s3api", "put-object")}
+
+
+@pytest.fixture
+def guard_check(tmp_path: Path) -> Path:
+    """A GUARD_CHECK that runs the real guard-check.sh, limited to the hook template.
+
+    The repository-wide template validation belongs to scripts/test.sh; limiting it here keeps
+    these tests independent of templates other teams are editing.
+    """
+    wrapper = tmp_path / "guard-check-hook-only.sh"
+    wrapper.write_text(
+        "#!/usr/bin/env bash\n"
+        f'exec "{REPO}/scripts/guard-check.sh" --template "{REPO}/guard-rules/hook-template.yaml" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+@pytest.fixture
+def aws_account(fake_cli: FakeCli) -> FakeCli:
+    """A fake account where the hook stack deploys and the archive is not uploaded yet."""
+    fake_cli.default("aws", stderr="unexpected aws call", exit_code=99)
+    fake_cli.reply("aws", pattern=r"^(--region \S+ )?sts get-caller-identity", stdout="123456789012\n")
+    fake_cli.reply("aws", pattern=r"^(--region \S+ )?cloudformation deploy ", stdout="Successfully deployed\n")
+    fake_cli.reply("aws", pattern=r"cloudformation describe-stacks .*RulesBucketName", stdout=f"{BUCKET}\n")
+    fake_cli.reply("aws", pattern=r"cloudformation describe-stacks .*GuardHookArn", stdout=f"{HOOK_ARN}\n")
+    fake_cli.reply("aws", pattern=r"s3api head-object ", stderr=NOT_FOUND, exit_code=254)
+    fake_cli.reply("aws", pattern=r"s3api put-object ", stdout="v2-3HL4kqtJlcpXroDTDmJ\n")
+    return fake_cli
+
+
+def run(fake_cli: FakeCli, guard_check: Path, tmp_path: Path, *args: str):
+    env = {"GUARD_CHECK": str(guard_check), "DEPLOY_HOOKS_BUILD_DIR": str(tmp_path / "build")}
+    return fake_cli.run([SCRIPT, *args], env=fake_cli.env() | env)
+
+
+def operation(call: Call) -> tuple[str, str]:
+    """(service, operation) of an aws call, skipping global options such as --region."""
+    words = [arg for arg in call.argv if not arg.startswith("--")]
+    region = call.option("--region")
+    if region is not None and words and words[0] == region:
+        words = words[1:]
+    return words[0], words[1]
+
+
+def parameter_overrides(call: Call) -> dict[str, str]:
+    start = call.argv.index("--parameter-overrides") + 1
+    values: dict[str, str] = {}
+    for arg in call.argv[start:]:
+        if arg.startswith("--"):
+            break
+        key, _, value = arg.partition("=")
+        values[key] = value
+    return values
+
+
+def test_deploys_in_order_disabled_upload_then_enabled_on_the_new_version(aws_account, guard_check, tmp_path):
+    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1", "--stack-name", "guard-hook")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = aws_account.invocations("aws")
+    assert [operation(call) for call in calls] == [
+        ("sts", "get-caller-identity"),
+        ("cloudformation", "deploy"),
+        ("cloudformation", "describe-stacks"),
+        ("s3api", "head-object"),
+        ("s3api", "put-object"),
+        ("cloudformation", "deploy"),
+        ("cloudformation", "describe-stacks"),
+    ]
+    assert all(call.option("--region") == "eu-west-1" for call in calls)
+    disable, enable = (call for call in calls if operation(call) == ("cloudformation", "deploy"))
+    for deploy in (disable, enable):
+        assert deploy.option("--stack-name") == "guard-hook"
+        assert deploy.option("--template-file") == str(REPO / "guard-rules" / "hook-template.yaml")
+        assert deploy.option("--capabilities") == "CAPABILITY_IAM"
+        assert "--no-fail-on-empty-changeset" in deploy.argv
+    assert parameter_overrides(disable) == {
+        "HookStatus": "DISABLED",
+        "FailureMode": "WARN",
+        "Alias": "FsxnPipelines::Governance::GuardHook",
+        "RulesObjectKey": "guard-rules/rules.tar.gz",
+    }
+    assert parameter_overrides(enable) == parameter_overrides(disable) | {
+        "HookStatus": "ENABLED",
+        "RulesObjectVersionId": "v2-3HL4kqtJlcpXroDTDmJ",
+    }
+    put = next(call for call in calls if operation(call) == ("s3api", "put-object"))
+    assert (put.option("--bucket"), put.option("--key")) == (BUCKET, "guard-rules/rules.tar.gz")
+    assert HOOK_ARN in result.stdout
+
+
+def test_uploaded_archive_holds_exactly_the_rule_files(aws_account, guard_check, tmp_path):
+    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    put = next(call for call in aws_account.invocations("aws") if operation(call) == ("s3api", "put-object"))
+    body = put.option("--body")
+    assert body is not None
+    assert body.endswith(".tar.gz")
+    archive = put.captured(body).read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        members = tar.getmembers()
+        assert sorted(member.name for member in members) == [path.name for path in RULE_FILES]
+        assert all(member.isfile() for member in members)
+        for path in RULE_FILES:
+            extracted = tar.extractfile(path.name)
+            assert extracted is not None
+            assert extracted.read() == path.read_bytes()
+    assert put.option("--metadata") == f"sha256={hashlib.sha256(archive).hexdigest()}"
+
+
+def test_rerun_with_unchanged_rules_reuses_the_uploaded_version(aws_account, guard_check, tmp_path):
+    first = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1")
+    assert first.returncode == 0, first.stdout + first.stderr
+    uploaded = next(c for c in aws_account.invocations("aws") if operation(c) == ("s3api", "put-object"))
+    sha256 = uploaded.option("--metadata").removeprefix("sha256=")
+    aws_account.clear()
+    aws_account.reply("aws", pattern=r"s3api head-object ", stdout=f"v1-current\t{sha256}\n")
+
+    second = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    calls = aws_account.invocations("aws")
+    assert ("s3api", "put-object") not in [operation(call) for call in calls]
+    enable = [call for call in calls if operation(call) == ("cloudformation", "deploy")][-1]
+    assert parameter_overrides(enable)["RulesObjectVersionId"] == "v1-current"
+    assert parameter_overrides(enable)["HookStatus"] == "ENABLED"
+
+
+def test_changed_rules_upload_a_new_version(aws_account, guard_check, tmp_path):
+    aws_account.reply("aws", pattern=r"s3api head-object ", stdout="v1-old\t" + "0" * 64 + "\n")
+
+    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    enable = [c for c in aws_account.invocations("aws") if operation(c) == ("cloudformation", "deploy")][-1]
+    assert parameter_overrides(enable)["RulesObjectVersionId"] == "v2-3HL4kqtJlcpXroDTDmJ"
+
+
+@pytest.mark.parametrize("stack_exists", [True, False])
+def test_dry_run_makes_no_mutating_call(aws_account, guard_check, tmp_path, stack_exists):
+    if not stack_exists:
+        aws_account.reply(
+            "aws",
+            pattern=r"cloudformation describe-stacks",
+            stderr="An error occurred (ValidationError) when calling the DescribeStacks operation: "
+            "Stack with id fsxn-guard-hook does not exist\n",
+            exit_code=254,
+        )
+
+    result = run(aws_account, guard_check, tmp_path, "--dry-run", "--failure-mode", "FAIL")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    operations = [operation(call) for call in aws_account.invocations("aws")]
+    assert not MUTATING & set(operations), operations
+    would_run = [line for line in result.stdout.splitlines() if "[dry-run] would run: aws" in line]
+    assert [line.split("would run: aws ")[1].split()[:2] for line in would_run] == [
+        ["cloudformation", "deploy"],
+        ["s3api", "put-object"],
+        ["cloudformation", "deploy"],
+    ]
+    assert "HookStatus=DISABLED" in would_run[0]
+    assert "FailureMode=FAIL" in would_run[0]
+    assert "HookStatus=ENABLED" in would_run[2]
+    assert (BUCKET in would_run[1]) is stack_exists
+
+
+def test_failure_mode_fail_only_when_given(aws_account, guard_check, tmp_path):
+    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1", "--failure-mode", "FAIL")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    deploys = [c for c in aws_account.invocations("aws") if operation(c) == ("cloudformation", "deploy")]
+    assert [parameter_overrides(c)["FailureMode"] for c in deploys] == ["FAIL", "FAIL"]
+
+
+def test_invalid_rules_stop_before_any_aws_call(aws_account, tmp_path):
+    bad_template = tmp_path / "bad-template.yaml"
+    bad_template.write_text("Resources:\n  Bucket:\n    Type: AWS::S3::Bucket\n")
+    failing_check = tmp_path / "guard-check-bad.sh"
+    failing_check.write_text(f'#!/usr/bin/env bash\nexec "{REPO}/scripts/guard-check.sh" --template "{bad_template}"\n')
+    failing_check.chmod(0o755)
+
+    result = run(aws_account, failing_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode == 1
+    assert "S3_BUCKET_ENCRYPTION_CONFIGURED" in result.stdout
+    assert "nothing was deployed" in result.stderr
+    assert aws_account.calls("aws") == []
+
+
+def test_failed_upload_does_not_enable_the_hook(aws_account, guard_check, tmp_path):
+    aws_account.reply("aws", pattern=r"s3api put-object ", stderr="AccessDenied\n", exit_code=1)
+
+    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode != 0
+    deploys = [c for c in aws_account.invocations("aws") if operation(c) == ("cloudformation", "deploy")]
+    assert [parameter_overrides(c)["HookStatus"] for c in deploys] == ["DISABLED"]
+
+
+def test_unversioned_upload_does_not_enable_the_hook(aws_account, guard_check, tmp_path):
+    aws_account.reply("aws", pattern=r"s3api put-object ", stdout="None\n")
+
+    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode == 1
+    assert "no VersionId" in result.stderr
+    deploys = [c for c in aws_account.invocations("aws") if operation(c) == ("cloudformation", "deploy")]
+    assert len(deploys) == 1
+
+
+def test_head_object_errors_other_than_not_found_stop_the_run(aws_account, guard_check, tmp_path):
+    aws_account.reply(
+        "aws",
+        pattern=r"s3api head-object ",
+        stderr="An error occurred (403) when calling the HeadObject operation: Forbidden\n",
+        exit_code=254,
+    )
+
+    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode == 1
+    assert "Forbidden" in result.stderr
+    assert ("s3api", "put-object") not in [operation(c) for c in aws_account.invocations("aws")]
+
+
+def test_failed_stack_deploy_stops_the_run(aws_account, guard_check, tmp_path):
+    aws_account.reply(
+        "aws",
+        pattern=r"cloudformation deploy ",
+        sequence=[Reply(stderr="Failed to create/update the stack\n", exit_code=255)],
+    )
+
+    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode != 0
+    operations = [operation(c) for c in aws_account.invocations("aws")]
+    assert operations == [("sts", "get-caller-identity"), ("cloudformation", "deploy")]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--failure-mode"], "--failure-mode needs a value"),
+        (["--failure-mode", "warn"], "must be WARN or FAIL"),
+        (["--failure-mode", "--dry-run"], "--failure-mode needs a value"),
+        (["--region"], "--region needs a value"),
+        (["--region", "Ireland"], "is not an AWS Region name"),
+        (["--stack-name", ""], "--stack-name needs a value"),
+        (["--stack-name", "1-stack"], "is not a valid stack name"),
+        (["--alias"], "--alias needs a value"),
+        (["--alias", "AWS::Guard::Hook"], "must not start with AWS"),
+        (["--alias", "aws2::Guard::Hook"], "must not start with AWS"),
+        (["--alias", "Guard::Hook"], "Part::Part::Part"),
+        (["--alias", "Org::Guard-Rules::Hook"], "Part::Part::Part"),
+        (["--bogus"], "unknown option '--bogus'"),
+        (["--dry-run", "extra"], "unknown option 'extra'"),
+    ],
+)
+def test_option_errors_exit_2_with_a_clear_message(aws_account, guard_check, tmp_path, args, message):
+    result = run(aws_account, guard_check, tmp_path, *args)
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert aws_account.calls("aws") == []
+
+
+def test_help_describes_the_options_and_calls_nothing(aws_account, guard_check, tmp_path):
+    result = run(aws_account, guard_check, tmp_path, "--help")
+
+    assert result.returncode == 0
+    for option in ("--failure-mode", "--region", "--stack-name", "--alias", "--dry-run"):
+        assert option in result.stdout
+    assert aws_account.calls("aws") == []
+
+
+def test_fake_aws_rejects_unexpected_calls(aws_account, guard_check, tmp_path):
+    """The default reply fails, so a call the script should not make cannot pass silently."""
+    result = aws_account.run(["aws", "cloudformation", "delete-stack", "--stack-name", "x"])
+    assert (result.returncode, result.stderr) == (99, "unexpected aws call")
+    assert json.loads(json.dumps(aws_account.calls("aws"))) == [["cloudformation", "delete-stack", "--stack-name", "x"]]
