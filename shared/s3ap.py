@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
@@ -39,6 +39,10 @@ MANIFEST_CONTENT_TYPE = "application/jsonl"
 # Same default as s3transfer: an explicit algorithm on the upload lets CompleteMultipartUpload
 # carry each part's checksum, so S3 verifies the assembled object.
 _CHECKSUM_ALGORITHM: Final = "CRC32"
+
+# Compact lines; strict JSON (NaN/Infinity are not JSON and Step Functions would reject the line).
+# Built once: json.dumps with options constructs a new encoder for every record.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 _PARTITION_REGION_PREFIXES: dict[str, tuple[str, ...]] = {
     "aws": (),  # any region that does not belong to another partition
@@ -94,6 +98,12 @@ class AccessPoint:
                 value=value,
             )
         _, partition, _, region, account, resource = parts
+        if not region and not account:
+            raise InvalidInputError(
+                f"{value!r} is a bucket or object ARN, not an S3 access point ARN "
+                "(arn:<partition>:s3:<region>:<account>:accesspoint/<name>)",
+                value=value,
+            )
         if partition not in _PARTITION_REGION_PREFIXES:
             raise InvalidInputError(
                 f"{value!r}: unknown partition {partition!r} (aws, aws-cn, aws-us-gov)", value=value
@@ -132,9 +142,10 @@ class AccessPoint:
 
 
 def _iso_utc(value: dt.datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ``; a naive value is taken as UTC (botocore's are aware)."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)  # botocore's are aware; a naive one is taken as UTC
-    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return value.isoformat(timespec="milliseconds") + "Z"
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"  # drop "+00:00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +210,7 @@ def list_objects(
     limit: int | None = None,
     start_after: str = "",
     page_size: int = 1000,
-) -> Iterator[ObjectInfo]:
+) -> Generator[ObjectInfo]:
     """Yield the objects under ``prefix`` whose key ends with one of ``suffixes`` (any case).
 
     ``bucket`` is an access point ARN (or a bucket name). Keys ending in ``/`` (directory
@@ -328,14 +339,14 @@ class ManifestWriter:
         if not isinstance(record, Mapping):
             raise InvalidInputError(f"manifest record must be a mapping, got {type(record).__name__}")
         try:
-            # Strict JSON: NaN/Infinity are not JSON and Step Functions would reject the line.
-            line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            line = _ENCODER.encode(record)
         except (TypeError, ValueError) as e:
             raise InvalidInputError(f"manifest record {self._count} is not JSON-serializable: {e}") from e
-        data = line.encode("utf-8") + b"\n"
-        self._buffer += data
+        size = len(self._buffer)
+        self._buffer += line.encode("utf-8")
+        self._buffer += b"\n"
         self._count += 1
-        self._bytes += len(data)
+        self._bytes += len(self._buffer) - size
         if len(self._buffer) >= self.part_size:
             self._upload_part()
 
@@ -429,7 +440,7 @@ class ManifestWriter:
         self._upload.parts.append(part)
 
 
-def read_manifest(s3: S3Client, bucket: str, key: str, *, chunk_size: int = 64 * 1024) -> Iterator[dict[str, Any]]:
+def read_manifest(s3: S3Client, bucket: str, key: str, *, chunk_size: int = 64 * 1024) -> Generator[dict[str, Any]]:
     """Yield the records of a JSONL manifest, streaming the body (blank lines are skipped).
 
     A line that is not a JSON object raises ``InvalidFileError`` naming the line number.
