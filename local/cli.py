@@ -38,10 +38,18 @@ def build_parser(use_cases: list[str]) -> argparse.ArgumentParser:
         default="embedded",
         help="embedded runs in-process (this program); sam and auto are dispatched by local-test.sh",
     )
-    parser.add_argument("--objects", type=_positive, default=DEFAULT_OBJECTS, metavar="N", help=f"sample objects per use case (default {DEFAULT_OBJECTS})")
+    parser.add_argument(
+        "--objects",
+        type=_positive,
+        default=DEFAULT_OBJECTS,
+        metavar="N",
+        help=f"sample objects per use case (default {DEFAULT_OBJECTS})",
+    )
     parser.add_argument("--seed", type=int, default=0, help="sample data seed (default 0)")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="write outputs, logs and run.json under DIR/<uc>/")
-    parser.add_argument("--json", action="store_true", help="print one JSON document with every result (progress goes to stderr)")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document with every result (progress goes to stderr)"
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -49,7 +57,9 @@ def build_parser(use_cases: list[str]) -> argparse.ArgumentParser:
         metavar="SPEC",
         help="inject a fault: SERVICE:OPERATION=transient|permanent|slow[,times=N][,code=C][,seconds=S][,match=TEXT]",
     )
-    parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE", help="template parameter override (repeatable)")
+    parser.add_argument(
+        "--parameter", action="append", default=[], metavar="KEY=VALUE", help="template parameter override (repeatable)"
+    )
     parser.add_argument(
         "--retry-time-scale",
         type=float,
@@ -83,7 +93,9 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
     selected = args.uc or sorted(known)
     unknown = [u for u in selected if u not in known]
     if unknown:
-        err.write(f"local-test: unknown use case(s): {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})\n")
+        err.write(
+            f"local-test: unknown use case(s): {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})\n"
+        )
         return USAGE_ERROR
     if not selected:
         err.write("local-test: no use case found (no */template-deploy.yaml)\n")
@@ -134,7 +146,12 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
     del faults
 
     if args.json:
-        out.write(json.dumps({"ok": all(r.ok for r in results), "results": [r.to_dict() for r in results]}, indent=2, default=str) + "\n")
+        out.write(
+            json.dumps(
+                {"ok": all(r.ok for r in results), "results": [r.to_dict() for r in results]}, indent=2, default=str
+            )
+            + "\n"
+        )
     else:
         out.write(render_table(results))
     return 0 if all(r.ok for r in results) else 1

@@ -215,7 +215,9 @@ class FaultPlan:
                 continue
             if fault.consume():
                 code, status = fault.error_code(call)
-                return error_reply(call, code, f"Injected {fault.mode} fault on {fault.service}:{fault.operation}", status)
+                return error_reply(
+                    call, code, f"Injected {fault.mode} fault on {fault.service}:{fault.operation}", status
+                )
         return None
 
     def summary(self) -> list[dict[str, object]]:

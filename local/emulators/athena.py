@@ -92,7 +92,7 @@ class Storage:
         backend = s3_backends[self.account_id]["aws"]
         try:
             fake_bucket = backend.get_bucket(bucket)
-        except Exception as e:  # noqa: BLE001 - moto raises its own MissingBucket
+        except Exception as e:
             raise QueryError(f"HIVE_CANNOT_OPEN_SPLIT: bucket {bucket} does not exist") from e
         for key in sorted(k for k in fake_bucket.keys.keys() if k.startswith(prefix)):  # noqa: SIM118 - moto store
             fake_key = fake_bucket.keys[key]
@@ -198,9 +198,7 @@ class AthenaEmulator:
         if execution.state != "SUCCEEDED":
             if execution.state == "FAILED":
                 raise _ApiError("InvalidRequestException", execution.reason or "Query has failed")
-            raise _ApiError(
-                "InvalidRequestException", f"Query has not yet finished. Current state: {execution.state}"
-            )
+            raise _ApiError("InvalidRequestException", f"Query has not yet finished. Current state: {execution.state}")
         max_results = int(params.get("MaxResults") or MAX_RESULTS_PAGE)
         if not 1 <= max_results <= MAX_RESULTS_PAGE:
             raise _ApiError("InvalidRequestException", "MaxResults must be between 1 and 1000")
@@ -296,7 +294,7 @@ class AthenaEmulator:
         client = self._session.client("athena")
         try:
             wg = client.get_work_group(WorkGroup=name)["WorkGroup"]
-        except Exception as e:  # noqa: BLE001 - moto: unknown work group
+        except Exception as e:
             raise _ApiError("InvalidRequestException", f"WorkGroup {name} is not found.") from e
         if wg.get("State") == "DISABLED":
             raise _ApiError("InvalidRequestException", f"WorkGroup {name} is disabled.")
@@ -354,7 +352,9 @@ class AthenaEmulator:
                     # Unqualified names resolve in QueryExecutionContext.Database, as in Athena.
                     t.set("db", exp.to_identifier(database))
             for table in {(t.db, t.name) for t in tables}:
-                scanned += self._load_table(db, Path(workdir), table[0], table[1], tree, bound)
+                scanned += self._load_table(
+                    db, workdir=Path(workdir), database=table[0], name=table[1], tree=tree, bound=bound
+                )
             sql = tree.sql(dialect="duckdb")
             try:
                 cursor = db.execute(sql, values)
@@ -367,24 +367,46 @@ class AthenaEmulator:
         return columns, rows, scanned
 
     def _load_table(
-        self, db: Any, workdir: Path, database: str, name: str, tree: exp.Expression, bound: dict[int, Any]
+        self,
+        db: Any,
+        *,
+        workdir: Path,
+        database: str,
+        name: str,
+        tree: exp.Expr,
+        bound: dict[int, Any],
     ) -> int:
         if not database:
             raise QueryError(f"SCHEMA_NOT_FOUND: no database given for table {name}")
         glue = self._session.client("glue")
         try:
             table = glue.get_table(DatabaseName=database, Name=name)["Table"]
-        except Exception as e:  # noqa: BLE001 - EntityNotFound in moto
-            raise QueryError(f"TABLE_NOT_FOUND: line 1:1: Table 'awsdatacatalog.{database}.{name}' does not exist") from e
+        except Exception as e:
+            raise QueryError(
+                f"TABLE_NOT_FOUND: line 1:1: Table 'awsdatacatalog.{database}.{name}' does not exist"
+            ) from e
         sd = table.get("StorageDescriptor") or {}
         columns = [(c["Name"].lower(), c["Type"]) for c in sd.get("Columns") or []]
         partition_keys = [(c["Name"].lower(), c["Type"]) for c in table.get("PartitionKeys") or []]
         table_params = {k.lower(): v for k, v in (table.get("Parameters") or {}).items()}
         serde = ((sd.get("SerdeInfo") or {}).get("SerializationLibrary") or "").lower()
         if "json" not in serde:
-            raise QueryError(f"NOT_SUPPORTED: the local Athena emulator reads JSON SerDe tables only ({serde or 'none'})")
-        ignore_malformed = str((sd.get("SerdeInfo") or {}).get("Parameters", {}).get("ignore.malformed.json", "")).lower() == "true"
-        locations = self._partition_locations(glue, database, name, sd, partition_keys, table_params, tree, bound)
+            raise QueryError(
+                f"NOT_SUPPORTED: the local Athena emulator reads JSON SerDe tables only ({serde or 'none'})"
+            )
+        ignore_malformed = (
+            str((sd.get("SerdeInfo") or {}).get("Parameters", {}).get("ignore.malformed.json", "")).lower() == "true"
+        )
+        locations = self._partition_locations(
+            glue,
+            database=database,
+            name=name,
+            sd=sd,
+            partition_keys=partition_keys,
+            table_params=table_params,
+            tree=tree,
+            bound=bound,
+        )
         path = workdir / f"{database}.{name}.jsonl"
         scanned = 0
         with path.open("w", encoding="utf-8") as out:
@@ -408,8 +430,7 @@ class AthenaEmulator:
                             if ignore_malformed:
                                 continue
                             raise QueryError(
-                                f"HIVE_BAD_DATA: Error parsing field value for row {number} of "
-                                f"s3://{bucket}/{key}: {e}"
+                                f"HIVE_BAD_DATA: Error parsing field value for row {number} of s3://{bucket}/{key}: {e}"
                             ) from e
                         lowered = {str(k).lower(): v for k, v in record.items()}
                         row = {c: lowered.get(c) for c, _ in columns}
@@ -431,12 +452,13 @@ class AthenaEmulator:
     def _partition_locations(
         self,
         glue: Any,
+        *,
         database: str,
         name: str,
         sd: dict[str, Any],
         partition_keys: list[tuple[str, str]],
         table_params: dict[str, str],
-        tree: exp.Expression,
+        tree: exp.Expr,
         bound: dict[int, Any],
     ) -> list[tuple[str, dict[str, Any]]]:
         base = str(sd.get("Location") or "")
@@ -521,13 +543,12 @@ def _literal(text: str) -> Any:
         return dt.date.fromisoformat(value) if kind == "date" else dt.datetime.fromisoformat(value)
     if stripped.startswith('"'):
         raise QueryError(
-            "INVALID_PARAMETER_USAGE: string execution parameters must be enclosed in single quotes, "
-            f"got {text}"
+            f"INVALID_PARAMETER_USAGE: string execution parameters must be enclosed in single quotes, got {text}"
         )
     raise QueryError(f"COLUMN_NOT_FOUND: line 1:1: Column '{stripped}' cannot be resolved")
 
 
-def _equality_constraints(tree: exp.Expression, columns: set[str], bound: dict[int, Any]) -> dict[str, list[Any]]:
+def _equality_constraints(tree: exp.Expr, columns: set[str], bound: dict[int, Any]) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {}
     where = tree.find(exp.Where)
     if where is None:
@@ -551,7 +572,7 @@ def _equality_constraints(tree: exp.Expression, columns: set[str], bound: dict[i
 _NOT_CONSTANT: Final = object()
 
 
-def _constant(node: exp.Expression, bound: dict[int, Any]) -> Any:
+def _constant(node: exp.Expr, bound: dict[int, Any]) -> Any:
     if isinstance(node, exp.Placeholder):
         return bound.get(id(node), _NOT_CONSTANT)
     if isinstance(node, exp.Literal):

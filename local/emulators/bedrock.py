@@ -46,7 +46,7 @@ class BedrockEmulator:
         try:
             request = call.json()
             response = self.converse(model_id, request)
-        except _Validation as e:
+        except _ValidationError as e:
             return error_reply(call, "ValidationException", str(e), 400)
         with self._lock:
             self.calls.append({"modelId": model_id, "usage": response["usage"], "stopReason": response["stopReason"]})
@@ -54,35 +54,43 @@ class BedrockEmulator:
 
     def converse(self, model_id: str, request: dict[str, Any]) -> dict[str, Any]:
         if not _MODEL_ID.fullmatch(model_id):
-            raise _Validation(f"The provided model identifier is invalid: {model_id}")
+            raise _ValidationError(f"The provided model identifier is invalid: {model_id}")
         messages = request.get("messages")
         if not isinstance(messages, list) or not messages:
-            raise _Validation("A conversation must start with a user message. Try again with a conversation that starts with a user message.")
+            raise _ValidationError(
+                "A conversation must start with a user message. "
+                "Try again with a conversation that starts with a user message."
+            )
         expected = "user"
         texts: list[str] = []
         for message in messages:
             role = message.get("role")
             if role != expected:
-                raise _Validation(
+                raise _ValidationError(
                     "A conversation must alternate between user and assistant roles. "
                     "Make sure the conversation alternates between user and assistant roles and try again."
                 )
             blocks = message.get("content")
             if not isinstance(blocks, list) or not blocks:
-                raise _Validation("The content field in the Message object is empty. Add a content block and try again.")
+                raise _ValidationError(
+                    "The content field in the Message object is empty. Add a content block and try again."
+                )
             for block in blocks:
                 if "text" in block:
                     if not str(block["text"]).strip():
-                        raise _Validation("The text field in the ContentBlock object is blank. Add text to the text field, and try again.")
+                        raise _ValidationError(
+                            "The text field in the ContentBlock object is blank. "
+                            "Add text to the text field, and try again."
+                        )
                     texts.append(str(block["text"]))
             expected = "assistant" if role == "user" else "user"
         if messages[-1].get("role") != "user":
-            raise _Validation("The last message in the conversation must be from the user.")
+            raise _ValidationError("The last message in the conversation must be from the user.")
         system = " ".join(str(b.get("text", "")) for b in request.get("system") or [])
         config = request.get("inferenceConfig") or {}
         max_tokens = int(config.get("maxTokens") or 4096)
         if max_tokens < 1:
-            raise _Validation("maxTokens must be at least 1")
+            raise _ValidationError("maxTokens must be at least 1")
         prompt = "\n".join(texts)
         text = compose_review(prompt)
         input_tokens = estimate_tokens(system) + estimate_tokens(prompt)
@@ -107,7 +115,7 @@ class BedrockEmulator:
         }
 
 
-class _Validation(Exception):
+class _ValidationError(Exception):
     pass
 
 

@@ -32,9 +32,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from antlr4 import CommonTokenStream, InputStream
+from antlr4 import CommonTokenStream, InputStream  # type: ignore[import-untyped]
 from moto.stepfunctions.parser.api import (
     ExecutionFailedEventDetails,
     HistoryEventType,
@@ -53,10 +53,8 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
     StatesErrorNameType,
 )
-from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
-from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.asl.component.common.parargs import Parargs
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_output_transformer.transformer import (  # noqa: E501
     ResourceOutputTransformer,
@@ -70,7 +68,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.re
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.reader_config.reader_config_decl import (
     ReaderConfig,
 )
-from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
     DistributedIterationComponent,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor import (  # noqa: E501
@@ -81,7 +79,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.
     ResultWriter,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import Resource
+from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.asl.component.state.state_props import StateProps
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
@@ -182,9 +182,7 @@ def _validate_batcher(state: str, batcher: Any) -> None:
         if static in batcher and path in batcher:
             raise DefinitionError(f"{state}: ItemBatcher sets both {static} and {path}")
     if not any(k in batcher for k in _BATCHER_FIELDS - {"BatchInput"}):
-        raise DefinitionError(
-            f"{state}: ItemBatcher needs MaxItemsPerBatch[Path] or MaxInputBytesPerBatch[Path]"
-        )
+        raise DefinitionError(f"{state}: ItemBatcher needs MaxItemsPerBatch[Path] or MaxInputBytesPerBatch[Path]")
     if "BatchInput" in batcher and not isinstance(batcher["BatchInput"], dict):
         raise DefinitionError(f"{state}: ItemBatcher.BatchInput must be an object")
 
@@ -194,11 +192,12 @@ def _validate_batcher(state: str, batcher: Any) -> None:
 # --------------------------------------------------------------------------------------------
 def _jsonl_input_type() -> InputType:
     it = InputType.__new__(InputType)
-    it.input_type_value = _JSONL
+    # moto's InputType holds an enum without JSONL; the marker string is read by LocalItemReader.
+    setattr(it, "input_type_value", _JSONL)  # noqa: B010 - Final attribute in moto's typing
     return it
 
 
-class JsonlTransformer(ResourceOutputTransformer):  # type: ignore[misc]
+class JsonlTransformer(ResourceOutputTransformer):
     """Turns the body of a JSONL object into the list of items (one per non-empty line)."""
 
     def _eval_body(self, env: Environment) -> None:
@@ -220,7 +219,7 @@ class JsonlTransformer(ResourceOutputTransformer):  # type: ignore[misc]
         env.stack.append(items[:max_items] if max_items else items)
 
 
-class LocalItemReader(ItemReader):  # type: ignore[misc]
+class LocalItemReader(ItemReader):
     """moto's ItemReader plus ``InputType: JSONL``."""
 
     def __init__(self, resource: Any, parargs: Any, reader_config: Any) -> None:
@@ -228,7 +227,7 @@ class LocalItemReader(ItemReader):  # type: ignore[misc]
         if is_jsonl:
             # The parent constructor picks a transformer by InputType and knows no JSONL.
             super().__init__(resource=resource, parargs=parargs, reader_config=None)
-            self.reader_config = reader_config
+            setattr(self, "reader_config", reader_config)  # noqa: B010 - Final attribute in moto's typing
             self.resource_output_transformer = JsonlTransformer()
         else:
             super().__init__(resource=resource, parargs=parargs, reader_config=reader_config)
@@ -287,7 +286,7 @@ class MapRunOutcome:
     records: list[ChildRecord] = field(default_factory=list)
 
 
-class ChildEventManager(EventManager):  # type: ignore[misc]
+class ChildEventManager(EventManager):
     """The history of one child workflow execution, tagged for the progress listener."""
 
     def __init__(self, map_state: str, execution_name: str) -> None:
@@ -296,7 +295,7 @@ class ChildEventManager(EventManager):  # type: ignore[misc]
         self.execution_name = execution_name
 
 
-class LocalDistributedMap(DistributedItemProcessor):  # type: ignore[misc]
+class LocalDistributedMap(DistributedItemProcessor):
     """A Distributed Map that batches, enforces its failure tolerance and runs child executions."""
 
     state_name: str = ""
@@ -307,7 +306,7 @@ class LocalDistributedMap(DistributedItemProcessor):  # type: ignore[misc]
     max_workers: int = DEFAULT_LOCAL_MAX_WORKERS
 
     @classmethod
-    def replacing(cls, original: DistributedIterationComponent) -> LocalDistributedMap:
+    def replacing(cls, original: Any) -> LocalDistributedMap:
         return cls(
             query_language=original._query_language,
             start_at=original._start_at,
@@ -404,9 +403,7 @@ class LocalDistributedMap(DistributedItemProcessor):  # type: ignore[misc]
         frame = env.open_inner_frame()
         try:
             for index, item in enumerate(items):
-                frame.states.context_object.context_object_data["Map"] = MapData(
-                    Item=ItemData(Index=index, Value=item)
-                )
+                frame.states.context_object.context_object_data["Map"] = MapData(Item=ItemData(Index=index, Value=item))
                 frame.states.reset(input_value=map_input)
                 frame.stack.append(map_input)
                 selector.eval(frame)
@@ -491,15 +488,18 @@ class LocalDistributedMap(DistributedItemProcessor):  # type: ignore[misc]
         env = Environment(
             aws_execution_details=parent.aws_execution_details,
             execution_type=parent.execution_type,
-            context=ContextObjectData(
-                Execution=ExecutionData(
-                    Id=execution_arn,
-                    Input=child_input,
-                    Name=name,
-                    RoleArn=exec_data.get("RoleArn"),
-                    StartTime=child.start.isoformat(),
-                ),
-                StateMachine={"Id": sm["Id"], "Name": sm["Name"]},
+            context=cast(
+                ContextObjectData,
+                {
+                    "Execution": ExecutionData(
+                        Id=execution_arn,
+                        Input=child_input,
+                        Name=name,
+                        RoleArn=exec_data.get("RoleArn"),
+                        StartTime=child.start.isoformat(),
+                    ),
+                    "StateMachine": {"Id": sm["Id"], "Name": sm["Name"]},
+                },
             ),
             event_history_context=EventHistoryContext.of_program_start(),
             cloud_watch_logging_session=None,
@@ -540,7 +540,7 @@ class LocalDistributedMap(DistributedItemProcessor):  # type: ignore[misc]
         env.event_manager.add_event(
             context=env.event_history_context,
             event_type=HistoryEventType.MapRunStarted,
-            event_details=EventDetails(
+            event_details=_details(
                 mapRunStartedEventDetails=MapRunStartedEventDetails(mapRunArn=map_run_record.map_run_arn)
             ),
         )
@@ -558,13 +558,11 @@ class LocalDistributedMap(DistributedItemProcessor):  # type: ignore[misc]
             env.event_manager.add_event(
                 context=env.event_history_context,
                 event_type=HistoryEventType.MapRunFailed,
-                event_details=EventDetails(mapRunFailedEventDetails=details),
+                event_details=_details(mapRunFailedEventDetails=details),
             )
             map_run_record.set_stop(status=MapRunStatus.FAILED)
             raise
-        env.event_manager.add_event(
-            context=env.event_history_context, event_type=HistoryEventType.MapRunSucceeded
-        )
+        env.event_manager.add_event(context=env.event_history_context, event_type=HistoryEventType.MapRunSucceeded)
         map_run_record.set_stop(status=MapRunStatus.SUCCEEDED)
 
 
@@ -603,8 +601,11 @@ def _compact(record: ChildRecord) -> Any:
 # --------------------------------------------------------------------------------------------
 # ResultWriter
 # --------------------------------------------------------------------------------------------
-class LocalMapState(StateMap):  # type: ignore[misc]
+class LocalMapState(StateMap):
     """A Map state whose ResultWriter also runs when the Map Run exceeded its tolerance."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
 
     def _eval_execution(self, env: Environment) -> None:
         try:
@@ -618,7 +619,7 @@ class LocalMapState(StateMap):  # type: ignore[misc]
             raise
 
 
-class LocalResultWriter(ResultWriter):  # type: ignore[misc]
+class LocalResultWriter(ResultWriter):
     """Writes the Map Run's child executions to S3 the way Step Functions exports them."""
 
     writer_config: dict[str, Any] | None = None
@@ -669,7 +670,7 @@ class LocalResultWriter(ResultWriter):  # type: ignore[misc]
             s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest).encode())
         except FailureEventException:
             raise
-        except Exception as e:  # noqa: BLE001 - any S3 failure is a ResultWriter failure in AWS
+        except Exception as e:
             raise _failure(env, RESULT_WRITER_FAILED, f"{type(e).__name__}: {e}") from e
         env.stack.append(
             {
@@ -688,7 +689,7 @@ def _transform(record: ChildRecord, transformation: str, sm_arn: str) -> Any:
 # --------------------------------------------------------------------------------------------
 # Parsing
 # --------------------------------------------------------------------------------------------
-class LocalPreprocessor(Preprocessor):  # type: ignore[misc]
+class LocalPreprocessor(Preprocessor):
     """moto's preprocessor, building our components where moto's fall short."""
 
     def __init__(self, extensions: dict[str, MapExtensions], max_workers: int) -> None:
@@ -703,7 +704,7 @@ class LocalPreprocessor(Preprocessor):  # type: ignore[misc]
 
     def visitItem_reader_decl(self, ctx: Any) -> Any:  # noqa: N802
         # Same walk as moto's visitor, whose ItemReader constructor rejects JSONL.
-        props = StateProps()
+        props = StateProps()  # type: ignore[no-untyped-call]
         for child in ctx.children[3:-1]:
             props.add(self.visit(child))
         resource = props.get(typ=Resource)
@@ -743,7 +744,7 @@ class LocalPreprocessor(Preprocessor):  # type: ignore[misc]
             component.has_result_writer = state.result_writer is not None
             if ext.item_batcher and "BatchInput" in ext.item_batcher:
                 component.batch_input_template = _parameters_component(ext.item_batcher["BatchInput"])
-            if state.result_writer is not None:
+            if isinstance(state.result_writer, LocalResultWriter):
                 state.result_writer.writer_config = ext.writer_config
             state.iteration_component = component
         elif state.name in self._extensions and self._extensions[state.name].item_batcher is not None:
@@ -755,7 +756,8 @@ def _parameters_component(template: dict[str, Any]) -> EvalComponent:
     """Compile a payload template (``.$`` keys, intrinsics) with moto's own grammar."""
     probe = {"StartAt": "T", "States": {"T": {"Type": "Pass", "Parameters": template, "End": True}}}
     program, _ = _parse_plain(json.dumps(probe))
-    return program.states.states["T"].parameters
+    parameters: EvalComponent = program.states.states["T"].parameters
+    return parameters
 
 
 def _parse_plain(text: str) -> tuple[Any, Any]:
@@ -768,12 +770,12 @@ _ORIGINAL_PARSE: Final = moto_asl_parser.AmazonStateLanguageParser.parse
 def parse_definition(definition: str, *, max_workers: int = DEFAULT_LOCAL_MAX_WORKERS) -> tuple[Any, Any]:
     """Parse a definition the way our extended engine runs it; same contract as moto's parser."""
     stripped, extensions = split_extensions(json.loads(definition))
-    listener = moto_asl_parser.SyntaxErrorListener()
+    listener = moto_asl_parser.SyntaxErrorListener()  # type: ignore[no-untyped-call]
     lexer = ASLLexer(InputStream(json.dumps(stripped)))
     parser = ASLParser(CommonTokenStream(lexer))
     parser.removeErrorListeners()
     parser.addErrorListener(listener)
-    tree = parser.state_machine()
+    tree = parser.state_machine()  # type: ignore[no-untyped-call]
     if listener.errors:
         raise moto_asl_parser.ASLParserException(errors=listener.errors)
     program = LocalPreprocessor(extensions, max_workers).visit(tree)
@@ -798,11 +800,14 @@ def _failure(env: Environment, error: str, cause: str) -> FailureEventException:
             env=env,
             error_name=error_name,
             event_type=HistoryEventType.TaskFailed,
-            event_details=EventDetails(
-                executionFailedEventDetails=ExecutionFailedEventDetails(error=error, cause=cause)
-            ),
+            event_details=_details(executionFailedEventDetails=ExecutionFailedEventDetails(error=error, cause=cause)),
         )
     )
+
+
+def _details(**details: Any) -> EventDetails:
+    """moto's EventDetails TypedDict lists every kind of detail; an event carries one."""
+    return cast(EventDetails, details)
 
 
 def _json_size(value: Any) -> int:

@@ -65,13 +65,15 @@ class Call:
         value = self.request.headers.get(name)
         if isinstance(value, bytes):
             return value.decode()
-        return value
+        return None if value is None else str(value)
 
 
 Hook = Callable[[Call], AWSResponse | None]
 
 
-def reply(call: Call, status: int, body: bytes | str | dict[str, Any] | list[Any], headers: dict[str, str] | None = None) -> AWSResponse:
+def reply(
+    call: Call, status: int, body: bytes | str | dict[str, Any] | list[Any], headers: dict[str, str] | None = None
+) -> AWSResponse:
     """A raw HTTP reply; dict/list bodies are sent as JSON."""
     all_headers = {"x-amzn-RequestId": str(uuid.uuid4())}
     if isinstance(body, dict | list):
@@ -176,11 +178,11 @@ class Interceptor:
                         return response
                 return original(stubber, event_name, request, **kwargs)
 
-            BotocoreStubber.__call__ = __call__  # type: ignore[method-assign]
+            setattr(BotocoreStubber, "__call__", __call__)  # noqa: B010 - patched for the install only
             self._active.append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         with self._install_lock:
-            BotocoreStubber.__call__ = self._original  # type: ignore[method-assign]
+            setattr(BotocoreStubber, "__call__", self._original)  # noqa: B010
             self._active.remove(self)

@@ -113,11 +113,11 @@ class EnvironmentGate:
             with self._cond:
                 self._users -= 1
                 if self._users == 0:
-                    for key, value in self._saved.items():
-                        if value is _MISSING:
+                    for key, saved in self._saved.items():
+                        if saved is _MISSING:
                             os.environ.pop(key, None)
                         else:
-                            os.environ[key] = str(value)
+                            os.environ[key] = str(saved)
                     self._saved.clear()
                     self._owner = None
                     self._cond.notify_all()
@@ -170,7 +170,11 @@ class LambdaRuntime:
             base, _, version = function_name.rpartition(":")
             candidates.append(base if version.isdigit() or version == "$LATEST" else function_name)
         elif ":" in function_name and not function_name.startswith("arn:"):
-            candidates.append(function_name.split(":")[-2] if function_name.count(":") >= 2 else function_name.split(":")[0])
+            candidates.append(
+                function_name.split(":")[-2]
+                if function_name.count(":") >= 2
+                else function_name.split(":", maxsplit=1)[0]
+            )
         for candidate in candidates:
             spec = self._by_name.get(candidate)
             if spec is not None:
@@ -204,12 +208,11 @@ class LambdaRuntime:
         if len(parts) != 2 or not parts[1].endswith("/invocations"):
             return None
         function_name = parts[1][: -len("/invocations")]
-        qualifier = (call.query.get("Qualifier") or [None])[0]
+        qualifiers = call.query.get("Qualifier") or []
+        qualifier = qualifiers[0] if qualifiers else None
         spec = self.resolve(function_name, qualifier)
         if spec is None:
-            return error_reply(
-                call, "ResourceNotFoundException", f"Function not found: {function_name}", 404
-            )
+            return error_reply(call, "ResourceNotFoundException", f"Function not found: {function_name}", 404)
         payload = call.body or b"{}"
         if len(payload) > MAX_SYNC_PAYLOAD:
             return error_reply(
@@ -234,7 +237,7 @@ class LambdaRuntime:
     def invoke(self, spec: FunctionSpec, payload: bytes, invoked_as: str | None = None) -> tuple[bytes, str | None]:
         """Run one invocation; returns (response payload, function error or None)."""
         request_id = str(uuid.uuid4())
-        invoked_arn = invoked_as if (invoked_as or "").startswith("arn:") else spec.arn
+        invoked_arn = invoked_as if invoked_as and invoked_as.startswith("arn:") else spec.arn
         stats = self.stats[spec.logical_id]
         started = time.monotonic()
         error_type: str | None = None
@@ -345,11 +348,7 @@ def load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
     }
     with _IMPORT_LOCK:
         _load_counter += 1
-        shadowed = {
-            name: mod
-            for name, mod in list(sys.modules.items())
-            if name.split(".")[0] in local_names
-        }
+        shadowed = {name: mod for name, mod in list(sys.modules.items()) if name.split(".")[0] in local_names}
         for name in shadowed:
             del sys.modules[name]
         sys.path.insert(0, str(code_dir))
@@ -369,10 +368,8 @@ def load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
                     traceback.format_exception(e),
                 ) from e
             except SyntaxError as e:
-                raise FunctionInitError(
-                    "Runtime.UserCodeSyntaxError", str(e), traceback.format_exception(e)
-                ) from e
-            except Exception as e:  # noqa: BLE001 - an init error is reported under the exception's name
+                raise FunctionInitError("Runtime.UserCodeSyntaxError", str(e), traceback.format_exception(e)) from e
+            except Exception as e:
                 raise FunctionInitError(type(e).__name__, str(e), traceback.format_exception(e)) from e
         finally:
             sys.path.remove(str(code_dir))

@@ -148,8 +148,8 @@ class Progress:
             name = (details.get("stateExitedEventDetails") or {}).get("name", "?")
             took = time.monotonic() - self._entered_at.get(name, time.monotonic())
             self.say(f"  {name} done ({took:.1f}s)")
-        elif kind in {"TaskFailed", "LambdaFunctionFailed"} or kind.endswith("Failed") and "Map" in kind:
-            info = next(iter(details.values()), {}) if details else {}
+        elif kind in {"TaskFailed", "LambdaFunctionFailed"} or (kind.endswith("Failed") and "Map" in kind):
+            info: dict[str, Any] = next(iter(details.values()), {}) if details else {}
             self.say(f"  {kind}: {info.get('error', '')} {str(info.get('cause', ''))[:160]}")
         elif kind == "MapRunStarted":
             self.say("  Map Run started")

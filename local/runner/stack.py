@@ -49,7 +49,8 @@ def load_template(path: Path) -> dict[str, Any]:
     template, matches = decode(str(path))
     if matches or template is None:
         raise TemplateError(f"{path}: cannot decode: {[str(m) for m in matches]}")
-    return _plain(template)
+    plain: dict[str, Any] = _plain(template)
+    return plain
 
 
 def _plain(value: Any) -> Any:
@@ -272,7 +273,7 @@ class Stack:
             if self.exists(lid) and res.get("Type") in late:
                 self.physical[lid] = self._physical_for(lid, res)
 
-    def _physical_for(self, lid: str, res: dict[str, Any]) -> Physical:  # noqa: C901 - one case per type
+    def _physical_for(self, lid: str, res: dict[str, Any]) -> Physical:
         rtype = res.get("Type", "")
         raw = res.get("Properties") or {}
 
@@ -282,8 +283,14 @@ class Stack:
         arn_base = f"arn:{PARTITION}"
         if rtype == "AWS::S3::Bucket":
             name = prop("BucketName") or self._unique(lid, lower=True, limit=63)
-            return Physical(name, {"Arn": f"{arn_base}:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
-                                   "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com"})
+            return Physical(
+                name,
+                {
+                    "Arn": f"{arn_base}:s3:::{name}",
+                    "DomainName": f"{name}.s3.amazonaws.com",
+                    "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com",
+                },
+            )
         if rtype == "AWS::Lambda::Function":
             name = prop("FunctionName") or self._unique(lid)
             return Physical(name, {"Arn": f"{arn_base}:lambda:{REGION}:{ACCOUNT}:function:{name}"})
@@ -305,8 +312,11 @@ class Stack:
             name = prop("QueueName") or self._unique(lid, limit=80)
             return Physical(
                 f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}",
-                {"Arn": f"{arn_base}:sqs:{REGION}:{ACCOUNT}:{name}", "QueueName": name,
-                 "QueueUrl": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"},
+                {
+                    "Arn": f"{arn_base}:sqs:{REGION}:{ACCOUNT}:{name}",
+                    "QueueName": name,
+                    "QueueUrl": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}",
+                },
             )
         if rtype == "AWS::Glue::Database":
             name = str(self.resolve(raw["DatabaseInput"]["Name"]))
@@ -325,7 +335,9 @@ class Stack:
             return Physical(arn, {"Arn": arn, "Name": name})
         if rtype == "AWS::IAM::Role":
             name = prop("RoleName") or self._unique(lid)
-            return Physical(name, {"Arn": f"{arn_base}:iam::{ACCOUNT}:role/{name}", "RoleId": f"AROA{lid.upper()[:16]}"})
+            return Physical(
+                name, {"Arn": f"{arn_base}:iam::{ACCOUNT}:role/{name}", "RoleId": f"AROA{lid.upper()[:16]}"}
+            )
         if rtype == "AWS::Logs::LogGroup":
             name = prop("LogGroupName") or f"/aws/local/{self._unique(lid)}"
             return Physical(name, {"Arn": f"{arn_base}:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"})

@@ -40,7 +40,9 @@ class Engine:
     def client(self, service: str) -> Any:
         return self.session.client(service)
 
-    def execute(self, definition: dict[str, Any], execution_input: Any = None, *, timeout: float = 60) -> dict[str, Any]:
+    def execute(
+        self, definition: dict[str, Any], execution_input: Any = None, *, timeout: float = 60
+    ) -> dict[str, Any]:
         """Create the state machine, run one execution to its end, return DescribeExecution."""
         sfn = self.client("stepfunctions")
         arn = sfn.create_state_machine(
@@ -103,9 +105,7 @@ def put_jsonl(s3: Any, bucket: str, key: str, items: list[Any]) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body="\n".join(json.dumps(i) for i in items).encode())
 
 
-def distributed_map(
-    processor_states: dict[str, Any], start_at: str, **fields: Any
-) -> dict[str, Any]:
+def distributed_map(processor_states: dict[str, Any], start_at: str, **fields: Any) -> dict[str, Any]:
     """A Distributed Map state (the caller adds ItemReader/ItemBatcher/...)."""
     return {
         "Type": "Map",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from botocore.config import Config
@@ -19,7 +20,7 @@ DB = "eda"
 
 
 @pytest.fixture
-def athena(engine):
+def athena(engine: Any) -> AthenaEmulator:
     emulator = AthenaEmulator(engine.session, engine.clock, query_run_seconds=engine.plan.slow_seconds)
     engine.interceptor.add(emulator.hook, service="athena")
     s3 = engine.client("s3")
@@ -50,19 +51,30 @@ def athena(engine):
     )
     for execution, rows in (("run-1", 1200), ("run-2", 3)):
         for i in range(rows if execution == "run-2" else 5):
-            record = {"Source_Key": f"{execution}/f{i}", "status": "FAILED" if i == 0 else "SUCCEEDED", "cells": i, "names": ["a", "b"][: i % 3]}
-            s3.put_object(Bucket=BUCKET, Key=f"results/execution_id={execution}/f{i}.json", Body=json.dumps(record).encode())
+            record = {
+                "Source_Key": f"{execution}/f{i}",
+                "status": "FAILED" if i == 0 else "SUCCEEDED",
+                "cells": i,
+                "names": ["a", "b"][: i % 3],
+            }
+            s3.put_object(
+                Bucket=BUCKET, Key=f"results/execution_id={execution}/f{i}.json", Body=json.dumps(record).encode()
+            )
     big = "\n".join(json.dumps({"source_key": f"big{i}", "status": "SUCCEEDED", "cells": i}) for i in range(1200))
     s3.put_object(Bucket=BUCKET, Key="results/execution_id=run-3/all.json", Body=big.encode())
     engine.client("athena").create_work_group(
-        Name="wg", Configuration={"ResultConfiguration": {"OutputLocation": f"s3://{BUCKET}/athena/"}, "EnforceWorkGroupConfiguration": True}
+        Name="wg",
+        Configuration={
+            "ResultConfiguration": {"OutputLocation": f"s3://{BUCKET}/athena/"},
+            "EnforceWorkGroupConfiguration": True,
+        },
     )
     return emulator
 
 
-def _run(engine, sql, params=None, *, polls=20):
+def _run(engine: Any, sql: str, params: list[str] | None = None, *, polls: int = 20) -> tuple[str, list[str], Any]:
     client = engine.client("athena")
-    request = {"QueryString": sql, "QueryExecutionContext": {"Database": DB}, "WorkGroup": "wg"}
+    request: dict[str, Any] = {"QueryString": sql, "QueryExecutionContext": {"Database": DB}, "WorkGroup": "wg"}
     if params is not None:
         request["ExecutionParameters"] = params
     qid = client.start_query_execution(**request)["QueryExecutionId"]
@@ -75,15 +87,19 @@ def _run(engine, sql, params=None, *, polls=20):
     return qid, states, status
 
 
-def _rows(engine, qid, **kwargs):
+def _rows(engine: Any, qid: str, **kwargs: Any) -> tuple[list[list[str | None]], Any]:
     result = engine.client("athena").get_query_results(QueryExecutionId=qid, **kwargs)
     return [[c.get("VarCharValue") for c in row["Data"]] for row in result["ResultSet"]["Rows"]], result
 
 
 def test_query_runs_over_this_execution_partition_only(engine, athena):
-    sql = 'SELECT status, count(*) AS n, sum(cells) AS cells, max(cardinality(names)) AS m FROM "eda"."records" WHERE execution_id = ? GROUP BY status ORDER BY status'
+    sql = (
+        'SELECT status, count(*) AS n, sum(cells) AS cells, max(cardinality(names)) AS m FROM "eda"."records" '
+        "WHERE execution_id = ? GROUP BY status ORDER BY status"
+    )
     qid, states, status = _run(engine, sql, ["'run-1'"])
-    assert states[:2] == ["RUNNING", "SUCCEEDED"] and status["State"] == "SUCCEEDED"
+    assert states[:2] == ["RUNNING", "SUCCEEDED"]
+    assert status["State"] == "SUCCEEDED"
     rows, result = _rows(engine, qid)
     assert rows == [["status", "n", "cells", "m"], ["FAILED", "1", "0", "0"], ["SUCCEEDED", "4", "10", "2"]]
     types = [c["Type"] for c in result["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]]
@@ -96,9 +112,11 @@ def test_results_are_paged_with_next_token(engine, athena):
     qid, _, status = _run(engine, "SELECT source_key FROM records WHERE execution_id = ? ORDER BY cells", ["'run-3'"])
     assert status["State"] == "SUCCEEDED"
     first, page = _rows(engine, qid)
-    assert len(first) == 1000 and first[0] == ["source_key"]
+    assert len(first) == 1000
+    assert first[0] == ["source_key"]
     second, page2 = _rows(engine, qid, NextToken=page["NextToken"])
-    assert len(second) == 201 and "NextToken" not in page2
+    assert len(second) == 201
+    assert "NextToken" not in page2
 
 
 def test_parameter_is_bound_never_interpolated(engine, athena):
@@ -131,11 +149,14 @@ def test_queries_athena_would_reject_fail(engine, athena, sql, params, error):
 
 def test_slow_query_runs_on_the_emulated_clock_and_can_be_stopped(engine, athena):
     engine.plan.add(Fault.slow("athena:StartQueryExecution", seconds=600))
-    qid, states, status = _run(engine, "SELECT 1 AS x FROM records WHERE execution_id = 'run-2'", polls=5)
+    qid, states, _status = _run(engine, "SELECT 1 AS x FROM records WHERE execution_id = 'run-2'", polls=5)
     assert set(states) == {"RUNNING"}
     engine.clock.advance(601)
-    assert engine.client("athena").get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"] == "SUCCEEDED"
-    qid2, states2, _ = _run(engine, "SELECT 1 AS x FROM records WHERE execution_id = 'run-2'", polls=2)
+    assert (
+        engine.client("athena").get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"]
+        == "SUCCEEDED"
+    )
+    qid2, _states2, _ = _run(engine, "SELECT 1 AS x FROM records WHERE execution_id = 'run-2'", polls=2)
     engine.client("athena").stop_query_execution(QueryExecutionId=qid2)
     final = engine.client("athena").get_query_execution(QueryExecutionId=qid2)["QueryExecution"]["Status"]["State"]
     assert final in {"CANCELLED", "SUCCEEDED"}
@@ -149,23 +170,28 @@ def test_missing_output_location_is_rejected(engine, athena):
 
 
 @pytest.fixture
-def bedrock(engine):
+def bedrock(engine: Any) -> BedrockEmulator:
     emulator = BedrockEmulator()
     engine.interceptor.add(emulator.hook, service="bedrock-runtime")
     return emulator
 
 
-def _converse(engine, text, **kwargs):
+def _converse(engine: Any, text: str, **kwargs: Any) -> Any:
     client = engine.session.client("bedrock-runtime", config=Config(retries={"total_max_attempts": 1}))
-    return client.converse(modelId="amazon.nova-lite-v1:0", messages=[{"role": "user", "content": [{"text": text}]}], **kwargs)
+    return client.converse(
+        modelId="amazon.nova-lite-v1:0", messages=[{"role": "user", "content": [{"text": text}]}], **kwargs
+    )
 
 
 def test_converse_reply_is_derived_from_the_prompt(engine, bedrock):
     prompt = 'Review this run: {"files": 40, "failed": 3} and note: file x.gds is truncated'
     reply = _converse(engine, prompt)
     text = reply["output"]["message"]["content"][0]["text"]
-    assert text != prompt and text.startswith("# Design review")
-    assert "files 40" in text and "truncated" in text and "3 item(s) could not be processed" in text
+    assert text != prompt
+    assert text.startswith("# Design review")
+    assert "files 40" in text
+    assert "truncated" in text
+    assert "3 item(s) could not be processed" in text
     assert reply["stopReason"] == "end_turn"
     usage = reply["usage"]
     assert usage["totalTokens"] == usage["inputTokens"] + usage["outputTokens"] > 0

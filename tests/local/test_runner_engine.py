@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
 
 from local.runner.engine import ChildEventManager, DefinitionError, parse_definition, split_extensions
+from local.runner.lambdas import FunctionSpec
 from tests.local.conftest import distributed_map, put_jsonl, write_function
 
 pytestmark = pytest.mark.unit
@@ -43,7 +46,7 @@ def handler(event, context):
 """
 
 
-def _setup(engine, tmp_path, items):
+def _setup(engine: Any, tmp_path: Path, items: list[Any]) -> tuple[Any, FunctionSpec]:
     s3 = engine.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     put_jsonl(s3, BUCKET, "manifest.jsonl", items)
@@ -52,22 +55,30 @@ def _setup(engine, tmp_path, items):
     return s3, spec
 
 
-def _seen(s3):
+def _seen(s3: Any) -> list[dict[str, Any]]:
     out = []
     for obj in s3.list_objects_v2(Bucket=BUCKET, Prefix="seen/").get("Contents", []):
         out.append(json.loads(s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()))
     return out
 
 
-def _pipeline(spec_arn, *, batcher=None, tolerance=None, writer=True, concurrency=None, catch=False):
-    task = {
+def _pipeline(
+    spec_arn: str,
+    *,
+    batcher: dict[str, Any] | None = None,
+    tolerance: int | None = None,
+    writer: bool = True,
+    concurrency: int | None = None,
+    catch: bool = False,
+) -> dict[str, Any]:
+    task: dict[str, Any] = {
         "Type": "Task",
         "Resource": "arn:aws:states:::lambda:invoke",
         "Parameters": {"FunctionName": spec_arn, "Payload.$": "$"},
         "ResultSelector": {"count.$": "$.Payload.count"},
         "End": True,
     }
-    fields = {
+    fields: dict[str, Any] = {
         "ItemReader": {
             "Resource": "arn:aws:states:::s3:getObject",
             "ReaderConfig": {"InputType": "JSONL"},
@@ -89,7 +100,9 @@ def _pipeline(spec_arn, *, batcher=None, tolerance=None, writer=True, concurrenc
         }
     states = {"Map": distributed_map({"Work": task}, "Work", **fields)}
     if catch:
-        states["Map"]["Catch"] = [{"ErrorEquals": ["States.ExceedToleratedFailureThreshold"], "ResultPath": "$.error", "Next": "Caught"}]
+        states["Map"]["Catch"] = [
+            {"ErrorEquals": ["States.ExceedToleratedFailureThreshold"], "ResultPath": "$.error", "Next": "Caught"}
+        ]
         states["Map"].pop("End")
         states["Map"]["Next"] = "Done"
         states["Done"] = {"Type": "Succeed"}
@@ -139,7 +152,8 @@ def test_result_writer_exports_children_like_step_functions(engine, tmp_path):
     assert result["status"] == "SUCCEEDED", result.get("cause")
     details = result["output_json"]["map"]
     assert set(details) == {"MapRunArn", "ResultWriterDetails"}
-    assert ":mapRun:" in details["MapRunArn"] and "/Map:" in details["MapRunArn"]
+    assert ":mapRun:" in details["MapRunArn"]
+    assert "/Map:" in details["MapRunArn"]
     manifest_key = details["ResultWriterDetails"]["Key"]
     run_id = details["MapRunArn"].rsplit(":", 1)[1]
     assert manifest_key == f"runs/a/{run_id}/manifest.json"
@@ -152,12 +166,18 @@ def test_result_writer_exports_children_like_step_functions(engine, tmp_path):
     succeeded = json.loads(s3.get_object(Bucket=BUCKET, Key=ok_file["Key"])["Body"].read())
     failed = json.loads(s3.get_object(Bucket=BUCKET, Key=failed_file["Key"])["Body"].read())
     assert ok_file["Size"] == len(json.dumps(succeeded, separators=(",", ":")))
-    assert len(succeeded) == 2 and len(failed) == 1
+    assert len(succeeded) == 2
+    assert len(failed) == 1
     assert {json.loads(e["Output"])["count"] for e in succeeded} == {2}
-    assert failed[0]["Status"] == "FAILED" and failed[0]["Error"] == "ItemRejected"
+    assert failed[0]["Status"] == "FAILED"
+    assert failed[0]["Error"] == "ItemRejected"
     assert json.loads(failed[0]["Input"])["Items"][0]["key"] == "k4"
     for entry in succeeded + failed:
-        assert entry["ExecutionArn"].split(":execution:")[1].startswith(details["MapRunArn"].split(":mapRun:")[1].rsplit(":", 1)[0])
+        assert (
+            entry["ExecutionArn"]
+            .split(":execution:")[1]
+            .startswith(details["MapRunArn"].split(":mapRun:")[1].rsplit(":", 1)[0])
+        )
 
 
 def test_failures_above_tolerance_fail_the_map_run_with_the_states_error(engine, tmp_path):
@@ -204,7 +224,11 @@ def test_child_executions_have_their_own_execution_context(engine, tmp_path):
     s3 = engine.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     put_jsonl(s3, BUCKET, "manifest.jsonl", [{"key": "a"}])
-    task = {"Type": "Pass", "Parameters": {"child.$": "$$.Execution.Name", "parent.$": "$.BatchInput.parent"}, "End": True}
+    task = {
+        "Type": "Pass",
+        "Parameters": {"child.$": "$$.Execution.Name", "parent.$": "$.BatchInput.parent"},
+        "End": True,
+    }
     state = distributed_map(
         {"P": task},
         "P",
@@ -233,7 +257,7 @@ def test_invalid_jsonl_line_fails_the_item_reader(engine, tmp_path):
 
 
 def test_item_reader_max_items_limits_jsonl(engine, tmp_path):
-    s3, spec = _setup(engine, tmp_path, [{"key": f"k{i}"} for i in range(5)])
+    _s3, spec = _setup(engine, tmp_path, [{"key": f"k{i}"} for i in range(5)])
     definition = _pipeline(spec.arn, writer=False)
     definition["States"]["Map"]["ItemReader"]["ReaderConfig"]["MaxItems"] = 2
     result = engine.execute(definition, {})
@@ -244,7 +268,12 @@ def test_fail_state_can_rethrow_a_states_error(engine):
     definition = {
         "StartAt": "Boom",
         "States": {
-            "Boom": {"Type": "Pass", "Result": {"Error": "States.ExceedToleratedFailureThreshold", "Cause": "c"}, "ResultPath": "$.error", "Next": "Fail"},
+            "Boom": {
+                "Type": "Pass",
+                "Result": {"Error": "States.ExceedToleratedFailureThreshold", "Cause": "c"},
+                "ResultPath": "$.error",
+                "Next": "Fail",
+            },
             "Fail": {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"},
         },
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -13,7 +15,7 @@ pytestmark = pytest.mark.unit
 BUCKET = "fault-test-bucket"
 
 
-def _s3(engine, attempts=1):
+def _s3(engine: Any, attempts: int = 1) -> Any:
     s3 = engine.session.client("s3", config=Config(retries={"mode": "standard", "total_max_attempts": attempts}))
     engine.client("s3").create_bucket(Bucket=BUCKET)
     engine.client("s3").put_object(Bucket=BUCKET, Key="a/one.txt", Body=b"1")

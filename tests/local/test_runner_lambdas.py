@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ pytestmark = pytest.mark.unit
 
 ECHO = """
 import os
+from typing import Any
 CONFIG = os.environ.get("GREETING", "unset")
 def handler(event, context):
     return {"event": event, "config": CONFIG, "now": os.environ.get("GREETING"),
@@ -28,7 +30,7 @@ def handler(event, context):
 """
 
 
-def _invoke(engine, name, payload=None, **kwargs):
+def _invoke(engine: Any, name: str, payload: Any = None, **kwargs: Any) -> tuple[Any, Any]:
     reply = engine.client("lambda").invoke(FunctionName=name, Payload=json.dumps(payload or {}).encode(), **kwargs)
     return reply, json.loads(reply["Payload"].read() or b"null")
 
@@ -40,7 +42,8 @@ def test_invoke_by_name_arn_and_alias(engine, tmp_path):
         reply, body = _invoke(engine, name, {"a": 1})
         assert "FunctionError" not in reply
         assert body["event"] == {"a": 1}
-        assert body["config"] == "hi" and body["now"] == "hi"
+        assert body["config"] == "hi"
+        assert body["now"] == "hi"
         assert 55_000 < body["remaining"] <= 60_000
     assert os.environ.get("GREETING") is None  # the function's variables do not leak
     with pytest.raises(engine.client("lambda").exceptions.ResourceNotFoundException):
@@ -75,7 +78,9 @@ def test_each_function_imports_its_own_sibling_modules(engine, tmp_path):
     for name, value in (("one", 1), ("two", 2)):
         spec = write_function(tmp_path, name, "from helper import VALUE\ndef handler(e, c):\n    return VALUE\n")
         (spec.code_dir / "helper.py").write_text(f"VALUE = {value}\n")
-    engine.add_functions([write_function(tmp_path, n, (tmp_path / n / "handler.py").read_text()) for n in ("one", "two")])
+    engine.add_functions(
+        [write_function(tmp_path, n, (tmp_path / n / "handler.py").read_text()) for n in ("one", "two")]
+    )
     assert _invoke(engine, "one")[1] == 1
     assert _invoke(engine, "two")[1] == 2
     assert "helper" not in __import__("sys").modules
@@ -91,7 +96,7 @@ def handler(e, c):
     return "ok"
 """
     engine.add_functions([write_function(tmp_path, "init", source)])
-    reply, body = _invoke(engine, "init")
+    _reply, body = _invoke(engine, "init")
     assert body["errorType"] == "KeyError"
     marker.write_text("")
     assert _invoke(engine, "init")[1] == "ok"
@@ -99,13 +104,15 @@ def handler(e, c):
 
 def test_unserializable_result_is_a_marshal_error(engine, tmp_path):
     engine.add_functions([write_function(tmp_path, "bad", "def handler(e, c):\n    return object()\n")])
-    reply, body = _invoke(engine, "bad")
+    _reply, body = _invoke(engine, "bad")
     assert body["errorType"] == "Runtime.MarshalError"
 
 
 def test_lambda_service_fault_reaches_the_caller_as_a_client_error(engine, tmp_path):
     engine.add_functions([write_function(tmp_path, "echo", ECHO)])
     engine.plan.add(Fault.transient("lambda:Invoke", times=1, match="echo"))
-    client = engine.session.client("lambda", config=__import__("botocore.config").config.Config(retries={"total_max_attempts": 1}))
+    client = engine.session.client(
+        "lambda", config=__import__("botocore.config").config.Config(retries={"total_max_attempts": 1})
+    )
     with pytest.raises(client.exceptions.TooManyRequestsException):
         client.invoke(FunctionName="echo", Payload=b"{}")

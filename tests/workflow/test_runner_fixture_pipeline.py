@@ -22,7 +22,15 @@ pytestmark = pytest.mark.workflow
 FIXTURE = Path(__file__).resolve().parents[1] / "local" / "fixtures" / "mini-pipeline"
 
 
-def run(objects=10, *, bad_every=0, crash_keys=(), faults=(), parameters=None, keep=None) -> RunResult:
+def run(
+    objects: int = 10,
+    *,
+    bad_every: int = 0,
+    crash_keys: tuple[str, ...] = (),
+    faults: tuple[Fault, ...] | list[Fault] = (),
+    parameters: dict[str, str] | None = None,
+    keep: Path | None = None,
+) -> RunResult:
     options = RunOptions(
         objects=objects,
         faults=list(faults),
@@ -50,11 +58,13 @@ def test_happy_path(tmp_path):
     assert result.records_failed == 0
     (notification,) = result.notifications
     assert json.loads(notification["message"])["total"] == "10"
-    assert result.emulated["athena (DuckDB)"] == 1 and result.emulated["bedrock-runtime Converse"] == 1
+    assert result.emulated["athena (DuckDB)"] == 1
+    assert result.emulated["bedrock-runtime Converse"] == 1
     assert result.functions["ProcessFunction"]["invocations"] == 4  # 10 items, batches of 3
     assert result.states_executed >= 4 + 4  # main states + one per child execution
     kept = tmp_path / "mini-pipeline"
-    assert (kept / "run.json").is_file() and (kept / "lambda.log").is_file()
+    assert (kept / "run.json").is_file()
+    assert (kept / "lambda.log").is_file()
     assert any(p.name == "report.md" for p in kept.rglob("report.md"))
 
 

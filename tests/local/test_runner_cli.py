@@ -1,0 +1,87 @@
+"""local.cli and scripts/local-test.sh: arguments, messages, exit codes."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from local.cli import main, render_table
+from local.runner.run import RunResult
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "local-test.sh"
+
+
+def _main(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.unit
+def test_unknown_use_case_is_a_usage_error():
+    code, _, err = _main("--uc", "no-such-use-case")
+    assert code == 2
+    assert "unknown use case(s): no-such-use-case" in err
+
+
+@pytest.mark.unit
+def test_bad_fault_spec_is_a_usage_error():
+    code, _, err = _main("--fault", "s3:GetObject=often")
+    assert code == 2
+    assert "unknown mode" in err
+
+
+@pytest.mark.unit
+def test_bad_parameter_is_a_usage_error():
+    code, _, err = _main("--parameter", "novalue")
+    assert code == 2
+    assert "KEY=VALUE" in err
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("argv", [["--objects", "0"], ["--objects", "many"], ["--bogus"], ["--engine", "docker"]])
+def test_argument_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+
+
+@pytest.mark.unit
+def test_table_has_one_row_per_use_case_and_flags_lost_items():
+    ok = RunResult(use_case="a", status="SUCCEEDED", states_executed=9, items_total=4, duration_s=1.5, outputs="s3://x")
+    lost = RunResult(use_case="b", status="SUCCEEDED", items_total=4, unaccounted=["k"], items_failed=1)
+    failed = RunResult(use_case="c", status="FAILED", error="TooManyFailuresError", cause="3 of 4 failed")
+    lines = render_table([ok, lost, failed]).splitlines()
+    rows = {line.split()[0]: line.split() for line in lines if line and line.split()[0] in {"a", "b", "c"}}
+    assert rows["a"][1:6] == ["SUCCEEDED", "9", "4", "0", "0"]
+    assert rows["b"][1] == "INCOMPLETE"
+    assert rows["c"][1] == "FAILED"
+    assert any("TooManyFailuresError" in line for line in lines)
+
+
+@pytest.mark.scripts
+def test_script_help():
+    done = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    assert "--engine" in done.stdout
+    assert "--objects" in done.stdout
+
+
+@pytest.mark.scripts
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--engine", "podman"], "unknown engine 'podman'"),
+        (["--engine"], "--engine needs a value"),
+        (["--uc", "no-such-use-case"], "unknown use case"),
+        (["--what"], "unrecognized arguments"),
+    ],
+)
+def test_script_rejects_bad_arguments(argv, message):
+    done = subprocess.run([str(SCRIPT), *argv], capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert message in done.stderr
