@@ -90,7 +90,12 @@ summarize_tests() {
 import json, re, sys
 result_path, rule_path = sys.argv[1], sys.argv[2]
 declared = re.findall(r"^\s*rule\s+([A-Za-z0-9_]+)", open(rule_path, encoding="utf-8").read(), re.M)
-cases = json.load(open(result_path, encoding="utf-8"))["test_cases"]
+result = json.load(open(result_path, encoding="utf-8"))
+if "error" in result:  # cfn-guard 3.1.1 reports a rule parse error here and still exits 0
+    print("      " + " ".join(str(result["error"]).split()))
+    print("cfn-guard error", file=sys.stderr)
+    sys.exit(1)
+cases = result["test_cases"]
 problems, seen = [], {name: set() for name in declared}
 for case in cases:
     for rule in case["failed_rules"]:
@@ -167,7 +172,8 @@ for rule_file in "${RULE_FILES[@]}"; do
   "$CFN_GUARD" test --rules-file "$rule_file" --test-data "$tests_file" --output-format json \
     >"$WORK/test.json" 2>"$WORK/test.err" || rc=$?
   if [[ $rc -ne 0 && $rc -ne 7 ]]; then
-    # 1 = parse error in the rules or the tests file; anything else is a cfn-guard failure.
+    # 1 = parse error in the tests file (a rule parse error comes back as JSON "error", exit 0);
+    # anything else is a cfn-guard failure.
     echo "  FAIL $(relpath "$rule_file"): cfn-guard test exited $rc"
     sed 's/^/      /' "$WORK/test.err" "$WORK/test.json"
     tests_failed=$((tests_failed + 1))
