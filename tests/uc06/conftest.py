@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -42,7 +42,8 @@ def load_function(function: str, *modules: str) -> SimpleNamespace:
         for module in modules or ("handler",):
             if module == "handler":
                 spec = importlib.util.spec_from_file_location(f"uc06_{function}_handler", folder / "handler.py")
-                assert spec is not None and spec.loader is not None
+                assert spec is not None
+                assert spec.loader is not None
                 handler = importlib.util.module_from_spec(spec)
                 spec.loader.exec_module(handler)
                 loaded[module] = handler
@@ -133,7 +134,7 @@ def client_error(code: str, status: int, operation: str = "Operation") -> Except
 
 
 @pytest.fixture
-def gdstk_files(tmp_path: Path) -> Iterator[Callable[..., dict[str, bytes]]]:
+def gdstk_files(tmp_path: Path) -> Callable[..., dict[str, bytes]]:
     """Write a small two-level library as GDSII and OASIS (both validations, with and without CBLOCK)."""
     import gdstk
 
@@ -152,14 +153,15 @@ def gdstk_files(tmp_path: Path) -> Iterator[Callable[..., dict[str, bytes]]]:
         out: dict[str, bytes] = {}
         lib.write_gds(tmp_path / "lib.gds")
         out["gds"] = (tmp_path / "lib.gds").read_bytes()
-        for label, kwargs in {
+        variants: dict[str, dict[str, Any]] = {
             "oas": {"compression_level": 6, "validation": "crc32"},
             "oas_plain": {"compression_level": 0, "validation": "checksum32"},
             "oas_novalidation": {"compression_level": 9, "validation": None},
-        }.items():
+        }
+        for label, kwargs in variants.items():
             path = tmp_path / f"{label}.oas"
             lib.write_oas(path, **kwargs)
             out[label] = path.read_bytes()
         return out
 
-    yield make
+    return make

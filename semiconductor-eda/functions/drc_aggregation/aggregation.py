@@ -142,11 +142,12 @@ def wait_for_queries(
     query_ids: Mapping[str, str],
     *,
     deadline: Deadline,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     first_delay: float = 0.25,
     max_delay: float = 2.0,
 ) -> None:
     """Poll until every query SUCCEEDED; stop them all and raise at the deadline or on failure."""
+    sleep = sleep or time.sleep  # looked up per call, so a test (or an emulated clock) can replace it
     pending = dict(query_ids)
     delay = first_delay
     while pending:

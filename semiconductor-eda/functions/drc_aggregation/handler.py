@@ -57,7 +57,7 @@ DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 15_000, minimum=1_000,
 
 ATHENA = runtime.register_client(aws.client("athena"))
 S3 = runtime.register_client(aws.client("s3"))
-runtime.prime(runtime.warm_client(ATHENA, "get_query_execution", QueryExecutionId="warm-up"))
+runtime.prime(runtime.warm_client(S3, "head_object", Bucket=OUTPUT_BUCKET, Key="reports/warm-up"))
 
 
 def parse_event(event: Any) -> tuple[str, int, float]:

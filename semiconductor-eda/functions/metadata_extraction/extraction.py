@@ -91,7 +91,7 @@ class RangeReader:
         end = min(self.position + self._chunk, self.size) - 1
         with mapped_errors("GetObject"):
             reply = self._s3.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={self.position}-{end}")
-            data = reply["Body"].read()
+            data: bytes = reply["Body"].read()
         self.requests += 1
         match = _CONTENT_RANGE_RE.fullmatch(str(reply.get("ContentRange", "")))
         if match is not None:
