@@ -180,8 +180,9 @@ def warm_client(client: Any, operation: str, /, **params: Any) -> Callable[[], N
     """A warm-up that runs ``client.<operation>(**params)`` through botocore without the network.
 
     Everything botocore does lazily on a first call happens (parameter validation, serializer,
-    endpoint rules, credential resolution and signing, response parsing); the HTTP send is
-    replaced by an empty 200 reply, so no connection is opened during init.
+    endpoint rules, credential resolution and signing, response parsing, the paginator model for
+    operations that paginate); the HTTP send is replaced by an empty 200 reply, so no connection
+    is opened during init.
     """
     method = getattr(client, operation)  # AttributeError at init for a misspelt operation
     body = _empty_body(client, operation)
@@ -194,7 +195,13 @@ def warm_client(client: Any, operation: str, /, **params: Any) -> Callable[[], N
     def warm() -> None:
         client.meta.events.register_first("before-send", _reply, unique_id=unique_id)
         try:
-            method(**params)
+            # Through the paginator when there is one: its model is loaded lazily too (a scan of
+            # botocore's data directories, tens of milliseconds) and handlers page through listings.
+            if client.can_paginate(operation):
+                for _ in client.get_paginator(operation).paginate(**params):
+                    pass
+            else:
+                method(**params)
         finally:
             client.meta.events.unregister("before-send", unique_id=unique_id)
 

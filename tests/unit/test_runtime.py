@@ -240,6 +240,32 @@ def test_warm_client_leaves_the_client_sending_for_real(server: tuple[str, Recor
     assert len(recorder.requests) == 1
 
 
+def _load_recorder(client: Any) -> list[str]:
+    """Records the botocore data files ``client`` loads from now on (each session has its own loader)."""
+    loads: list[str] = []
+    original = client._loader.load_service_model
+
+    def recording(service: str, type_name: str, *args: Any, **kwargs: Any) -> Any:
+        loads.append(type_name)
+        return original(service, type_name, *args, **kwargs)
+
+    client._loader.load_service_model = recording
+    return loads
+
+
+def test_warm_client_loads_the_paginator_model_of_a_paginated_operation() -> None:
+    warmed = boto3.Session().client("s3")
+    runtime.warm_client(warmed, "list_objects_v2", Bucket="arn:aws:s3:us-east-1:123456789012:accesspoint/ap")()
+    warmed_loads = _load_recorder(warmed)
+    warmed.get_paginator("list_objects_v2")
+    assert warmed_loads == []
+
+    cold = boto3.Session().client("s3")
+    cold_loads = _load_recorder(cold)
+    cold.get_paginator("list_objects_v2")
+    assert "paginators-1" in cold_loads  # what a first invocation would load without the warm-up
+
+
 def test_warm_client_surfaces_programming_errors_at_init() -> None:
     s3 = boto3.client("s3")
     with pytest.raises(AttributeError):
