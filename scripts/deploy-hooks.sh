@@ -168,14 +168,14 @@ if [[ -n "$BUCKET" && "$BUCKET" != "None" ]]; then
     die "cannot read s3://$BUCKET/$RULES_KEY"
   fi
 else
-  BUCKET="<RulesBucketName output of $STACK_NAME>"
+  BUCKET="RULES-BUCKET-FROM-STACK-OUTPUT"
 fi
 
 if [[ -z "$VERSION_ID" ]]; then
   if [[ $DRY_RUN -eq 1 ]]; then
     aws_write s3api put-object --bucket "$BUCKET" --key "$RULES_KEY" --body "$ARCHIVE" \
       --metadata "sha256=$ARCHIVE_SHA256" --query VersionId --output text
-    VERSION_ID="<VersionId returned by put-object>"
+    VERSION_ID="VERSION-ID-FROM-PUT-OBJECT"
   else
     VERSION_ID="$(aws_write s3api put-object --bucket "$BUCKET" --key "$RULES_KEY" --body "$ARCHIVE" \
       --metadata "sha256=$ARCHIVE_SHA256" --query VersionId --output text)" \
