@@ -17,7 +17,7 @@ For each function (discovered from the templates, in pipeline order), in the emu
 
 Needs ``scripts/setup.sh``; the restore columns need root and ``scripts/build-criu.sh`` (without
 them they show n/a and the reason is printed). This is a measurement, not a test: it prints a
-table and exits 0 unless a handler fails.
+table, and exits 1 if a handler fails (that function gets no row; the error is printed).
 """
 
 from __future__ import annotations
@@ -83,14 +83,56 @@ def _os_name() -> str:
     return platform.system()
 
 
+class HandlerFailedError(Exception):
+    """An invocation failed: the function gets no numbers."""
+
+
 def _fail_on(result: dict[str, Any], label: str) -> None:
     problems = failed_invocations(result)
     if problems:
-        raise SystemExit(f"{label}: the handler failed, no numbers for it:\n" + "\n".join(problems))
+        raise HandlerFailedError(f"{label}: " + "\n".join(problems))
 
 
-def measure(runs: int, warm: int, restores: bool, workdir: Path) -> tuple[list[dict[str, Any]], str | None]:
+def _measure_function(
+    world: Any, use_case: Any, function: Any, *, runs: int, warm: int, restores: bool, workdir: Path
+) -> dict[str, Any]:
+    label = f"{use_case.name}/{function.name}"
+    world.prepare(use_case, function, workdir)
+    spec = world.spec(use_case, function)
+    inits, firsts, warms, colds = [], [], [], []
+    for index in range(runs):
+        run = cold_run(spec, workdir / f"cold-{index}", invocations=1 + warm)
+        _fail_on(run.result, label)
+        invocations = run.result["invocations"]
+        inits.append(run.init["init_ms"])
+        firsts.append(invocations[0]["ms"])
+        warms.append(statistics.median(i["ms"] for i in invocations[1:]))
+        colds.append(run.first_response_ms)
+    world.ran.add(label)
+    row: dict[str, Any] = {
+        "function": label,
+        "init ms": statistics.median(inits),
+        "first invoke ms": statistics.median(firsts),
+        "warm invoke ms": statistics.median(warms),
+        "cold start to 1st response ms": statistics.median(colds),
+        "restore to 1st response ms": None,
+        "1st invoke after restore ms": None,
+    }
+    if restores:
+        snapshot = Snapshot(spec, workdir / "snapshot")
+        snapshot.take()
+        restored = [snapshot.restore() for _ in range(runs)]
+        for restore in restored:
+            _fail_on(restore.result, label)
+        row["restore to 1st response ms"] = statistics.median(r.first_response_ms for r in restored)
+        row["1st invoke after restore ms"] = statistics.median(r.invocations[0]["ms"] for r in restored)
+    return row
+
+
+def measure(runs: int, warm: int, restores: bool, workdir: Path) -> tuple[list[dict[str, Any]], list[str], str | None]:
+    """Rows of numbers, the failures (a failing function gets no row), why restores were skipped."""
     rows: list[dict[str, Any]] = []
+    failures: list[str] = []
     restore_skipped: str | None = None
     if restores:
         try:
@@ -101,37 +143,21 @@ def measure(runs: int, warm: int, restores: bool, workdir: Path) -> tuple[list[d
         for use_case, function in real_functions():
             label = f"{use_case.name}/{function.name}"
             print(f"measuring {label} ...", file=sys.stderr, flush=True)
-            world.prepare(use_case, function, workdir / label)
-            spec = world.spec(use_case, function)
-            inits, firsts, warms, colds = [], [], [], []
-            for index in range(runs):
-                run = cold_run(spec, workdir / label / f"cold-{index}", invocations=1 + warm)
-                _fail_on(run.result, label)
-                invocations = run.result["invocations"]
-                inits.append(run.init["init_ms"])
-                firsts.append(invocations[0]["ms"])
-                warms.append(statistics.median(i["ms"] for i in invocations[1:]))
-                colds.append(run.first_response_ms)
-            world.ran.add(label)
-            row: dict[str, Any] = {
-                "function": label,
-                "init ms": statistics.median(inits),
-                "first invoke ms": statistics.median(firsts),
-                "warm invoke ms": statistics.median(warms),
-                "cold start to 1st response ms": statistics.median(colds),
-                "restore to 1st response ms": None,
-                "1st invoke after restore ms": None,
-            }
-            if restores and restore_skipped is None:
-                snapshot = Snapshot(spec, workdir / label / "snapshot")
-                snapshot.take()
-                restored = [snapshot.restore() for _ in range(runs)]
-                for restore in restored:
-                    _fail_on(restore.result, label)
-                row["restore to 1st response ms"] = statistics.median(r.first_response_ms for r in restored)
-                row["1st invoke after restore ms"] = statistics.median(r.invocations[0]["ms"] for r in restored)
-            rows.append(row)
-    return rows, restore_skipped
+            try:
+                rows.append(
+                    _measure_function(
+                        world,
+                        use_case,
+                        function,
+                        runs=runs,
+                        warm=warm,
+                        restores=restores and restore_skipped is None,
+                        workdir=workdir / label,
+                    )
+                )
+            except (HandlerFailedError, RuntimeError, CriuError) as error:
+                failures.append(str(error))
+    return rows, failures, restore_skipped
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -154,11 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1 or args.warm < 1:
         parser.error("--runs and --warm must be at least 1")
     with tempfile.TemporaryDirectory(prefix="snapstart-bench-") as tmp:
-        rows, restore_skipped = measure(args.runs, args.warm, not args.no_restore, Path(tmp))
+        rows, failures, restore_skipped = measure(args.runs, args.warm, not args.no_restore, Path(tmp))
     info = machine()
     if args.json:
-        print(json.dumps({"machine": info, "runs": args.runs, "warm": args.warm, "rows": rows}, indent=2))
-        return 0
+        report = {"machine": info, "runs": args.runs, "warm": args.warm, "rows": rows, "failures": failures}
+        print(json.dumps(report, indent=2))
+        return 1 if failures else 0
     print(table(rows))
     print()
     print(
@@ -168,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if restore_skipped:
         print(f"Restore columns not measured: {restore_skipped}")
-    return 0
+    for failure in failures:
+        print(f"\nNOT MEASURED (the handler failed): {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
