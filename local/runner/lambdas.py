@@ -248,7 +248,7 @@ class LambdaRuntime:
             return self._error(error_type, f"Unable to unmarshal input: {e}", request_id, []), "Unhandled"
         env_vars = self.environment_of(spec)
         try:
-            with self._gate.applied(spec.logical_id, env_vars):
+            with self._gate.applied(spec.logical_id, env_vars), self.clock.invocation():
                 environment = self._acquire(spec, stats)
                 try:
                     context = LambdaContext(spec, invoked_arn, request_id, self.clock)

@@ -53,6 +53,8 @@ class RunOptions:
     parameters: dict[str, str] = field(default_factory=dict)
     keep: Path | None = None
     retry_time_scale: float = 1.0
+    # time.sleep inside a Lambda handler advances its emulated clock instead of blocking.
+    virtual_sleep: bool = True
     max_workers: int = 8
     timeout_s: float = 1800.0
     env_json: Path | None = None
@@ -224,7 +226,7 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
     if others:
         progress.say(f"template has several state machines; running {sm_logical}")
     result.execution_name = f"local-{uuid.uuid4().hex[:12]}"
-    with interceptor:
+    with interceptor, clock.virtual_sleep() if options.virtual_sleep else contextlib.nullcontext():
         progress.say(f"start {sm_logical} execution {result.execution_name}")
         arn = sfn.start_execution(
             stateMachineArn=sm_arn, name=result.execution_name, input=json.dumps(options.execution_input)

@@ -81,7 +81,11 @@ def engine() -> Iterator[Engine]:
         def listen(manager: Any, event_type: str, details: dict[str, Any]) -> None:
             env.events.append((manager, event_type, details))
 
-        with EngineExtensions(retry_time_scale=0.0, listener=listen, max_workers=4) as ext, interceptor:
+        with (
+            EngineExtensions(retry_time_scale=0.0, listener=listen, max_workers=4) as ext,
+            interceptor,
+            clock.virtual_sleep(),
+        ):
             env.extensions = ext
             yield env
 

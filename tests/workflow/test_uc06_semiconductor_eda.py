@@ -1,0 +1,118 @@
+"""UC6 semiconductor-eda end to end on the local runner: the real template, definition and handlers.
+
+Every scenario checks the invariant the pipeline promises: each input object ends with exactly one
+result record (a success or a recorded, typed failure), whether the run succeeds or not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from local.faults import Fault
+from local.runner.run import RunOptions, RunResult, run_use_case
+
+pytestmark = pytest.mark.workflow
+
+UC6 = Path(__file__).resolve().parents[2] / "semiconductor-eda"
+OBJECTS = 40
+
+
+def run(
+    *faults: Fault, objects: int = OBJECTS, parameters: dict[str, str] | None = None, keep: Path | None = None
+) -> RunResult:
+    options = RunOptions(
+        objects=objects, faults=list(faults), parameters=parameters or {}, keep=keep, retry_time_scale=0.0
+    )
+    return run_use_case(UC6, options)
+
+
+def assert_one_record_per_input(result: RunResult) -> None:
+    assert result.items_total > 0
+    assert not result.unaccounted, f"inputs without a record: {result.unaccounted}"
+    assert not result.duplicated, f"inputs with several records: {result.duplicated}"
+    assert result.records_succeeded + result.records_failed == result.items_total
+
+
+def a_valid_key(result: RunResult) -> str:
+    return next(k for k in result.samples["valid"] if k.lower().endswith((".gds", ".oas")))
+
+
+def test_happy_path(tmp_path):
+    result = run(keep=tmp_path)
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.ok
+    assert_one_record_per_input(result)
+    # The sample set's corrupt and truncated files are recorded failures, nothing else fails.
+    corrupt = set(result.samples["corrupt"])
+    assert result.records_failed == len(corrupt) > 0
+    assert set(result.records_by_error) <= {"InvalidFileError", "TruncatedFileError"}
+    (notification,) = result.notifications
+    assert str(len(corrupt)) in notification["subject"]
+    reports = list(tmp_path.rglob(f"reports/{result.execution_name}/*"))
+    assert {p.suffix for p in reports} >= {".md", ".json"}
+    assert result.emulated["athena (DuckDB)"] >= 1
+    assert result.emulated["bedrock-runtime Converse"] == 1
+    assert all(stats["errors"] == {} for stats in result.functions.values())
+
+
+def test_one_item_failing_permanently_within_tolerance():
+    # The sample set is 10 % corrupt, the template's default tolerance; allow one more failure.
+    probe = run(objects=OBJECTS)
+    key = a_valid_key(probe)
+    fault = Fault.permanent("s3:GetObject", match=key)
+    result = run(fault, parameters={"ToleratedFailurePercentage": "20"})
+    assert result.status == "SUCCEEDED", result.cause
+    assert fault.hits >= 1
+    assert_one_record_per_input(result)
+    assert result.records_failed == probe.records_failed + 1
+    assert result.records_by_error.get("AccessDeniedError") == 1
+
+
+def test_failed_files_above_tolerance_fail_the_run_with_the_typed_error():
+    result = run(parameters={"ToleratedFailurePercentage": "5"})
+    assert result.status == "FAILED"
+    assert result.error == "TooManyFailuresError"
+    assert_one_record_per_input(result)
+
+
+def test_crashing_batches_above_the_map_tolerance_fail_the_map_run():
+    # Every MetadataExtraction invocation is refused by the Lambda service: all batches fail.
+    result = run(Fault.permanent("lambda:Invoke", code="ResourceConflictException", match="MetadataExtraction"))
+    assert result.status == "FAILED"
+    assert result.error == "States.ExceedToleratedFailureThreshold"
+
+
+def test_athena_timeout_fails_with_query_timeout_error():
+    # Each query would run for an hour; the handler's polling (its sleeps advance the Lambda's
+    # emulated clock) reaches its deadline, stops the queries and raises the typed error.
+    result = run(Fault.slow("athena:StartQueryExecution", seconds=3600))
+    assert result.status == "FAILED"
+    assert result.error == "QueryTimeoutError"
+    assert "did not finish" in json.loads(result.cause or "{}").get("errorMessage", "")
+    assert_one_record_per_input(result)
+
+
+def test_transient_s3_errors_are_retried_to_success():
+    probe = run()
+    key = a_valid_key(probe)
+    # More throttles than botocore's own attempts: the handler raises ThrottlingError and the Map's
+    # Retry runs the batch again, which then succeeds.
+    fault = Fault.transient("s3:GetObject", times=6, match=key)
+    result = run(fault)
+    assert result.status == "SUCCEEDED", result.cause
+    assert fault.hits == 6
+    assert_one_record_per_input(result)
+    assert result.records_failed == probe.records_failed
+    assert result.functions["MetadataExtractionFunction"]["errors"].get("ThrottlingError", 0) >= 1
+    assert result.retry_wait_s > 0
+
+
+def test_lambda_throttling_is_retried_by_the_state_machine():
+    fault = Fault.transient("lambda:Invoke", times=2, match="DrcAggregation")
+    result = run(fault)
+    assert result.status == "SUCCEEDED", result.cause
+    assert fault.hits == 2
+    assert result.retry_wait_s > 0
