@@ -77,7 +77,7 @@ else
   TEMPLATES=()
   while IFS= read -r relative; do
     [[ -f "$ROOT/$relative" ]] && TEMPLATES+=("$ROOT/$relative")
-  done < <(git -C "$ROOT" ls-files --cached --others --exclude-standard -- '*template*.yaml' '*template*.yml' | LC_ALL=C sort -u)
+  done < <(git -C "$ROOT" ls-files --cached --others --exclude-standard -- '*template*.yaml' '*template*.yml' ':!:tests/**' | LC_ALL=C sort -u)
 fi
 [[ ${#TEMPLATES[@]} -gt 0 ]] || die "no CloudFormation templates (*template*.yaml) found in $ROOT"
 

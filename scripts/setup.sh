@@ -105,10 +105,11 @@ actual_sha="$(sha256sum "$guard_bin" | cut -d' ' -f1)"
 guard_version="$("$guard_bin" --version | awk '{print $2}')"
 [[ "$guard_version" == "$CFN_GUARD_VERSION" ]] || die "cfn-guard version $guard_version, expected $CFN_GUARD_VERSION"
 
+# Relative links, so the tree keeps working when it is moved or reached through a symlink.
 mkdir -p "$TOOLS/bin"
-ln -sfn "$guard_bin" "$TOOLS/bin/cfn-guard"
-ln -sfn "$NPM_DIR/node_modules/.bin/asl-validator" "$TOOLS/bin/asl-validator"
-ln -sfn "$VENV/bin/shellcheck" "$TOOLS/bin/shellcheck"
+ln -sfn "../npm/${guard_bin#"$NPM_DIR/"}" "$TOOLS/bin/cfn-guard"
+ln -sfn ../npm/node_modules/.bin/asl-validator "$TOOLS/bin/asl-validator"
+ln -sfn ../../.venv/bin/shellcheck "$TOOLS/bin/shellcheck"
 "$TOOLS/bin/shellcheck" --version >/dev/null || die "shellcheck does not run"
 "$TOOLS/bin/asl-validator" --version >/dev/null || die "asl-validator does not run"
 

@@ -42,8 +42,11 @@ def _sandbox(tmp_path: Path, template: str) -> Path:
     for name in ("requirements-runtime.txt", "requirements-dev.txt", "requirements-lock.txt"):
         shutil.copy2(REPO_ROOT / name, root / name)
     shutil.copytree(REPO_ROOT / "tools", root / "tools")
+    # Share the installed venv and npm tools, but give the sandbox its own .tools/bin: setup.sh
+    # (re)writes the links there and must not touch the real checkout's.
     (root / ".venv").symlink_to(REPO_ROOT / ".venv")
-    (root / ".tools").symlink_to(REPO_ROOT / ".tools")
+    (root / ".tools").mkdir()
+    (root / ".tools" / "npm").symlink_to(REPO_ROOT / ".tools" / "npm")
     (root / "stack-template.yaml").write_text(template, encoding="utf-8")
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     return root

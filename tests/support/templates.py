@@ -24,6 +24,8 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 PARTITION = "aws"
 
+TEMPLATE_PATHSPEC = ("*template*.yaml", "*template*.yml", ":!:tests/**")
+
 _PSEUDO = {
     "AWS::AccountId": ACCOUNT,
     "AWS::Region": REGION,
@@ -51,9 +53,13 @@ def load_template(path: str | Path) -> dict[str, Any]:
 
 
 def all_templates() -> list[Path]:
-    """Every CloudFormation template in the repository that git knows of (tracked or untracked)."""
+    """Every stack template in the repository that git knows of (tracked or untracked).
+
+    Fixtures under tests/ are test data, not stacks users deploy (scripts/test.sh and
+    scripts/guard-check.sh select templates the same way).
+    """
     out = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*template*.yaml", "*template*.yml"],
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", *TEMPLATE_PATHSPEC],
         cwd=REPO_ROOT,
         check=True,
         capture_output=True,
