@@ -73,7 +73,7 @@ class EmulatedClock:
     def virtual_sleep(self) -> Iterator[None]:
         """Route ``time.sleep`` through ``sleep`` for the duration of the block."""
         saved = time.sleep
-        time.sleep = self.sleep
+        time.sleep = self.sleep  # type: ignore[assignment]
         try:
             yield
         finally:

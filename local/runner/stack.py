@@ -27,6 +27,7 @@ from typing import Any
 
 from cfnlint.decode import decode
 
+from local.runner.intrinsics import NO_VALUE, IntrinsicError, IntrinsicResolver
 from local.runner.lambdas import FunctionSpec
 
 ACCOUNT = "123456789012"
@@ -34,15 +35,8 @@ REGION = "us-east-1"
 PARTITION = "aws"
 
 
-class TemplateError(ValueError):
+class TemplateError(IntrinsicError):
     """The template cannot be run locally as written."""
-
-
-class _NoValue:
-    pass
-
-
-NO_VALUE = _NoValue()
 
 
 def load_template(path: Path) -> dict[str, Any]:
@@ -72,7 +66,7 @@ class Physical:
 
 
 @dataclass
-class Stack:
+class Stack(IntrinsicResolver):
     """One use case's template, resolved for a local run."""
 
     template_path: Path
@@ -131,28 +125,6 @@ class Stack:
             "AWS::NotificationARNs": [],
         }[name]
 
-    def condition(self, name: str) -> bool:
-        if name not in self.conditions:
-            expr = (self.template.get("Conditions") or {})[name]
-            self.conditions[name] = bool(self._condition_value(expr))
-        return self.conditions[name]
-
-    def _condition_value(self, expr: Any) -> Any:
-        if isinstance(expr, dict) and len(expr) == 1:
-            ((fn, arg),) = expr.items()
-            if fn == "Condition":
-                return self.condition(arg)
-            if fn == "Fn::Equals":
-                left, right = (self.resolve(a) for a in arg)
-                return str(left) == str(right)
-            if fn == "Fn::And":
-                return all(self._condition_value(a) for a in arg)
-            if fn == "Fn::Or":
-                return any(self._condition_value(a) for a in arg)
-            if fn == "Fn::Not":
-                return not self._condition_value(arg[0])
-        return self.resolve(expr)
-
     def exists(self, logical_id: str) -> bool:
         cond = self.template["Resources"][logical_id].get("Condition")
         return cond is None or self.condition(cond)
@@ -167,58 +139,6 @@ class Stack:
     def properties(self, logical_id: str) -> dict[str, Any]:
         resolved = self.resolve(self.template["Resources"][logical_id].get("Properties") or {})
         return dict(resolved)
-
-    def resolve(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            if len(value) == 1:
-                ((key, arg),) = value.items()
-                if key == "Ref" or key.startswith("Fn::") or key == "Condition":
-                    return self._intrinsic(key, arg)
-            out = {}
-            for k, v in value.items():
-                r = self.resolve(v)
-                if r is not NO_VALUE:
-                    out[k] = r
-            return out
-        if isinstance(value, list):
-            return [r for r in (self.resolve(v) for v in value) if r is not NO_VALUE]
-        return value
-
-    def _intrinsic(self, fn: str, arg: Any) -> Any:
-        if fn == "Ref":
-            return self._ref(str(arg))
-        if fn == "Condition":
-            return self.condition(arg)
-        if fn == "Fn::If":
-            cond, when_true, when_false = arg
-            return self.resolve(when_true if self.condition(cond) else when_false)
-        if fn == "Fn::GetAtt":
-            logical, attr = arg if isinstance(arg, list) else str(arg).split(".", 1)
-            return self._getatt(logical, attr)
-        if fn == "Fn::Sub":
-            text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
-            return self._sub(text, extra)
-        if fn == "Fn::Join":
-            sep, parts = arg
-            return sep.join(str(p) for p in self.resolve(parts))
-        if fn == "Fn::Select":
-            index, items = self.resolve(arg)
-            return items[int(index)]
-        if fn == "Fn::Split":
-            sep, text = self.resolve(arg)
-            return str(text).split(sep)
-        if fn in {"Fn::Equals", "Fn::And", "Fn::Or", "Fn::Not"}:
-            return self._condition_value({fn: arg})
-        if fn == "Fn::FindInMap":
-            name, top, second = self.resolve(arg)
-            return self.template["Mappings"][name][top][second]
-        if fn == "Fn::GetAZs":
-            return [f"{REGION}a", f"{REGION}b", f"{REGION}c"]
-        if fn == "Fn::Base64":
-            return self.resolve(arg)
-        if fn == "Fn::ToJsonString":
-            return json.dumps(self.resolve(arg), separators=(",", ":"))
-        raise TemplateError(f"intrinsic {fn} is not supported by the local runner")
 
     def _ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
@@ -240,20 +160,6 @@ class Stack:
         if attr not in phys.attrs:
             raise TemplateError(f"GetAtt {logical}.{attr} is not known to the local runner")
         return phys.attrs[attr]
-
-    def _sub(self, text: str, extra: Mapping[str, Any]) -> str:
-        def replace(match: re.Match[str]) -> str:
-            token = match.group(1)
-            if token.startswith("!"):
-                return "${" + token[1:] + "}"
-            if token in extra:
-                return str(extra[token])
-            if "." in token and not token.startswith("AWS::"):
-                logical, attr = token.split(".", 1)
-                return str(self._getatt(logical, attr))
-            return str(self._ref(token))
-
-        return re.sub(r"\$\{([^}]+)\}", replace, text)
 
     # --- physical ids ------------------------------------------------------------------------------
     def _unique(self, logical_id: str, *, lower: bool = False, limit: int = 64) -> str:
