@@ -1,0 +1,184 @@
+"""UC6 template: zero idle cost by default, IAM scoped to the real ARNs, state machine conventions."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from shared.errors import LAMBDA_SERVICE_TRANSIENT_ERRORS, TRANSIENT_ERROR_NAMES
+from tests.support.templates import ACCOUNT, REGION, Resolver, iter_states, load_template, state_machines
+from tests.template.idle_cost import idle_cost_findings
+from tests.uc06.conftest import FUNCTIONS_DIR, TEMPLATE, UC_DIR, load_function
+
+pytestmark = pytest.mark.template
+
+AP_NAME = "fsxn-eda-ap"
+AP_ARN = f"arn:aws:s3:{REGION}:{ACCOUNT}:accesspoint/{AP_NAME}"
+BASE = {"AccessPointArn": AP_ARN}
+ALL_ON = {**BASE, "EnableSnapStart": "true", "EnableTracing": "true", "EnableAlarms": "true",
+          "EnableSchedule": "true", "KmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab",
+          "BedrockInferenceProfilePrefix": "us", "SourcePrefix": "designs/", "NotificationEmail": "a@b.co"}
+# The only statements allowed a '*' resource: services without resource-level permissions.
+WILDCARD_OK = {"XRay", "DeliverLogs"}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+def statements(resolver: Resolver) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    for logical_id, resource in resolver.resources().items():
+        props = resolver.resolve(resource.get("Properties", {}))
+        documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        if resource["Type"] in ("AWS::IAM::RolePolicy", "AWS::IAM::Policy"):
+            documents.append(props["PolicyDocument"])
+        for document in documents:
+            for statement in document["Statement"]:
+                yield logical_id, statement
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_cfn_lint_reports_nothing():
+    result = subprocess.run([".venv/bin/cfn-lint", str(TEMPLATE)], cwd=UC_DIR.parent, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_defaults_cost_nothing_while_idle_and_the_check_sees_opt_ins(template):
+    assert idle_cost_findings(template, BASE) == []
+    on = idle_cost_findings(template, ALL_ON)
+    assert any("ExecutionsFailedAlarm" in f for f in on)
+    assert any("Schedule" in f for f in on)
+
+
+def test_every_function_is_python313_with_layer_log_group_and_existing_code(template):
+    resolver = Resolver(template, BASE)
+    functions = {k: v for k, v in resolver.resources().items() if v["Type"] == "AWS::Lambda::Function"}
+    assert set(functions) == {"DiscoveryFunction", "MetadataExtractionFunction", "DrcAggregationFunction",
+                              "ReportGenerationFunction"}
+    for logical_id, resource in functions.items():
+        props = resource["Properties"]
+        assert props["Runtime"] == "python3.13"
+        assert props["Layers"] == [{"Ref": "SharedLayer"}]
+        assert (UC_DIR / props["Code"] / "handler.py").is_file(), logical_id
+        assert props["LoggingConfig"]["LogGroup"] == {"Ref": logical_id.replace("Function", "LogGroup")}
+    for logical_id, resource in resolver.resources().items():
+        if resource["Type"] == "AWS::Logs::LogGroup":
+            assert "RetentionInDays" in resource["Properties"], logical_id
+
+
+@pytest.mark.parametrize("params", [BASE, ALL_ON], ids=["defaults", "all-options"])
+def test_each_handler_initialises_with_the_environment_the_template_gives_it(
+    template, params, s3_access_point, monkeypatch
+):
+    resolver = Resolver(template, params)
+    # Ref of a Glue database or table is its name (the test resolver only knows generic ids).
+    names = {
+        "GLUE_DATABASE": resolver.resolve(template["Resources"]["GlueDatabase"]["Properties"])["DatabaseInput"]["Name"],
+        "GLUE_TABLE": template["Resources"]["ResultsTable"]["Properties"]["TableInput"]["Name"],
+    }
+    for logical_id, resource in resolver.resources().items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        env = resolver.resolve(resource["Properties"]["Environment"]["Variables"])
+        with monkeypatch.context() as patch:
+            for key, value in {**env, **{k: v for k, v in names.items() if k in env}}.items():
+                patch.setenv(key, str(value))
+            module = load_function(resource["Properties"]["Code"].split("/")[-1], "handler").handler
+        assert callable(module.handler), logical_id
+
+
+@pytest.mark.parametrize("params", [BASE, ALL_ON], ids=["defaults", "all-options"])
+def test_no_wildcard_resources_except_where_aws_requires_them(template, params):
+    for logical_id, statement in statements(Resolver(template, params)):
+        for resource in as_list(statement["Resource"]):
+            if resource == "*":
+                assert statement.get("Sid") in WILDCARD_OK, (logical_id, statement)
+        assert "*" not in as_list(statement["Action"]), (logical_id, statement)
+
+
+@pytest.mark.parametrize("params", [BASE, ALL_ON], ids=["defaults", "all-options"])
+def test_access_point_grants_use_the_arn_forms_never_the_alias(template, params):
+    s3_ap = [(lid, s) for lid, s in statements(Resolver(template, params))
+             if any(":accesspoint/" in str(r) for r in as_list(s["Resource"]))]
+    by_role = dict(s3_ap)
+    assert as_list(by_role["DiscoveryRole"]["Resource"]) == [AP_ARN]
+    assert by_role["DiscoveryRole"]["Action"] == "s3:ListBucket"
+    prefix = params.get("SourcePrefix", "")
+    assert as_list(by_role["MetadataExtractionRole"]["Resource"]) == [f"{AP_ARN}/object/{prefix}*"]
+    if prefix:
+        assert by_role["DiscoveryRole"]["Condition"] == {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+    for _, statement in statements(Resolver(template, params)):
+        assert not any("s3alias" in str(r) for r in as_list(statement["Resource"]))
+
+
+def test_bedrock_athena_glue_and_sns_grants_name_the_exact_resources(template):
+    resolver = Resolver(template, BASE)
+    granted: dict[str, list[str]] = {}
+    for _, statement in statements(resolver):
+        for action in as_list(statement["Action"]):
+            granted.setdefault(action, []).extend(as_list(statement["Resource"]))
+    model = template["Parameters"]["BedrockModelId"]["Default"]
+    assert granted["bedrock:InvokeModel"] == [f"arn:aws:bedrock:{REGION}::foundation-model/{model}"]
+    assert granted["athena:StartQueryExecution"] == [
+        f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/test-stack-AthenaWorkGroup"]
+    assert f"arn:aws:glue:{REGION}:{ACCOUNT}:table/test-stack-GlueDatabase/test-stack-ResultsTable" in (
+        granted["glue:GetTable"])
+    assert granted["sns:Publish"] == [f"arn:aws:sns:{REGION}:{ACCOUNT}:test-stack-NotificationTopic"]
+    profile = Resolver(template, {**BASE, "BedrockInferenceProfilePrefix": "eu"})
+    invoke = [r for _, s in statements(profile) if s["Action"] == "bedrock:InvokeModel" for r in s["Resource"]]
+    assert invoke == [f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/eu.{model}",
+                      f"arn:aws:bedrock:*::foundation-model/{model}"]
+
+
+def test_results_table_projects_the_execution_partition(template):
+    table = Resolver(template, BASE).resolve(template["Resources"]["ResultsTable"]["Properties"])["TableInput"]
+    assert table["PartitionKeys"] == [{"Name": "execution_id", "Type": "string"}]
+    assert table["Parameters"]["projection.execution_id.type"] == "injected"
+    location = table["Parameters"]["storage.location.template"]
+    assert location.endswith("/results/execution_id=${execution_id}/")
+
+
+@pytest.mark.parametrize("params", [BASE, ALL_ON], ids=["defaults", "all-options"])
+def test_state_machine_conventions(template, params):
+    (definition,) = state_machines(template, params).values()
+    tasks = [(n, s) for n, s in iter_states(definition) if s["Type"] == "Task"]
+    assert len(tasks) == 4
+    for name, state in tasks:
+        assert state["Resource"] == "arn:aws:states:::lambda:invoke"
+        assert state["TimeoutSeconds"] > 0
+        assert state["Retry"][0]["ErrorEquals"] == [*TRANSIENT_ERROR_NAMES, *LAMBDA_SERVICE_TRANSIENT_ERRORS], name
+        assert state["Catch"][0]["ResultPath"] == "$.error"
+    extract = definition["States"]["ExtractMetadata"]
+    assert extract["ItemReader"]["ReaderConfig"]["InputType"] == "JSONL"
+    assert extract["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert extract["ItemBatcher"]["MaxItemsPerBatchPath"] == "$.config.MaxItemsPerBatch"
+    assert extract["ToleratedFailurePercentagePath"] == "$.config.ToleratedFailurePercentage"
+    assert extract["ResultWriter"]["Parameters"]["Prefix.$"] == "$.config.MapResultsPrefix"
+    config = definition["States"]["LoadConfig"]["Parameters"]
+    assert config["MaxItemsPerBatch.$"] == "States.StringToJson('10')"
+
+
+def test_task_timeouts_exceed_the_function_timeouts(template):
+    resolver = Resolver(template, BASE)
+    (definition,) = state_machines(template, BASE).values()
+    timeouts = {
+        resolver.resolve({"Fn::GetAtt": [lid, "Arn"]}): res["Properties"]["Timeout"]
+        for lid, res in resolver.resources().items()
+        if res["Type"] == "AWS::Lambda::Function"
+    }
+    for name, state in iter_states(definition):
+        if state["Type"] == "Task":
+            assert state["TimeoutSeconds"] > timeouts[state["Parameters"]["FunctionName"]], name
+
+
+def test_every_function_folder_is_in_the_template(template):
+    codes = {r["Properties"]["Code"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"}
+    assert {f"functions/{p.name}" for p in FUNCTIONS_DIR.iterdir() if (p / "handler.py").is_file()} == codes
