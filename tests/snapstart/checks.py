@@ -49,6 +49,6 @@ def varying_init_globals(first_init: dict[str, Any], second_init: dict[str, Any]
 def failed_invocations(result: dict[str, Any]) -> list[str]:
     return [
         f"invocation {i['index']}: {i['error_type']}: {i['error']}\n{i.get('traceback', '')}"
-        for i in result["invocations"]
+        for i in [*result["invocations"], *result.get("rehooked_invocations", [])]
         if not i["ok"]
     ]

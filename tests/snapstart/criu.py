@@ -78,7 +78,9 @@ def _host_env(spec: FunctionSpec, control: Path) -> dict[str, str]:
     return env
 
 
-def _host_command(spec: FunctionSpec, control: Path, *, snapshot: bool, invocations: int) -> list[str]:
+def _host_command(
+    spec: FunctionSpec, control: Path, *, snapshot: bool, invocations: int, rehooked: int = 0
+) -> list[str]:
     command = [
         sys.executable,
         "-m",
@@ -93,6 +95,8 @@ def _host_command(spec: FunctionSpec, control: Path, *, snapshot: bool, invocati
         str(control),
         "--invocations",
         str(invocations),
+        "--rehooked-invocations",
+        str(rehooked),
     ]
     if snapshot:
         command.append("--snapshot")
@@ -124,13 +128,14 @@ class ColdRun:
         return (float(self.result["invocations"][0]["finished_at"]) - self.started_at) * 1000
 
 
-def cold_run(spec: FunctionSpec, workdir: Path, *, invocations: int = 1) -> ColdRun:
-    """A fresh process: init, then ``invocations`` invocations (no hooks, as without SnapStart)."""
+def cold_run(spec: FunctionSpec, workdir: Path, *, invocations: int = 1, rehooked: int = 0) -> ColdRun:
+    """A fresh process: init, then ``invocations`` invocations (no hooks, as without SnapStart),
+    then ``rehooked`` invocations each after the after-restore hooks."""
     control = _fresh_control(workdir)
     started_at = time.time()
     started = time.perf_counter()
     completed = subprocess.run(
-        _host_command(spec, control, snapshot=False, invocations=invocations),
+        _host_command(spec, control, snapshot=False, invocations=invocations, rehooked=rehooked),
         env=_host_env(spec, control),
         cwd=REPO_ROOT,
         stdin=subprocess.DEVNULL,

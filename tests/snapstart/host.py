@@ -14,7 +14,8 @@ Phases, reported through JSON files in the control directory (written atomically
    restores it; the poll loop is where each restored copy resumes. Then runs the after-restore
    hooks in registration order.
 3. invocations: calls the handler ``--invocations`` times with the event and a fresh context,
-   and writes ``result.json`` (timings, results, and the uniqueness probes: random bits, a
+   then ``--rehooked-invocations`` times, each after running the after-restore hooks again, and
+   writes ``result.json`` (timings, results, and the uniqueness probes: random bits, a
    ``tempfile`` name, a uuid4, each client's open pools).
 
 The host imports nothing from ``shared`` itself, so a handler that never registers hooks is
@@ -163,6 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control", type=Path, required=True)
     parser.add_argument("--snapshot", action="store_true", help="stop for a checkpoint after init")
     parser.add_argument("--invocations", type=int, default=1)
+    parser.add_argument(
+        "--rehooked-invocations",
+        type=int,
+        default=0,
+        help="then this many invocations, each after the after-restore hooks (a warm process that "
+        "pays what a restore pays: new connections, refreshed caches)",
+    )
     parser.add_argument("--env-file", type=Path, help="JSON object of environment variables set before init")
     parser.add_argument(
         "--moto-setup",
@@ -234,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     for index in range(args.invocations):
         result["invocations"].append(_invoke(handler, event, index))
+    result["rehooked_invocations"] = []
+    for index in range(args.rehooked_invocations):
+        run_after_restore()
+        result["rehooked_invocations"].append(_invoke(handler, event, args.invocations + index))
     result["clients_after_invocations"] = client_report(module)
     write_json(control / "result.json", result)
     return 0
