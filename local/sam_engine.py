@@ -55,23 +55,41 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             "`sam local invoke`, against emulated AWS; print a table; exit 1 if any failed."
         ),
     )
-    parser.add_argument("--uc", action="append", default=[], metavar="NAME",
-                        help="use case to run (folder, events name or number: semiconductor-eda, "
-                             "uc06-semiconductor-eda, uc6); repeatable; default all")
-    parser.add_argument("--objects", type=int, default=DEFAULT_OBJECTS, metavar="N",
-                        help=f"sample objects behind each access point (default {DEFAULT_OBJECTS})")
-    parser.add_argument("--keep", type=Path, metavar="DIR",
-                        help="keep responses, sam logs and the emulation's request log in DIR")
+    parser.add_argument(
+        "--uc",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="use case to run (folder, events name or number: semiconductor-eda, "
+        "uc06-semiconductor-eda, uc6); repeatable; default all",
+    )
+    parser.add_argument(
+        "--objects",
+        type=int,
+        default=DEFAULT_OBJECTS,
+        metavar="N",
+        help=f"sample objects behind each access point (default {DEFAULT_OBJECTS})",
+    )
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="keep responses, sam logs and the emulation's request log in DIR"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
-    parser.add_argument("--invoke-image", metavar="IMAGE",
-                        help="python3.13 Lambda base image to run in, e.g. the offline one from "
-                             "scripts/build-local-image.sh; it is never pulled. Default: "
-                             f"{containers.OFFICIAL_IMAGE}, pulled if absent")
-    parser.add_argument("--host-address", metavar="ADDR",
-                        help="address of this machine that containers reach; the emulation listens "
-                             "there (default: the engine's bridge gateway)")
-    parser.add_argument("--probe", action="store_true",
-                        help="only check that a container engine answers (exit 0) or not (exit 1)")
+    parser.add_argument(
+        "--invoke-image",
+        metavar="IMAGE",
+        help="python3.13 Lambda base image to run in, e.g. the offline one from "
+        "scripts/build-local-image.sh; it is never pulled. Default: "
+        f"{containers.OFFICIAL_IMAGE}, pulled if absent",
+    )
+    parser.add_argument(
+        "--host-address",
+        metavar="ADDR",
+        help="address of this machine that containers reach; the emulation listens "
+        "there (default: the engine's bridge gateway)",
+    )
+    parser.add_argument(
+        "--probe", action="store_true", help="only check that a container engine answers (exit 0) or not (exit 1)"
+    )
     args = parser.parse_args(argv)
     if args.objects < 1 or args.objects > 10_000:
         parser.error("--objects must be between 1 and 10000")
@@ -147,7 +165,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with mock_aws():
             session = boto3.Session(
-                aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",  # noqa: S106 - emulated AWS
+                region_name="us-east-1",
             )
             with EmulationServer(host, work / "emulation", overrides=embedded_emulators(session)) as server:
                 environment = {
@@ -169,13 +189,15 @@ def run(args: argparse.Namespace) -> int:
                     LOG.info("%s: provisioned %s", use_case.name, done)
                     for function in use_case.functions:
                         timeout = int(
-                            ((use_case.template["Resources"][function.logical_id].get("Properties") or {}).get(
+                            (use_case.template["Resources"][function.logical_id].get("Properties") or {}).get(
                                 "Timeout", 60
-                            ))
+                            )
                         )
                         verdict = invoker.invoke(use_case, function, timeout)
                         LOG.info(
-                            "%s/%s: %s (%.1fs)", use_case.name, function.name,
+                            "%s/%s: %s (%.1fs)",
+                            use_case.name,
+                            function.name,
                             "PASS" if verdict.passed else f"FAIL {verdict.error_type}: {verdict.error_message}",
                             verdict.seconds,
                         )
@@ -203,9 +225,9 @@ def run(args: argparse.Namespace) -> int:
         )
         sys.stdout.write("\n")
     else:
-        print(_table(verdicts))  # noqa: T201 - the command's output
+        print(_table(verdicts))
         if args.keep:
-            print(f"logs, responses and the emulation request log: {work}")  # noqa: T201
+            print(f"logs, responses and the emulation request log: {work}")
     return EXIT_FAILED if failed or not verdicts else EXIT_OK
 
 

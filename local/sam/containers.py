@@ -18,13 +18,17 @@ import hashlib
 import io
 import ipaddress
 import json
+import logging
 import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker  # type: ignore[import-untyped]
+
 OFFICIAL_IMAGE = "public.ecr.aws/lambda/python:3.13"
+LOG = logging.getLogger(__name__)
 CA_PATH_IN_IMAGE = "/etc/fsxn-s3ap-local/emulation-ca.pem"
 DERIVED_REPOSITORY = "fsxn-s3ap/sam-invoke"
 _PROBE_TIMEOUT_S = 5
@@ -57,8 +61,6 @@ def candidate_engines(environ: dict[str, str] | None = None) -> list[Engine]:
 
 
 def _client(engine: Engine) -> Any:
-    import docker
-
     return docker.DockerClient(base_url=engine.base_url, timeout=_PROBE_TIMEOUT_S)
 
 
@@ -74,7 +76,8 @@ def find_engine(environ: dict[str, str] | None = None) -> Engine | None:
                     return engine
             finally:
                 client.close()
-        except Exception:  # noqa: BLE001 - any failure means "this engine does not answer"
+        except Exception as exc:  # noqa: BLE001 - any failure means "this engine does not answer"
+            LOG.debug("engine %s does not answer: %s", engine.base_url, exc)
             continue
     return None
 
@@ -98,8 +101,6 @@ def bridge_gateway(engine: Engine) -> str | None:
 
 
 def image_exists(engine: Engine, image: str) -> bool:
-    import docker
-
     client = docker.DockerClient(base_url=engine.base_url, timeout=60)
     try:
         client.images.get(image)
@@ -121,8 +122,6 @@ def build_invoke_image(
     engine: Engine, base_image: str, ca_bundle: Path, environment: dict[str, str], *, pull: bool
 ) -> str:
     """Build (or reuse) the image SAM invokes: ``base_image`` + the CA + ``environment``."""
-    import docker
-
     client = docker.DockerClient(base_url=engine.base_url, timeout=600)
     try:
         try:

@@ -94,10 +94,12 @@ def expected_fields(use_case: UseCase, function: FunctionSpec) -> list[str]:
     return wanted
 
 
-def judge(
+def judge(  # noqa: PLR0917 - one call site, all needed
     use_case: str, function: FunctionSpec, returncode: int, stdout: str, seconds: float, expected: list[str]
 ) -> Verdict:
-    verdict = Verdict(use_case=use_case, function=function.name, logical_id=function.logical_id, passed=False, seconds=seconds)
+    verdict = Verdict(
+        use_case=use_case, function=function.name, logical_id=function.logical_id, passed=False, seconds=seconds
+    )
     text = stdout.strip()
     response: Any = None
     if text:
@@ -127,8 +129,8 @@ def judge(
         verdict.missing_fields = [name for name in expected if name not in present]
         if verdict.missing_fields:
             verdict.error_type = "ContractMismatch"
-            verdict.error_message = (
-                "response lacks fields the state machine selects: " + ", ".join(verdict.missing_fields)
+            verdict.error_message = "response lacks fields the state machine selects: " + ", ".join(
+                verdict.missing_fields
             )
             return verdict
     verdict.passed = True
@@ -196,5 +198,8 @@ class SamInvoker:
         (self.log_dir / f"{stem}.response.json").write_text(stdout, encoding="utf-8")
         verdict = judge(use_case.name, function, returncode, stdout, seconds, expected_fields(use_case, function))
         if returncode == -1:
-            verdict.error_type, verdict.error_message = "Timeout", f"sam local invoke ran over {timeout_s + _EXTRA_TIMEOUT_S}s"
+            verdict.error_type, verdict.error_message = (
+                "Timeout",
+                f"sam local invoke ran over {timeout_s + _EXTRA_TIMEOUT_S}s",
+            )
         return verdict

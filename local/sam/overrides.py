@@ -19,6 +19,8 @@ import boto3
 import botocore.session
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
+from local.emulators.athena import AthenaEmulator
+from local.emulators.bedrock import BedrockEmulator
 from local.runner.clock import EmulatedClock
 from local.runner.interceptor import Call
 from local.sam.emulation import Incoming, Override, Reply, moto_dispatch
@@ -32,7 +34,7 @@ def _service_model(endpoint_prefix: str) -> Any:
     session = botocore.session.get_session()
     for name in session.get_available_services():
         model = session.get_service_model(name)
-        if model.endpoint_prefix == endpoint_prefix or name == endpoint_prefix:
+        if endpoint_prefix in {model.endpoint_prefix, name}:
             return model
     raise KeyError(endpoint_prefix)
 
@@ -55,7 +57,9 @@ def operation_name(endpoint_prefix: str, incoming: Incoming) -> str | None:
     path = incoming.path.split("?", 1)[0]
     for name in model.operation_names:
         http = model.operation_model(name).http
-        if http.get("method", "").upper() == incoming.method.upper() and _uri_pattern(http.get("requestUri", "")).match(path):
+        if http.get("method", "").upper() == incoming.method.upper() and _uri_pattern(http.get("requestUri", "")).match(
+            path
+        ):
             return str(name)
     return None
 
@@ -82,9 +86,6 @@ def hook_override(endpoint_prefix: str, hook: Hook) -> Override:
 
 def embedded_emulators(session: boto3.Session) -> Mapping[str, Override]:
     """Athena (DuckDB over the emulated S3 and Glue) and Bedrock Runtime Converse."""
-    from local.emulators.athena import AthenaEmulator
-    from local.emulators.bedrock import BedrockEmulator
-
     athena = AthenaEmulator(session, EmulatedClock())
     bedrock = BedrockEmulator()
     return {

@@ -29,10 +29,12 @@ _PSEUDO = {
     "AWS::StackName": "sam-local",
     "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/sam-local/00000000-0000-0000-0000-000000000000",
 }
-_ACCESS_POINT_ARN = re.compile(r"^arn:aws[a-z-]*:s3:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):accesspoint/(?P<name>[a-z0-9-]+)$")
+_ACCESS_POINT_ARN = re.compile(
+    r"^arn:aws[a-z-]*:s3:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):accesspoint/(?P<name>[a-z0-9-]+)$"
+)
 
 
-class Unresolved(Exception):
+class UnresolvedError(Exception):
     """An intrinsic function refers to something with no known local value."""
 
 
@@ -59,7 +61,7 @@ def function_environment(env_json: Mapping[str, Any], logical_id: str, names: li
 def _refs(node: Any) -> list[str]:
     """Logical ids / parameter names a value may stand for (both branches of an Fn::If)."""
     if isinstance(node, Mapping) and len(node) == 1:
-        (key, arg), = node.items()
+        ((key, arg),) = node.items()
         if key == "Ref" and isinstance(arg, str):
             return [arg]
         if key == "Fn::GetAtt":
@@ -85,7 +87,7 @@ class Resolver:
         params = self.template.get("Parameters") or {}
         if name in params and "Default" in params[name]:
             return str(params[name]["Default"])
-        raise Unresolved(name)
+        raise UnresolvedError(name)
 
     def attribute(self, logical_id: str, attr: str) -> str:
         value = self.physical(logical_id)
@@ -94,7 +96,7 @@ class Resolver:
             return f"arn:aws:s3:::{value}"
         if attr in {"Arn", "Name", "TopicArn", "TopicName"}:
             return value
-        raise Unresolved(f"{logical_id}.{attr}")
+        raise UnresolvedError(f"{logical_id}.{attr}")
 
     def resolve(self, node: Any) -> Any:
         if isinstance(node, list):
@@ -103,18 +105,18 @@ class Resolver:
         if not isinstance(node, Mapping):
             return node
         if len(node) == 1:
-            (key, arg), = node.items()
+            ((key, arg),) = node.items()
             if key == "Ref":
                 return NO_VALUE if arg == "AWS::NoValue" else self.physical(str(arg))
             if key == "Fn::GetAtt":
-                target, attr = (arg if isinstance(arg, list) else str(arg).split(".", 1))
+                target, attr = arg if isinstance(arg, list) else str(arg).split(".", 1)
                 return self.attribute(str(target), str(attr))
             if key == "Fn::If":
                 # Either branch names the same thing (created here or given by parameter): take the
                 # first one with a local value.
                 try:
                     return self.resolve(arg[1])
-                except Unresolved:
+                except UnresolvedError:
                     return self.resolve(arg[2])
             if key == "Fn::Sub":
                 text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
@@ -127,7 +129,7 @@ class Resolver:
             if key == "Fn::Split":
                 return str(self.resolve(arg[1])).split(str(arg[0]))
             if key.startswith("Fn::") or key == "Condition":
-                raise Unresolved(key)
+                raise UnresolvedError(key)
         out = {}
         for key, value in node.items():
             resolved = self.resolve(value)
@@ -175,7 +177,9 @@ def known_values(use_case: UseCase, env_json: Mapping[str, Any]) -> dict[str, st
     return known
 
 
-def provision(use_case: UseCase, env_json: Mapping[str, Any], session: Any, *, objects: int, seed: int = 0) -> Provisioned:
+def provision(
+    use_case: UseCase, env_json: Mapping[str, Any], session: Any, *, objects: int, seed: int = 0
+) -> Provisioned:
     """Create the use case's resources in the emulated AWS that ``session``'s clients reach."""
     resolver = Resolver(use_case.template, known_values(use_case, env_json))
     resources: Mapping[str, Any] = use_case.template.get("Resources") or {}
@@ -227,7 +231,7 @@ def provision(use_case: UseCase, env_json: Mapping[str, Any], session: Any, *, o
         try:
             database = resolver.resolve(props.get("DatabaseName"))
             table_input = resolver.resolve(props.get("TableInput") or {})
-        except Unresolved:
+        except UnresolvedError:
             continue  # its database or bucket is not configured for any function: not needed
         resolver.known.setdefault(logical_id, str(table_input.get("Name", "")))
         session.client("glue", region_name=REGION).create_table(DatabaseName=database, TableInput=table_input)
