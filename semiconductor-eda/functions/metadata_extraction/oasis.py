@@ -386,21 +386,14 @@ class _Parser:
         if info & 0x04:
             dec.repetition()
 
-    def rectangle(self, dec: _OasisDecoder) -> None:
-        info = dec.byte()  # SWHXYRDL
+    def geometry(self, dec: _OasisDecoder, rid: int) -> None:
+        """RECTANGLE, POLYGON, TRAPEZOID, CTRAPEZOID, CIRCLE: info byte, [layer] [datatype], the
+        record's own fields (``_GEOMETRY_FIELDS``), then [x] [y] [repetition]."""
+        info = dec.byte()
         self._layer_datatype(dec, info)
-        if info & 0x40:
-            dec.uint()
-        if info & 0x20:
-            dec.uint()
-        self._position(dec, info)
-        self._element(self.layer, self.datatype)
-
-    def polygon(self, dec: _OasisDecoder) -> None:
-        info = dec.byte()  # 00PXYRDL
-        self._layer_datatype(dec, info)
-        if info & 0x20:
-            dec.point_list()
+        for bit, read in _GEOMETRY_FIELDS[rid]:
+            if bit is None or info & bit:
+                read(dec)
         self._position(dec, info)
         self._element(self.layer, self.datatype)
 
@@ -417,40 +410,6 @@ class _Parser:
                 dec.sint()
         if info & 0x20:
             dec.point_list()
-        self._position(dec, info)
-        self._element(self.layer, self.datatype)
-
-    def trapezoid(self, dec: _OasisDecoder, rid: int) -> None:
-        info = dec.byte()  # OWHXYRDL
-        self._layer_datatype(dec, info)
-        if info & 0x40:
-            dec.uint()
-        if info & 0x20:
-            dec.uint()
-        if rid in (TRAPEZOID_AB, TRAPEZOID_A):
-            dec.sint()  # delta-a
-        if rid in (TRAPEZOID_AB, TRAPEZOID_B):
-            dec.sint()  # delta-b
-        self._position(dec, info)
-        self._element(self.layer, self.datatype)
-
-    def ctrapezoid(self, dec: _OasisDecoder) -> None:
-        info = dec.byte()  # TWHXYRDL
-        self._layer_datatype(dec, info)
-        if info & 0x80:
-            dec.uint()
-        if info & 0x40:
-            dec.uint()
-        if info & 0x20:
-            dec.uint()
-        self._position(dec, info)
-        self._element(self.layer, self.datatype)
-
-    def circle(self, dec: _OasisDecoder) -> None:
-        info = dec.byte()  # 00rXYRDL
-        self._layer_datatype(dec, info)
-        if info & 0x20:
-            dec.uint()
         self._position(dec, info)
         self._element(self.layer, self.datatype)
 
@@ -504,6 +463,20 @@ class _Parser:
         self.compressed_blocks += 1
 
 
+# Fields between [layer][datatype] and [x][y][repetition]: (info-byte bit, or None when the
+# field is always present; reader). Info bytes: RECTANGLE SWHXYRDL, POLYGON 00PXYRDL,
+# TRAPEZOID OWHXYRDL (+ delta-a and/or delta-b), CTRAPEZOID TWHXYRDL, CIRCLE 00rXYRDL.
+_WIDTH_HEIGHT = ((0x40, _OasisDecoder.uint), (0x20, _OasisDecoder.uint))
+_GEOMETRY_FIELDS: dict[int, tuple[tuple[int | None, Any], ...]] = {
+    RECTANGLE: _WIDTH_HEIGHT,
+    POLYGON: ((0x20, _OasisDecoder.point_list),),
+    TRAPEZOID_AB: (*_WIDTH_HEIGHT, (None, _OasisDecoder.sint), (None, _OasisDecoder.sint)),
+    TRAPEZOID_A: (*_WIDTH_HEIGHT, (None, _OasisDecoder.sint)),
+    TRAPEZOID_B: (*_WIDTH_HEIGHT, (None, _OasisDecoder.sint)),
+    CTRAPEZOID: ((0x80, _OasisDecoder.uint), *_WIDTH_HEIGHT),
+    CIRCLE: ((0x20, _OasisDecoder.uint),),
+}
+
 _HANDLERS: dict[int, Any] = {
     CELLNAME: lambda p, d: p.cellname(d, False),
     CELLNAME_REF: lambda p, d: p.cellname(d, True),
@@ -520,14 +493,8 @@ _HANDLERS: dict[int, Any] = {
     PLACEMENT: lambda p, d: p.placement(d, False),
     PLACEMENT_TRANSFORM: lambda p, d: p.placement(d, True),
     TEXT: _Parser.text,
-    RECTANGLE: _Parser.rectangle,
-    POLYGON: _Parser.polygon,
+    **{rid: (lambda p, d, rid=rid: p.geometry(d, rid)) for rid in _GEOMETRY_FIELDS},
     PATH: _Parser.path,
-    TRAPEZOID_AB: lambda p, d: p.trapezoid(d, TRAPEZOID_AB),
-    TRAPEZOID_A: lambda p, d: p.trapezoid(d, TRAPEZOID_A),
-    TRAPEZOID_B: lambda p, d: p.trapezoid(d, TRAPEZOID_B),
-    CTRAPEZOID: _Parser.ctrapezoid,
-    CIRCLE: _Parser.circle,
     PROPERTY: _Parser.property,
     PROPERTY_REPEAT: lambda p, d: None,
     XNAME: lambda p, d: p.xname(d, False),
