@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import TextIO
 
 from local.faults import Fault, FaultSpecError
-from local.runner.run import DEFAULT_OBJECTS, REPO_ROOT, RunOptions, RunResult, discover_use_cases, run_use_case
+from local.runner.run import (
+    DEFAULT_OBJECTS,
+    REPO_ROOT,
+    RunOptions,
+    RunResult,
+    discover_use_cases,
+    run_use_case,
+    short_cause,
+)
 from local.runner.stack import TemplateError
 
 USAGE_ERROR = 2
@@ -101,7 +109,8 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
         err.write("local-test: no use case found (no */template-deploy.yaml)\n")
         return USAGE_ERROR
     try:
-        faults = [Fault.parse(spec) for spec in args.fault]
+        for spec in args.fault:
+            Fault.parse(spec)  # validated up front; each use case gets fresh fault counters below
     except FaultSpecError as e:
         err.write(f"local-test: {e}\n")
         return USAGE_ERROR
@@ -143,7 +152,6 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
             result = RunResult(use_case=name, status="ERROR", error=type(e).__name__, cause=str(e))
             result.duration_s = round(time.monotonic() - started, 3)
         results.append(result)
-    del faults
 
     if args.json:
         out.write(
@@ -177,7 +185,7 @@ def render_table(results: list[RunResult]) -> str:
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     for r in results:
         if r.error:
-            lines.append(f"{r.use_case}: {r.error}: {(r.cause or '')[:400]}")
+            lines.append(f"{r.use_case}: {r.error}: {short_cause(r.cause)}")
         emulated = ", ".join(f"{k}: {v} call(s)" for k, v in r.emulated.items() if v)
         if emulated:
             lines.append(f"{r.use_case}: emulated services (not AWS): {emulated}")

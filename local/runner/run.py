@@ -152,11 +152,24 @@ class Progress:
             self.say(f"  {name} done ({took:.1f}s)")
         elif kind in {"TaskFailed", "LambdaFunctionFailed"} or (kind.endswith("Failed") and "Map" in kind):
             info: dict[str, Any] = next(iter(details.values()), {}) if details else {}
-            self.say(f"  {kind}: {info.get('error', '')} {str(info.get('cause', ''))[:160]}")
+            self.say(f"  {kind}: {info.get('error', '')} {short_cause(info.get('cause'))[:200]}")
         elif kind == "MapRunStarted":
             self.say("  Map Run started")
         elif kind in {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}:
             self.say(f"= {kind.removeprefix('Execution').upper()}")
+
+
+def short_cause(cause: str | None) -> str:
+    """The error message of a Lambda error payload (without its stack trace), else the cause."""
+    if not cause:
+        return ""
+    try:
+        payload = json.loads(cause)
+    except ValueError:
+        return cause[:400]
+    if isinstance(payload, dict) and "errorMessage" in payload:
+        return str(payload["errorMessage"])[:400]
+    return cause[:400]
 
 
 def sample_module_name(use_case_dir: Path) -> str:
