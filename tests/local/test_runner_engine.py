@@ -314,3 +314,77 @@ def test_item_batcher_on_an_inline_map_is_rejected():
     }
     with mock_aws(), pytest.raises(DefinitionError):
         parse_definition(json.dumps(definition))
+
+
+FLAKY = """
+import pathlib
+class ThrottlingError(Exception):
+    pass
+def handler(event, context):
+    counter = pathlib.Path(event["counter"])
+    count = int(counter.read_text()) if counter.exists() else 0
+    counter.write_text(str(count + 1))
+    if count < event["fail_times"]:
+        raise ThrottlingError(f"attempt {count + 1}")
+    return {"attempts": count + 1}
+"""
+
+BLOCKING = """
+import threading
+def handler(event, context):
+    threading.Event().wait(event["seconds"])  # really blocks: time.sleep would be emulated
+    return {"done": True}
+"""
+
+
+def _task(arn: str, payload: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": arn, "Payload": payload},
+                "ResultSelector": {"result.$": "$.Payload"},
+                **fields,
+            },
+            "Recovered": {"Type": "Pass", "End": True},
+        },
+    }
+
+
+@pytest.mark.parametrize(("fail_times", "status"), [(2, "SUCCEEDED"), (3, "FAILED")])
+def test_retry_matches_the_exception_class_name(engine, tmp_path, fail_times, status):
+    spec = write_function(tmp_path, "flaky", FLAKY)
+    engine.add_functions([spec])
+    retry = [{"ErrorEquals": ["ThrottlingError"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2}]
+    definition = _task(spec.arn, {"counter": str(tmp_path / "count"), "fail_times": fail_times}, Retry=retry, End=True)
+    result = engine.execute(definition)
+    assert result["status"] == status
+    if status == "FAILED":
+        assert result["error"] == "ThrottlingError"
+    else:
+        assert result["output_json"]["result"] == {"attempts": 3}
+    assert engine.extensions is not None
+    assert engine.extensions.retry_wait_seconds == 1 + 2  # IntervalSeconds, then x BackoffRate
+
+
+def test_catch_routes_a_typed_error_to_the_failure_path(engine, tmp_path):
+    spec = write_function(tmp_path, "flaky", FLAKY)
+    engine.add_functions([spec])
+    catch = [{"ErrorEquals": ["ThrottlingError"], "ResultPath": "$.error", "Next": "Recovered"}]
+    definition = _task(spec.arn, {"counter": str(tmp_path / "count"), "fail_times": 9}, Catch=catch, End=True)
+    definition["States"]["Call"]["Next"] = definition["States"]["Call"].pop("End")
+    definition["States"]["Call"]["Next"] = "Recovered"
+    result = engine.execute(definition)
+    assert result["status"] == "SUCCEEDED"
+    assert result["output_json"]["error"]["Error"] == "ThrottlingError"
+    assert json.loads(result["output_json"]["error"]["Cause"])["errorMessage"] == "attempt 1"
+
+
+def test_task_timeout_seconds_ends_with_states_timeout(engine, tmp_path):
+    spec = write_function(tmp_path, "blocking", BLOCKING, timeout_s=30)
+    engine.add_functions([spec])
+    result = engine.execute(_task(spec.arn, {"seconds": 3}, TimeoutSeconds=1, End=True))
+    assert result["status"] == "FAILED"
+    assert result["error"] == "States.Timeout"
