@@ -97,18 +97,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def _ensure_layers(use_cases: list[UseCase]) -> None:
-    """Build the shared layer when a template points at a layer folder that does not exist yet."""
-    missing = sorted({str(d) for uc in use_cases for d in uc.layer_dirs if not d.is_dir()})
-    if not missing:
-        return
+    """Bring the shared layer up to date: scripts/build-layer.sh rebuilds only when its inputs
+    (shared/, the runtime requirements) changed, so a stale layer is never invoked."""
     builder = REPO_ROOT / "scripts" / "build-layer.sh"
-    if not builder.is_file():
-        raise EngineError(f"layer folder(s) {', '.join(missing)} missing and scripts/build-layer.sh not found")
-    LOG.info("building the shared layer (scripts/build-layer.sh)")
-    subprocess.run([str(builder)], cwd=REPO_ROOT, check=True, stdout=sys.stderr)
-    still = [d for d in missing if not Path(d).is_dir()]
-    if still:
-        raise EngineError(f"scripts/build-layer.sh did not create {', '.join(still)}")
+    if builder.is_file():
+        subprocess.run([str(builder), "--quiet"], cwd=REPO_ROOT, check=True, stdout=sys.stderr)
+    missing = sorted({str(d) for uc in use_cases for d in uc.layer_dirs if not d.is_dir()})
+    if missing:
+        raise EngineError(f"layer folder(s) {', '.join(missing)} missing (scripts/build-layer.sh builds them)")
 
 
 def _check_events(use_cases: list[UseCase]) -> None:
