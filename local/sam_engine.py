@@ -19,10 +19,13 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,6 +91,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "there (default: the engine's bridge gateway)",
     )
     parser.add_argument(
+        "--serve",
+        action="store_true",
+        help=f"start the emulation, create the resources, tag the invoke image {containers.SERVE_TAG} and wait "
+        "(Ctrl-C stops), for hand-run `sam local invoke` (samconfig.sample.toml)",
+    )
+    parser.add_argument(
         "--probe", action="store_true", help="only check that a container engine answers (exit 0) or not (exit 1)"
     )
     args = parser.parse_args(argv)
@@ -128,6 +137,40 @@ def _table(verdicts: list[Verdict]) -> str:
     passed = sum(v.passed for v in verdicts)
     lines.append(f"{passed} passed, {len(verdicts) - passed} failed")
     return "\n".join(lines)
+
+
+def _serve(  # noqa: PLR0917 - the run's pieces, one call site
+    use_cases: list[UseCase],
+    env_json: dict[str, Any],
+    session: boto3.Session,
+    engine: containers.Engine,
+    image: str,
+    objects: int,
+    invoker: SamInvoker,
+) -> None:
+    """Keep the emulation up for hand-run invocations until interrupted."""
+    for use_case in use_cases:
+        provision(use_case, env_json, session, objects=objects)
+    containers.tag_image(engine, image, containers.SERVE_TAG)
+    lines = [
+        f"emulation ready; invoke image {containers.SERVE_TAG}. In another shell:",
+        f"  export DOCKER_HOST={engine.base_url}",
+    ]
+    for use_case in use_cases:
+        for function in use_case.functions:
+            command = invoker.command(use_case, function)
+            command[0] = "sam"
+            command[command.index("--invoke-image") + 1] = containers.SERVE_TAG
+            lines.append("  " + " ".join(shlex.quote(part) for part in command))
+    lines.append("Ctrl-C stops the emulation.")
+    print("\n".join(lines), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
 
 
 def run(args: argparse.Namespace) -> int:
@@ -180,6 +223,9 @@ def run(args: argparse.Namespace) -> int:
                 )
                 LOG.info("invoke image %s (from %s), emulation at %s", image, base, server.proxy_url())
                 invoker = SamInvoker(sam, engine.base_url, image, env_json_path, work / "logs")
+                if args.serve:
+                    _serve(use_cases, env_json, session, engine, image, args.objects, invoker)
+                    return EXIT_OK
                 for use_case in use_cases:
                     done = provision(use_case, env_json, session, objects=args.objects)
                     LOG.info("%s: provisioned %s", use_case.name, done)

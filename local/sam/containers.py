@@ -31,6 +31,8 @@ OFFICIAL_IMAGE = "public.ecr.aws/lambda/python:3.13"
 LOG = logging.getLogger(__name__)
 CA_PATH_IN_IMAGE = "/etc/fsxn-s3ap-local/emulation-ca.pem"
 DERIVED_REPOSITORY = "fsxn-s3ap/sam-invoke"
+# Stable name of the invoke image while `python -m local.sam_engine --serve` runs (samconfig.sample.toml).
+SERVE_TAG = f"{DERIVED_REPOSITORY}:serve"
 _PROBE_TIMEOUT_S = 5
 
 
@@ -161,5 +163,15 @@ def build_invoke_image(
         except (docker.errors.BuildError, docker.errors.APIError) as exc:
             raise ContainerEngineError(f"building {tag} from {base_image} failed: {exc}") from exc
         return tag
+    finally:
+        client.close()
+
+
+def tag_image(engine: Engine, image: str, tag: str) -> None:
+    repository, _, name = tag.rpartition(":")
+    client = docker.DockerClient(base_url=engine.base_url, timeout=60)
+    try:
+        if not client.images.get(image).tag(repository, name):
+            raise ContainerEngineError(f"cannot tag {image} as {tag}")
     finally:
         client.close()
