@@ -51,7 +51,6 @@ class FunctionSpec:
     handler: str
     event: Path
     env: dict[str, str] = field(default_factory=dict)
-    moto_setup: str | None = None
 
 
 def _host_env(spec: FunctionSpec, control: Path) -> dict[str, str]:
@@ -100,8 +99,6 @@ def _host_command(
     ]
     if snapshot:
         command.append("--snapshot")
-    if spec.moto_setup:
-        command += ["--moto-setup", spec.moto_setup]
     return command
 
 

@@ -1,7 +1,8 @@
 """A minimal Lambda function host: the local stand-in for the python3.13 runtime under SnapStart.
 
 Run as ``python -m tests.snapstart.host --code-dir DIR --handler handler.handler --event FILE
---control DIR [--snapshot] [--invocations N] [--env-file FILE] [--moto-setup MODULE:FUNCTION]``.
+--control DIR [--snapshot] [--invocations N] [--rehooked-invocations N]``, with the function's
+environment variables set.
 
 Phases, reported through JSON files in the control directory (written atomically):
 
@@ -171,25 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         help="then this many invocations, each after the after-restore hooks (a warm process that "
         "pays what a restore pays: new connections, refreshed caches)",
     )
-    parser.add_argument("--env-file", type=Path, help="JSON object of environment variables set before init")
-    parser.add_argument(
-        "--moto-setup",
-        help="MODULE:FUNCTION run inside moto's mock_aws before init; it receives the event",
-    )
     args = parser.parse_args(argv)
     control: Path = args.control
-    started = time.perf_counter()
-
-    if args.env_file:
-        os.environ.update(json.loads(args.env_file.read_text(encoding="utf-8")))
     event = json.loads(args.event.read_text(encoding="utf-8"))
-    if args.moto_setup:
-        from moto import mock_aws
-
-        mock_aws().start()  # in-process emulation; lives in this process's memory, so it is snapshotted too
-        module_name, _, function_name = args.moto_setup.partition(":")
-        getattr(importlib.import_module(module_name), function_name)(event)
-    setup_ms = (time.perf_counter() - started) * 1000
 
     files_before = _tmp_files()
     init_started = time.perf_counter()
@@ -197,7 +182,6 @@ def main(argv: list[str] | None = None) -> int:
     init_ms = (time.perf_counter() - init_started) * 1000
     init_report = {
         "pid": os.getpid(),
-        "setup_ms": setup_ms,
         "init_ms": init_ms,
         "globals": simple_globals(module),
         "files_created_at_init": sorted(_tmp_files() - files_before),
