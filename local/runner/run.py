@@ -82,6 +82,8 @@ class RunResult:
     unaccounted: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    # Wall time of each phase: emulated stack, sample data, the execution, reading the outputs.
+    timings: dict[str, float] = field(default_factory=dict)
     outputs: str = ""
     output_keys: list[str] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
@@ -206,6 +208,14 @@ def run_use_case(use_case_dir: Path, options: RunOptions | None = None) -> RunRe
 
 
 def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunResult, progress: Progress) -> None:
+    mark = time.monotonic()
+
+    def lap(phase: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        result.timings[phase] = round(now - mark, 3)
+        mark = now
+
     boto3.DEFAULT_SESSION = None  # clients made from here on see moto's (and our) handlers
     session = boto3.Session(region_name=REGION)
     s3 = session.client("s3")
@@ -215,10 +225,12 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
     created = _provision(stack, session)
     result.not_emulated = created["not_emulated"]
 
+    lap("stack_s")
     generate = options.sample_generator or importlib.import_module(sample_module_name(use_case_dir)).generate
     progress.say(f"seeding {options.objects} sample objects through {ap_arn}")
     sample_set = generate(s3, ap_arn, objects=options.objects, seed=options.seed)
     result.samples = _describe_samples(sample_set)
+    lap("samples_s")
 
     clock = EmulatedClock()
     plan = FaultPlan(options.faults, clock)
@@ -255,6 +267,7 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
                 continue
             time.sleep(0.05)
         history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    lap("execution_s")
 
     result.status = described["status"]
     result.error = described.get("error")
@@ -278,6 +291,7 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
     result.faults = plan.summary()
     _collect_items(result, s3, created["buckets"], history)
     _collect_outputs(result, session, created, options.keep, use_case_dir.name)
+    lap("outputs_s")
 
 
 # --- setup -----------------------------------------------------------------------------------------
