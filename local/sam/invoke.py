@@ -159,6 +159,9 @@ class SamInvoker:
             "--invoke-image",
             self.image,
             "--skip-pull-image",
+            # SAM reuses its "rapid" image (base + emulator) when no layer is defined in the template,
+            # even after the base changed: a stale proxy address would follow. Always rebuild it.
+            "--force-image-build",
             function.logical_id,
         ]
 
