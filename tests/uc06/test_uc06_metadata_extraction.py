@@ -44,9 +44,10 @@ def record(s3, bucket: str, key: str, execution: str = EXECUTION) -> dict:
 
 
 def test_canonical_event_shape_is_accepted(fn):
-    execution_id, items = fn.extraction.parse_items(load_event(EVENTS, "metadata_extraction"), max_items=10)
-    assert execution_id == "uc6-sample-0001"
-    assert [i.key for i in items] == ["designs/chip-a/block_000.gds", "designs/chip-b/analog/block_001.oas"]
+    canonical = load_event(EVENTS, "metadata_extraction")
+    execution_id, items = fn.extraction.parse_items(canonical, max_items=10)
+    assert execution_id == canonical["BatchInput"]["execution_id"]
+    assert [i.to_dict() for i in items] == canonical["Items"]
 
 
 def test_one_record_per_item_success_and_typed_failures(fn, s3_access_point, output_bucket, gdstk_files):
