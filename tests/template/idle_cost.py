@@ -40,6 +40,8 @@ def idle_cost_findings(template: Mapping[str, Any], params: Mapping[str, str]) -
             findings.append(f"{logical_id}: an interface VPC endpoint bills per AZ-hour")
         elif rtype in {"AWS::Lambda::Alias", "AWS::Lambda::Version"} and "ProvisionedConcurrencyConfig" in props:
             findings.append(f"{logical_id}: provisioned concurrency bills per hour")
+        elif rtype == "AWS::Lambda::Version" and _python_snapstart(resolver, resource):
+            findings.append(f"{logical_id}: a Python SnapStart version bills snapshot caching per GB-second")
         elif rtype == "AWS::DynamoDB::Table" and props.get("BillingMode", "PROVISIONED") == "PROVISIONED":
             findings.append(f"{logical_id}: a provisioned-capacity table bills per hour")
         elif rtype == "AWS::Scheduler::Schedule" and props.get("State", "ENABLED") == "ENABLED":
@@ -47,3 +49,18 @@ def idle_cost_findings(template: Mapping[str, Any], params: Mapping[str, str]) -
         elif rtype == "AWS::Events::Rule" and "ScheduleExpression" in props and props.get("State") != "DISABLED":
             findings.append(f"{logical_id}: an enabled scheduled rule runs (and bills) the pipeline")
     return findings
+
+
+
+def _python_snapstart(resolver: Resolver, version: Mapping[str, Any]) -> bool:
+    """True when the version's function uses SnapStart on a Python runtime (cached snapshots bill)."""
+    name = (version.get("Properties", {}) or {}).get("FunctionName")
+    if isinstance(name, Mapping) and "Ref" in name:
+        logical_id = name["Ref"]
+    elif isinstance(name, Mapping) and "Fn::GetAtt" in name:
+        logical_id = name["Fn::GetAtt"][0]
+    else:
+        return False
+    function = resolver.resolve(resolver.template["Resources"][logical_id].get("Properties", {}) or {})
+    snapstart = function.get("SnapStart", {}) or {}
+    return snapstart.get("ApplyOn") == "PublishedVersions" and str(function.get("Runtime", "")).startswith("python")

@@ -67,3 +67,11 @@ def test_the_check_flags_billed_resources_and_follows_conditions() -> None:
     switched = idle_cost_findings(template, {"EnableEndpoint": "false", "EnableSchedule": "true"})
     assert not any(f.startswith("Endpoint ") for f in switched)
     assert any(f.startswith("Schedule") for f in switched)
+
+
+def test_python_snapstart_versions_count_as_idle_cost_only_when_opted_in() -> None:
+    template = load_template(REPO_ROOT / "semiconductor-eda" / "template-deploy.yaml")
+    assert idle_cost_findings(template, {}) == []
+    opted_in = idle_cost_findings(template, {"EnableSnapStart": "true"})
+    assert opted_in
+    assert all("SnapStart" in finding for finding in opted_in)
