@@ -73,16 +73,6 @@ EOF
   exit 0
 fi
 
-find_python() {
-  local candidate
-  if command -v pyenv >/dev/null 2>&1; then
-    for candidate in "$(pyenv root)"/versions/3.13.*/bin/python3.13; do
-      [[ -x "$candidate" ]] && { echo "$candidate"; return 0; }
-    done
-  fi
-  command -v python3.13 2>/dev/null
-}
-
 apt_install() {
   [[ $EUID -eq 0 ]] || die "$* missing and not root: install them (apt-get install -y $*)"
   command -v apt-get >/dev/null 2>&1 || die "$* missing and no apt-get: install them by hand"
@@ -99,8 +89,9 @@ install_sam() {
   if [[ -x "$SAM_VENV/bin/sam" && -f "$SAM_VENV/.setup-stamp" && "$(cat "$SAM_VENV/.setup-stamp")" == "$stamp" ]]; then
     return 0
   fi
+  # The interpreter scripts/setup.sh found for .venv (Python 3.13), not the venv itself.
   local python
-  python="$(find_python)" || die "Python 3.13 not found (pyenv install 3.13, or python3.13 on PATH)"
+  python="$("$ROOT/.venv/bin/python" -c 'import sys; print(sys._base_executable)')"
   log "installing SAM CLI into $SAM_VENV"
   [[ -x "$SAM_VENV/bin/python" ]] || "$python" -m venv "$SAM_VENV"
   "$SAM_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements-sam.txt" \

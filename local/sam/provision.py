@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.runner.intrinsics import NO_VALUE, IntrinsicError, IntrinsicResolver
 from local.sam.usecases import UseCase, UseCaseError
 
 ACCOUNT = "123456789012"
@@ -34,15 +35,8 @@ _ACCESS_POINT_ARN = re.compile(
 )
 
 
-class UnresolvedError(Exception):
+class UnresolvedError(IntrinsicError):
     """An intrinsic function refers to something with no known local value."""
-
-
-class _NoValue:
-    pass
-
-
-NO_VALUE = _NoValue()
 
 
 def function_environment(env_json: Mapping[str, Any], logical_id: str, names: list[str]) -> dict[str, str]:
@@ -72,14 +66,18 @@ def _refs(node: Any) -> list[str]:
     return []
 
 
-@dataclass
-class Resolver:
-    """Evaluates the intrinsic functions of resource properties with the known physical values."""
+class Resolver(IntrinsicResolver):
+    """The template's intrinsics, with ``Ref``/``Fn::GetAtt`` answered by the known physical values
+    (parameters fall back to their defaults, so Conditions evaluate as SAM evaluates them)."""
 
-    template: Mapping[str, Any]
-    known: dict[str, str] = field(default_factory=dict)
+    def __init__(self, template: Mapping[str, Any], known: Mapping[str, str] | None = None) -> None:
+        self.template = dict(template)
+        self.conditions = {}
+        self.known: dict[str, str] = dict(known or {})
 
-    def physical(self, name: str) -> str:
+    def _ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
         if name in _PSEUDO:
             return _PSEUDO[name]
         if name in self.known:
@@ -89,67 +87,14 @@ class Resolver:
             return str(params[name]["Default"])
         raise UnresolvedError(name)
 
-    def attribute(self, logical_id: str, attr: str) -> str:
-        value = self.physical(logical_id)
-        rtype = ((self.template.get("Resources") or {}).get(logical_id) or {}).get("Type")
+    def _getatt(self, logical: str, attr: str) -> Any:
+        value = self._ref(logical)
+        rtype = ((self.template.get("Resources") or {}).get(logical) or {}).get("Type")
         if rtype == "AWS::S3::Bucket" and attr == "Arn":
             return f"arn:aws:s3:::{value}"
         if attr in {"Arn", "Name", "TopicArn", "TopicName"}:
             return value
-        raise UnresolvedError(f"{logical_id}.{attr}")
-
-    def resolve(self, node: Any) -> Any:
-        if isinstance(node, list):
-            items = [self.resolve(item) for item in node]
-            return [item for item in items if item is not NO_VALUE]
-        if not isinstance(node, Mapping):
-            return node
-        if len(node) == 1:
-            ((key, arg),) = node.items()
-            if key == "Ref":
-                return NO_VALUE if arg == "AWS::NoValue" else self.physical(str(arg))
-            if key == "Fn::GetAtt":
-                target, attr = arg if isinstance(arg, list) else str(arg).split(".", 1)
-                return self.attribute(str(target), str(attr))
-            if key == "Fn::If":
-                # Either branch names the same thing (created here or given by parameter): take the
-                # first one with a local value.
-                try:
-                    return self.resolve(arg[1])
-                except UnresolvedError:
-                    return self.resolve(arg[2])
-            if key == "Fn::Sub":
-                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-                values = {k: self.resolve(v) for k, v in variables.items()}
-                return self._sub(str(text), values)
-            if key == "Fn::Join":
-                return str(arg[0]).join(str(self.resolve(part)) for part in self.resolve(arg[1]))
-            if key == "Fn::Select":
-                return self.resolve(arg[1])[int(self.resolve(arg[0]))]
-            if key == "Fn::Split":
-                return str(self.resolve(arg[1])).split(str(arg[0]))
-            if key.startswith("Fn::") or key == "Condition":
-                raise UnresolvedError(key)
-        out = {}
-        for key, value in node.items():
-            resolved = self.resolve(value)
-            if resolved is not NO_VALUE:
-                out[key] = resolved
-        return out
-
-    def _sub(self, text: str, values: Mapping[str, Any]) -> str:
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name.startswith("!"):
-                return "${" + name[1:] + "}"
-            if name in values:
-                return str(values[name])
-            if "." in name:
-                target, attr = name.split(".", 1)
-                return self.attribute(target, attr)
-            return self.physical(name)
-
-        return re.sub(r"\$\{([^}]+)\}", replace, text)
+        raise UnresolvedError(f"{logical}.{attr}")
 
 
 @dataclass

@@ -124,12 +124,15 @@ def test_env_json_values_name_the_templates_resources() -> None:
 
 
 def test_resolver_evaluates_sub_if_and_refuses_unknowns() -> None:
-    template = {"Parameters": {"Prefix": {"Type": "String", "Default": "p/"}}, "Resources": {}}
-    resolver = Resolver(template, {"Bucket": "my-bucket"})
-    value = {
-        "Fn::Sub": ["s3://${B}/${Prefix}${!literal}", {"B": {"Fn::If": ["C", {"Ref": "Nope"}, {"Ref": "Bucket"}]}}]
+    template = {
+        "Parameters": {"Prefix": {"Type": "String", "Default": "p/"}, "Given": {"Type": "String", "Default": ""}},
+        "Conditions": {"Create": {"Fn::Equals": [{"Ref": "Given"}, ""]}},
+        "Resources": {},
     }
-    assert resolver.resolve(value) == "s3://my-bucket/p/${literal}"
+    resolver = Resolver(template, {"Bucket": "my-bucket", "Given": "given-bucket"})
+    branch = {"Fn::If": ["Create", {"Ref": "Bucket"}, {"Ref": "Given"}]}
+    value = {"Fn::Sub": ["s3://${B}/${Prefix}${!literal}", {"B": branch}]}
+    assert resolver.resolve(value) == "s3://given-bucket/p/${literal}"
     with pytest.raises(UnresolvedError):
         resolver.resolve({"Ref": "Unknown"})
 
