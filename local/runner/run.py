@@ -29,7 +29,7 @@ from urllib.parse import quote
 import boto3
 from moto import mock_aws
 
-from local.emulators.athena import AthenaEmulator
+from local.emulators.athena import AthenaEmulator, Storage
 from local.emulators.bedrock import BedrockEmulator
 from local.faults import Fault, FaultPlan
 from local.runner.clock import EmulatedClock
@@ -226,7 +226,18 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
     result.not_emulated = created["not_emulated"]
 
     lap("stack_s")
-    generate = options.sample_generator or importlib.import_module(sample_module_name(use_case_dir)).generate
+    if options.sample_generator is not None:
+        generate = options.sample_generator
+    else:
+        module = sample_module_name(use_case_dir)
+        try:
+            generate = importlib.import_module(module).generate
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            raise TemplateError(
+                f"{use_case_dir.name}: no sample data generator ({module.replace('.', '/')}.py with generate())"
+            ) from e
     progress.say(f"seeding {options.objects} sample objects through {ap_arn}")
     sample_set = generate(s3, ap_arn, objects=options.objects, seed=options.seed)
     result.samples = _describe_samples(sample_set)
@@ -235,7 +246,7 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
     clock = EmulatedClock()
     plan = FaultPlan(options.faults, clock)
     functions = stack.functions()
-    bound_values = _bound_values(stack, ap_arn)
+    bound_values = _bound_values(stack, ap_arn) | set(created["buckets"]) | set(created["workgroups"])
     functions, result.env_overrides = _apply_env_json(functions, _env_json(options, use_case_dir), bound_values)
     runtime = LambdaRuntime(functions, clock, base_environment={"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION})
     athena = AthenaEmulator(session, clock, account_id=ACCOUNT, query_run_seconds=plan.slow_seconds)
@@ -289,7 +300,7 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
         "bedrock-runtime Converse": len(bedrock.calls),
     }
     result.faults = plan.summary()
-    _collect_items(result, s3, created["buckets"], history)
+    _collect_items(result, created["buckets"])
     _collect_outputs(result, session, created, options.keep, use_case_dir.name)
     lap("outputs_s")
 
@@ -317,7 +328,7 @@ def _parameters(template: Path, ap_arn: str, given: dict[str, str]) -> dict[str,
 
 def _provision(stack: Stack, session: boto3.Session) -> dict[str, Any]:
     """Create in moto what the pipeline touches; return what was made."""
-    created: dict[str, Any] = {"buckets": [], "topics": {}, "state_machines": {}, "not_emulated": []}
+    created: dict[str, Any] = {"buckets": [], "workgroups": [], "topics": {}, "state_machines": {}, "not_emulated": []}
     s3 = session.client("s3")
     for lid in stack.resources("AWS::S3::Bucket"):
         name = stack.physical[lid].ref
@@ -326,7 +337,11 @@ def _provision(stack: Stack, session: boto3.Session) -> dict[str, Any]:
         if versioning:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning})
         created["buckets"].append(name)
-    # Buckets the template expects to exist (an "existing bucket" parameter) are created as well.
+    # What an "existing resource" parameter names (…BucketName, …WorkgroupName) must exist too.
+    for name, value in stack.parameters.items():
+        if isinstance(value, str) and value and name.endswith("BucketName") and value not in created["buckets"]:
+            s3.create_bucket(Bucket=value)
+            created["buckets"].append(value)
     glue = session.client("glue")
     for lid in stack.resources("AWS::Glue::Database"):
         glue.create_database(DatabaseInput=stack.properties(lid)["DatabaseInput"])
@@ -340,6 +355,11 @@ def _provision(stack: Stack, session: boto3.Session) -> dict[str, Any]:
         if "BytesScannedCutoffPerQuery" in config:
             config["BytesScannedCutoffPerQuery"] = int(config["BytesScannedCutoffPerQuery"])
         athena.create_work_group(Name=props["Name"], Configuration=config, Description=props.get("Description", ""))
+    for name, value in stack.parameters.items():
+        if isinstance(value, str) and value and name.lower().endswith("workgroupname") and created["buckets"]:
+            location = f"s3://{created['buckets'][0]}/athena-results/"
+            athena.create_work_group(Name=value, Configuration={"ResultConfiguration": {"OutputLocation": location}})
+            created["workgroups"].append(value)
     sns, sqs = session.client("sns"), session.client("sqs")
     for lid in stack.resources("AWS::SNS::Topic"):
         attrs = stack.physical[lid].attrs
@@ -449,21 +469,22 @@ def _describe_samples(sample_set: Any) -> dict[str, Any]:
 
 
 # --- results ---------------------------------------------------------------------------------------
-def _collect_items(result: RunResult, s3: Any, buckets: list[str], history: list[dict[str, Any]]) -> None:
+def _collect_items(result: RunResult, buckets: list[str]) -> None:
     """Items read by the Map, result records by status, and the one-record-per-input check."""
     execution = result.execution_name
     manifest_keys: list[str] = []
     records: Counter[str] = Counter()
+    # Read straight from moto's store: the report must not cost one GetObject per item.
+    storage = Storage(ACCOUNT)
     for bucket in buckets:
-        for obj in _list(s3, bucket, f"manifests/{execution}/"):
-            body = s3.get_object(Bucket=bucket, Key=obj)["Body"].read().decode()
-            for line in body.splitlines():
+        for _key, raw in storage.objects(bucket, f"manifests/{execution}/"):
+            for line in raw.decode().splitlines():
                 if line.strip():
                     entry = json.loads(line)
                     manifest_keys.append(str(entry.get("key") or entry.get("Key")))
         prefix = f"results/execution_id={execution}/"
-        for key in _list(s3, bucket, prefix):
-            record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        for key, raw in storage.objects(bucket, prefix):
+            record = json.loads(raw)
             source = str(record.get("source_key") or key[len(prefix) :])
             records[source] += 1
             if str(record.get("status", "")).upper() == "FAILED":
@@ -484,7 +505,6 @@ def _collect_items(result: RunResult, s3: Any, buckets: list[str], history: list
 def _collect_outputs(
     result: RunResult, session: boto3.Session, created: dict[str, Any], keep: Path | None, use_case: str
 ) -> None:
-    s3 = session.client("s3")
     sqs = session.client("sqs")
     for topic_arn, queue_url in created["topics"].items():
         while True:
@@ -498,13 +518,14 @@ def _collect_outputs(
                 )
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
     target = keep / use_case if keep else None
+    storage = Storage(ACCOUNT)
     for bucket in created["buckets"]:
-        for key in _list(s3, bucket, ""):
+        for key, body in storage.objects(bucket, ""):
             result.output_keys.append(f"s3://{bucket}/{key}")
             if target is not None:
                 path = target / bucket / key
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+                path.write_bytes(body)
     if target is not None:
         target.mkdir(parents=True, exist_ok=True)
         (target / "run.json").write_text(json.dumps(result.to_dict(history=True), indent=2, default=str))

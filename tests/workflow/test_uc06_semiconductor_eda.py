@@ -116,3 +116,11 @@ def test_lambda_throttling_is_retried_by_the_state_machine():
     assert result.status == "SUCCEEDED", result.cause
     assert fault.hits == 2
     assert result.retry_wait_s > 0
+
+
+def test_existing_output_bucket_and_workgroup():
+    # The template's other branch: CreateOutputBucket and CreateAthenaWorkgroup both false.
+    result = run(parameters={"OutputBucketName": "existing-eda-output", "AthenaWorkgroupName": "existing-wg"})
+    assert result.status == "SUCCEEDED", result.cause
+    assert_one_record_per_input(result)
+    assert all(key.startswith("s3://existing-eda-output/") for key in result.output_keys)
