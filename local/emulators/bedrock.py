@@ -128,11 +128,13 @@ def compose_review(prompt: str) -> str:
     """A Markdown review derived from the prompt's content."""
     objects = _json_objects(prompt)
     figures = _figures(objects)
-    notable = [
+    notable = _error_messages(objects) or [
         line.strip(" -*\t")
         for line in prompt.splitlines()
         if re.search(r"(?i)\b(fail|error|invalid|corrupt|truncat|violation|warning|missing)", line)
-    ][:5]
+        and not line.strip().startswith(('"', "{", "[", "}", "]"))
+    ]
+    notable = notable[:5]
     digest = hashlib.sha256(prompt.encode()).hexdigest()[:8]
     lines = ["# Design review", "", "## Summary", ""]
     if figures:
@@ -181,6 +183,26 @@ def _json_objects(text: str) -> list[Any]:
             continue
         found.append(value)
         index = end
+
+
+def _error_messages(objects: list[Any]) -> list[str]:
+    """``error_message``/``errorMessage`` values found in the prompt's JSON objects."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key in {"error_message", "errorMessage"} and isinstance(inner, str):
+                    found.append(inner)
+                else:
+                    walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    for obj in objects:
+        walk(obj)
+    return found
 
 
 def _figures(objects: list[Any]) -> list[tuple[str, Any]]:
