@@ -388,3 +388,17 @@ def test_task_timeout_seconds_ends_with_states_timeout(engine, tmp_path):
     result = engine.execute(_task(spec.arn, {"seconds": 3}, TimeoutSeconds=1, End=True))
     assert result["status"] == "FAILED"
     assert result["error"] == "States.Timeout"
+
+
+def test_item_selector_shapes_each_item_before_batching(engine, tmp_path):
+    s3, spec = _setup(engine, tmp_path, [{"key": f"k{i}"} for i in range(3)])
+    definition = _pipeline(spec.arn, batcher={"MaxItemsPerBatch": 5}, writer=False)
+    definition["States"]["Map"]["ItemSelector"] = {
+        "k.$": "$$.Map.Item.Value.key",
+        "i.$": "$$.Map.Item.Index",
+        "cfg.$": "$.cfg",
+    }
+    result = engine.execute(definition, {"cfg": "x"})
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    (seen,) = _seen(s3)
+    assert seen["event"]["Items"] == [{"k": f"k{i}", "i": i, "cfg": "x"} for i in range(3)]
