@@ -351,6 +351,7 @@ def load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
         shadowed = {name: mod for name, mod in list(sys.modules.items()) if name.split(".")[0] in local_names}
         for name in shadowed:
             del sys.modules[name]
+        before = set(sys.modules)
         sys.path.insert(0, str(code_dir))
         module: ModuleType | None = None
         try:
@@ -373,8 +374,8 @@ def load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
                 raise FunctionInitError(type(e).__name__, str(e), traceback.format_exception(e)) from e
         finally:
             sys.path.remove(str(code_dir))
-            for name, mod in list(sys.modules.items()):
-                file_attr = getattr(mod, "__file__", None)
+            for name in set(sys.modules) - before:
+                file_attr = getattr(sys.modules[name], "__file__", None)
                 if name.split(".")[0] in local_names or (
                     file_attr and Path(file_attr).resolve().is_relative_to(code_dir)
                 ):

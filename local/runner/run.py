@@ -33,7 +33,7 @@ from local.emulators.athena import AthenaEmulator, Storage
 from local.emulators.bedrock import BedrockEmulator
 from local.faults import Fault, FaultPlan
 from local.runner.clock import EmulatedClock
-from local.runner.engine import ChildEventManager, EngineExtensions
+from local.runner.engine import DEFAULT_LOCAL_MAX_WORKERS, ChildEventManager, EngineExtensions
 from local.runner.interceptor import Interceptor
 from local.runner.lambdas import FunctionSpec, LambdaRuntime
 from local.runner.stack import ACCOUNT, REGION, Stack, TemplateError
@@ -55,7 +55,7 @@ class RunOptions:
     retry_time_scale: float = 1.0
     # time.sleep inside a Lambda handler advances its emulated clock instead of blocking.
     virtual_sleep: bool = True
-    max_workers: int = 8
+    max_workers: int = DEFAULT_LOCAL_MAX_WORKERS
     timeout_s: float = 1800.0
     env_json: Path | None = None
     progress: Callable[[str], None] | None = None
