@@ -157,6 +157,8 @@ class Progress:
             self.say(f"  {kind}: {info.get('error', '')} {short_cause(info.get('cause'))[:200]}")
         elif kind == "MapRunStarted":
             self.say("  Map Run started")
+        elif kind == "MapRunSucceeded":
+            self.say(f"  Map Run succeeded: {self._children_done} child executions, {self._children_failed} failed")
         elif kind in {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}:
             self.say(f"= {kind.removeprefix('Execution').upper()}")
 
@@ -534,12 +536,6 @@ def _collect_outputs(
     else:
         buckets = ", ".join(f"s3://{b}" for b in created["buckets"])
         result.outputs = f"{buckets} (emulated; --keep DIR to save)"
-
-
-def _list(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents") or []:
-            yield obj["Key"]
 
 
 def _jsonable(value: Any) -> Any:
