@@ -13,11 +13,11 @@ import json
 import re
 import subprocess
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import decode
+from local.runner import stack
+from local.runner.intrinsics import NO_VALUE, IntrinsicResolver
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -37,19 +37,9 @@ _PSEUDO = {
 }
 
 
-class NoValue:
-    """Marker for ``Ref: AWS::NoValue``; removed from dicts and lists by ``Resolver.resolve``."""
-
-
-NO_VALUE = NoValue()
-
-
 def load_template(path: str | Path) -> dict[str, Any]:
-    """Decode a template with cfn-lint's decoder; raise if it does not parse."""
-    template, matches = decode(str(path))
-    if matches or template is None:
-        raise ValueError(f"{path}: cannot decode: {[str(m) for m in matches]}")
-    return dict(template)
+    """Decode a template with cfn-lint's decoder (the runner's loader); raise if it does not parse."""
+    return stack.load_template(Path(path))
 
 
 def all_templates() -> list[Path]:
@@ -113,57 +103,36 @@ def _function_arn_of(props: Mapping[str, Any]) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{ref}"
 
 
-@dataclass
-class Resolver:
-    """Evaluates Conditions and intrinsic functions for one parameter set."""
+class Resolver(IntrinsicResolver):
+    """Evaluates Conditions and intrinsic functions for one parameter set.
 
-    template: Mapping[str, Any]
-    parameters: Mapping[str, str]
+    The intrinsics themselves are the local runner's (``IntrinsicResolver``); this class answers
+    ``Ref``/``Fn::GetAtt`` with deterministic fake ids and ARNs and applies parameter defaults.
+    """
 
-    def __post_init__(self) -> None:
+    def __init__(self, template: Mapping[str, Any], parameters: Mapping[str, str]) -> None:
+        self.template = dict(template)
+        self.conditions = {}
+        self.region = REGION
         declared = self.template.get("Parameters", {}) or {}
-        unknown = set(self.parameters) - set(declared)
+        unknown = set(parameters) - set(declared)
         if unknown:
             raise KeyError(f"parameters not declared by the template: {sorted(unknown)}")
         self.values: dict[str, Any] = {}
         for name, spec in declared.items():
-            if name in self.parameters:
-                self.values[name] = self.parameters[name]
+            if name in parameters:
+                value: Any = parameters[name]
             elif "Default" in spec:
-                self.values[name] = spec["Default"]
+                value = spec["Default"]
             else:
                 # Required parameters without a value get a placeholder that looks like one.
-                self.values[name] = _placeholder(name, spec)
+                value = _placeholder(name, spec)
             if str(spec.get("Type", "")).startswith("List<") or spec.get("Type") == "CommaDelimitedList":
-                value = self.values[name]
-                self.values[name] = value.split(",") if isinstance(value, str) else value
-        self._conditions: dict[str, bool] = {}
+                value = value.split(",") if isinstance(value, str) else value
+            self.values[name] = value
 
-    # --- conditions ----------------------------------------------------------------------
-    def condition(self, name: str) -> bool:
-        if name not in self._conditions:
-            expr = (self.template.get("Conditions", {}) or {})[name]
-            self._conditions[name] = bool(self._eval_condition(expr))
-        return self._conditions[name]
-
-    def conditions(self) -> dict[str, bool]:
+    def all_conditions(self) -> dict[str, bool]:
         return {name: self.condition(name) for name in self.template.get("Conditions", {}) or {}}
-
-    def _eval_condition(self, expr: Any) -> Any:
-        if isinstance(expr, Mapping) and len(expr) == 1:
-            (fn, arg), = expr.items()
-            if fn == "Condition":
-                return self.condition(arg)
-            if fn == "Fn::Equals":
-                left, right = (self.resolve(a) for a in arg)
-                return str(left) == str(right)
-            if fn == "Fn::And":
-                return all(self._eval_condition(a) for a in arg)
-            if fn == "Fn::Or":
-                return any(self._eval_condition(a) for a in arg)
-            if fn == "Fn::Not":
-                return not self._eval_condition(arg[0])
-        return self.resolve(expr)
 
     def resource_exists(self, logical_id: str) -> bool:
         resource = self.template["Resources"][logical_id]
@@ -173,57 +142,6 @@ class Resolver:
     def resources(self) -> dict[str, Mapping[str, Any]]:
         """The resources that exist for this parameter set."""
         return {lid: res for lid, res in self.template["Resources"].items() if self.resource_exists(lid)}
-
-    # --- intrinsics ----------------------------------------------------------------------
-    def resolve(self, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            if len(value) == 1:
-                (key, arg), = value.items()
-                if key == "Ref" or key.startswith("Fn::") or key == "Condition":
-                    return self._intrinsic(key, arg)
-            out = {}
-            for k, v in value.items():
-                r = self.resolve(v)
-                if r is not NO_VALUE:
-                    out[k] = r
-            return out
-        if isinstance(value, list):
-            return [r for r in (self.resolve(v) for v in value) if r is not NO_VALUE]
-        return value
-
-    def _intrinsic(self, fn: str, arg: Any) -> Any:
-        if fn == "Ref":
-            return self._ref(arg)
-        if fn == "Condition":
-            return self.condition(arg)
-        if fn == "Fn::If":
-            cond, when_true, when_false = arg
-            return self.resolve(when_true if self.condition(cond) else when_false)
-        if fn == "Fn::GetAtt":
-            logical, attr = arg if isinstance(arg, list) else str(arg).split(".", 1)
-            return self._getatt(logical, attr)
-        if fn == "Fn::Sub":
-            text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
-            return self._sub(text, extra)
-        if fn == "Fn::Join":
-            sep, parts = arg
-            return sep.join(str(p) for p in self.resolve(parts))
-        if fn == "Fn::Select":
-            index, items = self.resolve(arg)
-            return items[int(index)]
-        if fn == "Fn::Split":
-            sep, text = self.resolve(arg)
-            return str(text).split(sep)
-        if fn in ("Fn::Equals", "Fn::And", "Fn::Or", "Fn::Not"):
-            return self._eval_condition({fn: arg})
-        if fn == "Fn::FindInMap":
-            name, top, second = self.resolve(arg)
-            return self.template["Mappings"][name][top][second]
-        if fn == "Fn::GetAZs":
-            return [f"{REGION}a", f"{REGION}b"]
-        if fn == "Fn::Base64":
-            return self.resolve(arg)
-        raise NotImplementedError(f"intrinsic {fn} is not supported by the test resolver")
 
     def _ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
@@ -261,20 +179,6 @@ class Resolver:
             return physical_id(logical)
         return f"{physical_id(logical)}.{attr}"
 
-    def _sub(self, text: str, extra: Mapping[str, Any]) -> str:
-        def replace(match: re.Match[str]) -> str:
-            token = match.group(1)
-            if token.startswith("!"):
-                return "${" + token[1:] + "}"
-            if token in extra:
-                return str(extra[token])
-            if "." in token:
-                logical, attr = token.split(".", 1)
-                return str(self._getatt(logical, attr))
-            return str(self._ref(token))
-
-        return re.sub(r"\$\{([^}]+)\}", replace, text)
-
 
 def _placeholder(name: str, spec: Mapping[str, Any]) -> str:
     if "AccessPoint" in name and "Arn" in name:
@@ -299,7 +203,7 @@ def state_machines(template: Mapping[str, Any], params: Mapping[str, str] | None
         if "Definition" not in props:
             raise ValueError(f"{logical_id}: Definition must be a YAML object (DefinitionString found)")
         substitutions = resolver.resolve(props.get("DefinitionSubstitutions", {}))
-        text = json.dumps(_plain(props["Definition"]))
+        text = json.dumps(props["Definition"])
         for key, value in substitutions.items():
             text = text.replace("${" + key + "}", str(value))
         leftover = re.findall(r"\$\{([A-Za-z0-9_]+)\}", text)
@@ -309,17 +213,8 @@ def state_machines(template: Mapping[str, Any], params: Mapping[str, str] | None
     return out
 
 
-def _plain(value: Any) -> Any:
-    """cfn-lint node classes → plain dicts and lists (JSON-serializable)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def resolve_conditions(template: Mapping[str, Any], params: Mapping[str, str] | None = None) -> dict[str, bool]:
-    return Resolver(template, params or {}).conditions()
+    return Resolver(template, params or {}).all_conditions()
 
 
 def iter_states(definition: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
