@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shared import aws
 from shared.errors import PipelineError, TransientError
+from tests.support.aws_errors import client_error
 
 pytestmark = pytest.mark.property
 
@@ -43,7 +43,7 @@ codes = st.one_of(
 
 @given(codes, st.integers(100, 599), st.text(max_size=20))
 def test_every_client_error_becomes_a_chained_typed_error(code, status, operation):
-    error = ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "X")
+    error = client_error(code, status, "X")
     with pytest.raises(PipelineError) as info, aws.mapped_errors(operation):
         raise error
     mapped = info.value

@@ -24,6 +24,7 @@ from shared.errors import (
     ServiceUnavailableError,
     ThrottlingError,
 )
+from tests.support.aws_errors import client_error
 
 pytestmark = pytest.mark.unit
 
@@ -152,19 +153,15 @@ class TestRetriesReallyHappen:
         assert isinstance(info.value.__cause__, EndpointConnectionError)
 
 
-def _client_error(code: str, status: int) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
-
-
 class TestMappedErrors:
     @pytest.mark.parametrize(
         ("error", "expected"),
         [
-            (_client_error("SlowDown", 503), ThrottlingError),
-            (_client_error("ThrottlingException", 400), ThrottlingError),
-            (_client_error("InternalError", 500), ServiceUnavailableError),
-            (_client_error("AccessDenied", 403), AccessDeniedError),
-            (_client_error("NoSuchKey", 404), NotFoundError),
+            (client_error("SlowDown", 503), ThrottlingError),
+            (client_error("ThrottlingException", 400), ThrottlingError),
+            (client_error("InternalError", 500), ServiceUnavailableError),
+            (client_error("AccessDenied", 403), AccessDeniedError),
+            (client_error("NoSuchKey", 404), NotFoundError),
             (EndpointConnectionError(endpoint_url="https://x"), ServiceUnavailableError),
             (ReadTimeoutError(endpoint_url="https://x"), ServiceUnavailableError),
             (ResponseStreamingError(error="reset"), ServiceUnavailableError),

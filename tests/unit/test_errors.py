@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from shared import errors
+from tests.support.aws_errors import client_error
 
 pytestmark = pytest.mark.unit
-
-
-def client_error(code: str, status: int) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": "boom"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject"
-    )
 
 
 @pytest.mark.parametrize(

@@ -21,18 +21,13 @@ from shared.errors import (
     ThrottlingError,
 )
 from shared.s3ap import AccessPoint, ManifestWriter, ObjectInfo, list_objects, read_manifest
+from tests.support.aws_errors import client_error
 
 pytestmark = pytest.mark.unit
 
 MiB = 1024 * 1024
 ARN = "arn:aws:s3:us-east-1:123456789012:accesspoint/fsxn-eda-ap"
 FSX_ALIAS = "my-ontap-ap-hrzrlukc5m36ft7okagglf3gmwluquse1b-ext-s3alias"
-
-
-def client_error(code: str, status: int, operation: str = "Op") -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
-    )
 
 
 class _Recording:

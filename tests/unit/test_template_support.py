@@ -60,7 +60,8 @@ def template() -> dict:
 
 def test_conditions_follow_parameters(template: dict) -> None:
     assert Resolver(template, {}).all_conditions() == {"SnapStartEnabled": False, "Disabled": True}
-    assert Resolver(template, {"EnableSnapStart": "true"}).all_conditions() == {"SnapStartEnabled": True, "Disabled": False}
+    opted_in = Resolver(template, {"EnableSnapStart": "true"}).all_conditions()
+    assert opted_in == {"SnapStartEnabled": True, "Disabled": False}
 
 
 def test_conditional_resources_exist_only_when_their_condition_holds(template: dict) -> None:
