@@ -15,6 +15,7 @@ from shared.errors import (
     ServiceUnavailableError,
     TooManyFailuresError,
 )
+from shared.retry import Deadline
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext, ManualClock
 from tests.uc06.conftest import EVENTS, load_function
@@ -209,12 +210,12 @@ def test_retryable_athena_failure_is_transient(fn, aws):
         run(fn, FakeAthena(default_rows(), final={"formats": failing}), aws.client("s3"))
 
 
-def test_query_running_past_the_deadline_is_stopped_with_a_typed_error(fn, aws):
-    from tests.uc06.conftest import FakeDeadline
-
+def test_query_running_past_the_deadline_is_stopped_with_a_typed_error(fn, aws, monkeypatch):
+    clock = ManualClock()
+    monkeypatch.setattr(fn.aggregation.time, "sleep", clock.advance)
     athena = FakeAthena(default_rows(), states=("RUNNING",))
     with pytest.raises(QueryTimeoutError) as raised:
-        run(fn, athena, aws.client("s3"), deadline=FakeDeadline(5, tick=1))
+        run(fn, athena, aws.client("s3"), deadline=Deadline.after(5, clock=clock))
     assert sorted(athena.stopped) == sorted(athena.started)
     assert set(raised.value.details["queries"]) == set(fn.aggregation.QUERIES)
 
@@ -245,3 +246,103 @@ def test_handler_deadline_comes_from_the_context(fn, aws, monkeypatch):
 def test_bad_input(fn, bad):
     with pytest.raises(InvalidInputError):
         fn.handler.handler(bad, FakeLambdaContext())
+
+
+class SlowAthena(FakeAthena):
+    """A FakeAthena whose calls take ``seconds[operation]`` on an injected clock (no real sleeping).
+
+    ``requests`` records, per call, the operation and the Lambda time left when it started and
+    when it ended, so a test can see that nothing ran past the function's timeout.
+    """
+
+    def __init__(self, rows: dict[str, Any], clock: ManualClock, seconds: dict[str, float], **kwargs: Any) -> None:
+        super().__init__(rows, **kwargs)
+        self.clock = clock
+        self.seconds = seconds
+        self.context: FakeLambdaContext | None = None
+        self.requests: list[tuple[str, int, int]] = []
+
+    def _timed(self, operation: str, call: Any, **kw: Any) -> Any:
+        assert self.context is not None
+        before = self.context.get_remaining_time_in_millis()
+        self.clock.advance(self.seconds.get(operation, 0.0))
+        self.requests.append((operation, before, self.context.get_remaining_time_in_millis()))
+        return call(**kw)
+
+    def start_query_execution(self, **kw):
+        return self._timed("StartQueryExecution", super().start_query_execution, **kw)
+
+    def get_query_execution(self, QueryExecutionId):  # noqa: N803 - boto3 parameter names
+        return self._timed("GetQueryExecution", super().get_query_execution, QueryExecutionId=QueryExecutionId)
+
+    def stop_query_execution(self, QueryExecutionId):  # noqa: N803
+        return self._timed("StopQueryExecution", super().stop_query_execution, QueryExecutionId=QueryExecutionId)
+
+    def get_query_results(self, QueryExecutionId, MaxResults, NextToken=None):  # noqa: N803
+        return self._timed(
+            "GetQueryResults",
+            super().get_query_results,
+            QueryExecutionId=QueryExecutionId,
+            MaxResults=MaxResults,
+            NextToken=NextToken,
+        )
+
+
+def run_handler_with_slow_athena(
+    fn: Any, monkeypatch: Any, seconds: dict[str, float], *, states: tuple[Any, ...] = ("RUNNING",), page_size: int = 2
+) -> tuple[SlowAthena, FakeLambdaContext, pytest.ExceptionInfo[QueryTimeoutError]]:
+    clock = ManualClock()
+    athena = SlowAthena(default_rows(), clock, seconds, states=states, page_size=page_size)
+    athena.bind(fn.aggregation.QUERIES)
+    monkeypatch.setattr(fn.handler, "ATHENA", athena)
+    monkeypatch.setattr(fn.aggregation.time, "sleep", clock.advance)
+    context = FakeLambdaContext(remaining_ms=300_000, clock=clock)  # the template's 300 s timeout
+    athena.context = context
+    with pytest.raises(QueryTimeoutError) as raised:
+        fn.handler.handler(load_event(EVENTS, "drc_aggregation"), context)
+    # The handler raised its typed error while the function was still alive: Lambda did not have
+    # to kill it (Sandbox.Timedout), and no Athena request was still running at the timeout.
+    assert context.get_remaining_time_in_millis() > 0
+    assert all(after > 0 for _op, _before, after in athena.requests)
+    return athena, context, raised
+
+
+def test_slow_polls_stop_the_queries_before_the_lambda_timeout(fn, aws, monkeypatch):
+    # Each GetQueryExecution takes 20 s: one round over the six queries takes two minutes.
+    athena, _context, raised = run_handler_with_slow_athena(fn, monkeypatch, {"GetQueryExecution": 20.0})
+    assert sorted(athena.stopped) == sorted(athena.started)
+    assert raised.value.details["not_stopped"] == []
+    assert set(raised.value.details["queries"]) == set(fn.aggregation.QUERIES)
+    # Polled until the deadline: no poll started once less time was left than a poll takes.
+    polls = [before for op, before, _after in athena.requests if op == "GetQueryExecution"]
+    assert len(polls) > len(fn.aggregation.QUERIES)
+    assert all(before - 15_000 > 20_000 for before in polls[1:])
+
+
+def test_slow_starts_stop_the_queries_already_started(fn, aws, monkeypatch):
+    # Starting a query takes 60 s: not all six fit in the budget.
+    athena, _context, raised = run_handler_with_slow_athena(fn, monkeypatch, {"StartQueryExecution": 60.0})
+    assert 0 < len(athena.started) < len(fn.aggregation.QUERIES)
+    assert sorted(athena.stopped) == sorted(athena.started)
+    assert set(raised.value.details["queries"].values()) == set(athena.started)
+
+
+def test_slow_result_pages_end_with_the_typed_error(fn, aws, monkeypatch):
+    # The queries finish at once but every result page takes 100 s.
+    athena, _context, raised = run_handler_with_slow_athena(
+        fn, monkeypatch, {"GetQueryResults": 100.0}, states=("SUCCEEDED",)
+    )
+    assert athena.stopped == []  # nothing left running to stop
+    assert "results" in raised.value.message
+
+
+def test_slow_stops_give_up_before_the_lambda_timeout(fn, aws, monkeypatch):
+    # Polls take 20 s and stops 10 s: the time left cannot stop all six queries; the handler
+    # stops what it can and names the rest rather than being killed mid-way.
+    athena, _context, raised = run_handler_with_slow_athena(
+        fn, monkeypatch, {"GetQueryExecution": 20.0, "StopQueryExecution": 10.0}
+    )
+    not_stopped = raised.value.details["not_stopped"]
+    assert athena.stopped
+    assert not_stopped
+    assert sorted(athena.stopped + not_stopped) == sorted(athena.started)

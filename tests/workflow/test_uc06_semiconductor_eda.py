@@ -95,6 +95,21 @@ def test_athena_timeout_fails_with_query_timeout_error():
     assert_one_record_per_input(result)
 
 
+def test_slow_athena_polls_still_end_with_query_timeout_error():
+    # Queries that would run for an hour, and every GetQueryExecution takes 20 s of the Lambda's
+    # (emulated) time: the handler must stop polling before its 300 s timeout, stop the queries
+    # and raise the typed error, not be killed by Lambda (Sandbox.Timedout).
+    polls = Fault.slow("athena:GetQueryExecution", seconds=20)
+    result = run(Fault.slow("athena:StartQueryExecution", seconds=3600), polls)
+    assert result.status == "FAILED"
+    assert result.error == "QueryTimeoutError", result.cause
+    assert "Sandbox.Timedout" not in result.functions["DrcAggregationFunction"]["errors"]
+    assert polls.hits > 6  # more than one round over the six queries
+    message = json.loads(result.cause or "{}").get("errorMessage", "")
+    assert "all 6 were stopped" in message
+    assert_one_record_per_input(result)
+
+
 def test_transient_s3_errors_are_retried_to_success():
     probe = run()
     key = a_valid_key(probe)

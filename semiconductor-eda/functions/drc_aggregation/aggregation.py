@@ -6,8 +6,9 @@ pattern), never pasted into the SQL text, and no value from a result record ever
 The database and table names come from the stack's configuration and are checked against
 ``IDENTIFIER_RE`` before they are quoted into the statement.
 
-The queries run concurrently; polling stops at the Lambda deadline, when every query still
-running is stopped (StopQueryExecution) and ``QueryTimeoutError`` is raised.
+The queries run concurrently. Every Athena request is paced against the Lambda deadline
+(``QueryRun``): at the deadline, every query still running is stopped (StopQueryExecution) and
+``QueryTimeoutError`` is raised, however slow the individual API calls are.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from shared.aws import mapped_errors
 from shared.errors import (
@@ -106,79 +107,159 @@ def execution_parameters(name: str, execution_id: str, max_depth: int) -> list[s
     return params
 
 
-def start_queries(
-    athena: AthenaClient, settings: QuerySettings, execution_id: str, max_depth: int
-) -> dict[str, str]:
-    """Start every query; return {name: QueryExecutionId}."""
-    started: dict[str, str] = {}
-    for name, template in QUERIES.items():
-        request: dict[str, Any] = {
-            "QueryString": template.format(table=settings.qualified_table),
-            "QueryExecutionContext": {"Database": settings.database, "Catalog": "AwsDataCatalog"},
-            "WorkGroup": settings.workgroup,
-            "ExecutionParameters": execution_parameters(name, execution_id, max_depth),
-        }
-        if settings.output_location:
-            request["ResultConfiguration"] = {"OutputLocation": settings.output_location}
-        with mapped_errors("StartQueryExecution"):
-            started[name] = athena.start_query_execution(**request)["QueryExecutionId"]
-    return started
+class QueryRun:
+    """The queries of one aggregation, every Athena request paced against the time budget.
 
+    A request (start, poll, result page, stop) is made only while more time is left than the
+    slowest request of the same operation took so far, measured on the deadline's own clock (the
+    Lambda context). So slow API calls (a GetQueryExecution taking 20 s) cannot carry the function
+    past its deadline into the Lambda timeout, where it would be killed (``Sandbox.Timedout``)
+    with its queries still running: the queries are stopped and ``QueryTimeoutError`` is raised.
+    The first request of an operation is assumed to be fast (nothing is known about it yet).
 
-def stop_queries(athena: AthenaClient, query_ids: Mapping[str, str]) -> list[str]:
-    """Stop the given queries; return the ids that could not be stopped (logged by the caller)."""
-    failed = []
-    for query_id in query_ids.values():
+    ``deadline`` bounds the work; ``stop_deadline`` (a smaller margin of the same invocation)
+    bounds stopping, which uses the margin kept back below ``deadline``. Without it every query
+    is stopped however long that takes.
+    """
+
+    def __init__(
+        self,
+        athena: AthenaClient,
+        *,
+        deadline: Deadline,
+        stop_deadline: Deadline | None = None,
+        sleep: Callable[[float], None] | None = None,
+        first_delay: float = 0.25,
+        max_delay: float = 2.0,
+    ) -> None:
+        self.athena = athena
+        self.deadline = deadline
+        self.stop_deadline = stop_deadline
+        self.sleep = sleep or time.sleep  # looked up per run: a test (or an emulated clock) replaces it
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.query_ids: dict[str, str] = {}
+        self.slowest: dict[str, float] = {}  # per operation, seconds its slowest request took so far
+
+    def _has_time(self, deadline: Deadline, operation: str) -> bool:
+        return deadline.remaining_seconds() > self.slowest.get(operation, 0.0)
+
+    def _request[T](self, operation: str, call: Callable[..., T], **params: Any) -> T:
+        # Measured on the deadline with the smaller margin: it keeps counting inside the other's.
+        clock = self.stop_deadline or self.deadline
+        before = clock.remaining_seconds()
         try:
-            with mapped_errors("StopQueryExecution"):
-                athena.stop_query_execution(QueryExecutionId=query_id)
-        except Exception:  # noqa: BLE001 - stopping is best effort; the timeout error is raised anyway
-            failed.append(query_id)
-    return failed
+            with mapped_errors(operation):
+                return call(**params)
+        finally:
+            self.slowest[operation] = max(self.slowest.get(operation, 0.0), before - clock.remaining_seconds())
 
+    def start(self, settings: QuerySettings, execution_id: str, max_depth: int) -> dict[str, str]:
+        """Start every query; return {name: QueryExecutionId}."""
+        for name, template in QUERIES.items():
+            if not self._has_time(self.deadline, "StartQueryExecution"):
+                self._time_out(self.query_ids, [n for n in QUERIES if n not in self.query_ids], "starting")
+            request: dict[str, Any] = {
+                "QueryString": template.format(table=settings.qualified_table),
+                "QueryExecutionContext": {"Database": settings.database, "Catalog": "AwsDataCatalog"},
+                "WorkGroup": settings.workgroup,
+                "ExecutionParameters": execution_parameters(name, execution_id, max_depth),
+            }
+            if settings.output_location:
+                request["ResultConfiguration"] = {"OutputLocation": settings.output_location}
+            reply = self._request("StartQueryExecution", self.athena.start_query_execution, **request)
+            self.query_ids[name] = reply["QueryExecutionId"]
+        return dict(self.query_ids)
 
-def wait_for_queries(
-    athena: AthenaClient,
-    query_ids: Mapping[str, str],
-    *,
-    deadline: Deadline,
-    sleep: Callable[[float], None] | None = None,
-    first_delay: float = 0.25,
-    max_delay: float = 2.0,
-) -> None:
-    """Poll until every query SUCCEEDED; stop them all and raise at the deadline or on failure."""
-    sleep = sleep or time.sleep  # looked up per call, so a test (or an emulated clock) can replace it
-    pending = dict(query_ids)
-    delay = first_delay
-    while pending:
-        for name, query_id in list(pending.items()):
-            with mapped_errors("GetQueryExecution"):
-                status = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
-            state = status["State"]
-            if state not in _TERMINAL:
+    def stop(self, query_ids: Mapping[str, str]) -> list[str]:
+        """Stop the given queries while time allows; return the ids not stopped."""
+        failed = []
+        for query_id in query_ids.values():
+            if self.stop_deadline is not None and not self._has_time(self.stop_deadline, "StopQueryExecution"):
+                failed.append(query_id)
                 continue
-            del pending[name]
-            if state != "SUCCEEDED":
-                stop_queries(athena, pending)
-                reason = status.get("StateChangeReason", "")
-                athena_error = status.get("AthenaError", {})
-                message = f"Athena query {name} ({query_id}) ended {state}: {reason}"
-                if athena_error.get("Retryable"):
-                    raise ServiceUnavailableError(message, query=name, query_execution_id=query_id)
-                raise QueryFailedError(message, query=name, query_execution_id=query_id, state=state)
-        if not pending:
-            return
-        remaining = deadline.remaining_seconds()
-        if remaining <= 0:
-            unstoppable = stop_queries(athena, pending)
-            raise QueryTimeoutError(
-                f"Athena queries {sorted(pending)} did not finish within the function's time budget; "
-                "they were stopped",
-                queries={name: pending[name] for name in sorted(pending)},
-                not_stopped=unstoppable,
-            )
-        sleep(min(delay, remaining))
-        delay = min(delay * 2, max_delay)
+            try:
+                self._request("StopQueryExecution", self.athena.stop_query_execution, QueryExecutionId=query_id)
+            except Exception:  # noqa: BLE001 - stopping is best effort; the caller raises its error anyway
+                failed.append(query_id)
+        return failed
+
+    def _time_out(self, running: Mapping[str, str], not_started: list[str], phase: str) -> NoReturn:
+        running = {name: running[name] for name in sorted(running)}
+        unstoppable = self.stop(running)
+        stopped = len(running) - len(unstoppable)
+        outcome = f"all {stopped} were stopped" if not unstoppable else f"{stopped} of {len(running)} were stopped"
+        raise QueryTimeoutError(
+            f"Athena queries {sorted(running) + not_started} did not finish within the function's time budget "
+            f"({phase}); {outcome}",
+            queries=running,
+            not_started=not_started,
+            not_stopped=unstoppable,
+        )
+
+    def wait(self) -> None:
+        """Poll until every query SUCCEEDED; stop them all and raise at the deadline or on failure."""
+        pending = dict(self.query_ids)
+        delay = self.first_delay
+        while pending:
+            for name, query_id in list(pending.items()):
+                if not self._has_time(self.deadline, "GetQueryExecution"):
+                    self._time_out(pending, [], "polling")
+                execution = self._request(
+                    "GetQueryExecution", self.athena.get_query_execution, QueryExecutionId=query_id
+                )
+                status = execution["QueryExecution"]["Status"]
+                state = status["State"]
+                if state not in _TERMINAL:
+                    continue
+                del pending[name]
+                if state != "SUCCEEDED":
+                    self.stop(pending)
+                    reason = status.get("StateChangeReason", "")
+                    athena_error = status.get("AthenaError", {})
+                    message = f"Athena query {name} ({query_id}) ended {state}: {reason}"
+                    if athena_error.get("Retryable"):
+                        raise ServiceUnavailableError(message, query=name, query_execution_id=query_id)
+                    raise QueryFailedError(message, query=name, query_execution_id=query_id, state=state)
+            if not pending:
+                return
+            # Wake no later than the last moment a poll can still be made.
+            spare = self.deadline.remaining_seconds() - self.slowest.get("GetQueryExecution", 0.0)
+            if spare <= 0:
+                self._time_out(pending, [], "polling")
+            self.sleep(min(delay, spare))
+            delay = min(delay * 2, self.max_delay)
+
+    def rows(self, name: str) -> list[dict[str, Any]]:
+        """Every row of a finished query, typed by the result metadata, across all pages."""
+        query_id = self.query_ids[name]
+        rows: list[dict[str, Any]] = []
+        columns: list[tuple[str, str]] | None = None
+        token: str | None = None
+        while True:
+            if not self._has_time(self.deadline, "GetQueryResults"):
+                raise QueryTimeoutError(
+                    f"the results of Athena query {name} ({query_id}) could not be read within the "
+                    "function's time budget",
+                    queries={name: query_id},
+                    not_started=[],
+                    not_stopped=[],
+                )
+            request: dict[str, Any] = {"QueryExecutionId": query_id, "MaxResults": 1000}
+            if token:
+                request["NextToken"] = token
+            page = self._request("GetQueryResults", self.athena.get_query_results, **request)
+            page_rows = page["ResultSet"]["Rows"]
+            if columns is None:
+                info = page["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
+                columns = [(c["Name"], c["Type"]) for c in info]
+                page_rows = page_rows[1:]  # the first row of a SELECT result is the header
+            for row in page_rows:
+                cells = [d.get("VarCharValue") for d in row["Data"]]
+                rows.append({column: _convert(cell, kind) for (column, kind), cell in zip(columns, cells, strict=True)})
+            token = page.get("NextToken")
+            if not token:
+                return rows
 
 
 def _convert(value: str | None, athena_type: str) -> Any:
@@ -192,30 +273,6 @@ def _convert(value: str | None, athena_type: str) -> Any:
     if kind == "boolean":
         return value.lower() == "true"
     return value
-
-
-def fetch_rows(athena: AthenaClient, query_id: str) -> list[dict[str, Any]]:
-    """Every row of a finished query, typed by the result metadata, across all pages."""
-    rows: list[dict[str, Any]] = []
-    columns: list[tuple[str, str]] | None = None
-    token: str | None = None
-    while True:
-        request: dict[str, Any] = {"QueryExecutionId": query_id, "MaxResults": 1000}
-        if token:
-            request["NextToken"] = token
-        with mapped_errors("GetQueryResults"):
-            page = athena.get_query_results(**request)
-        page_rows = page["ResultSet"]["Rows"]
-        if columns is None:
-            info = page["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
-            columns = [(c["Name"], c["Type"]) for c in info]
-            page_rows = page_rows[1:]  # the first row of a SELECT result is the header
-        for row in page_rows:
-            cells = [d.get("VarCharValue") for d in row["Data"]]
-            rows.append({name: _convert(cell, kind) for (name, kind), cell in zip(columns, cells, strict=True)})
-        token = page.get("NextToken")
-        if not token:
-            return rows
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,10 @@ from typing import TYPE_CHECKING, Any
 from aggregation import (
     EXECUTION_ID_RE,
     QUERIES,
+    QueryRun,
     QuerySettings,
     build_aggregate,
     enforce_tolerance,
-    fetch_rows,
-    start_queries,
-    wait_for_queries,
 )
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -53,7 +51,9 @@ SETTINGS = QuerySettings(
 )
 MAX_HIERARCHY_DEPTH = config.env_int("MAX_HIERARCHY_DEPTH", 32, minimum=1, maximum=1000)
 # Time kept back to stop queries and write the aggregate before the Lambda timeout.
-DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 15_000, minimum=1_000, maximum=120_000)
+DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 15_000, minimum=5_000, maximum=120_000)
+# Stopping queries may use the margin above down to this: time to raise the error and return.
+STOP_MARGIN_MS = 2_000
 
 ATHENA = runtime.register_client(aws.client("athena"))
 S3 = runtime.register_client(aws.client("s3"))
@@ -90,11 +90,13 @@ def aggregate_execution(
     tolerated_percentage: float,
     max_depth: int,
     deadline: Deadline,
+    stop_deadline: Deadline | None = None,
 ) -> dict[str, Any]:
-    query_ids = start_queries(athena, settings, execution_id, max_depth)
+    queries = QueryRun(athena, deadline=deadline, stop_deadline=stop_deadline)
+    query_ids = queries.start(settings, execution_id, max_depth)
     logger.info("queries started", extra={"query_execution_ids": query_ids})
-    wait_for_queries(athena, query_ids, deadline=deadline)
-    results = {name: fetch_rows(athena, query_ids[name]) for name in QUERIES}
+    queries.wait()
+    results = {name: queries.rows(name) for name in QUERIES}
     aggregate, counts = build_aggregate(
         execution_id,
         results,
@@ -135,6 +137,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         tolerated_percentage=tolerance,
         max_depth=MAX_HIERARCHY_DEPTH,
         deadline=Deadline.from_context(context, margin_ms=DEADLINE_MARGIN_MS),
+        stop_deadline=Deadline.from_context(context, margin_ms=STOP_MARGIN_MS),
     )
     metrics.add_metric(name="FilesWithFindings", unit=MetricUnit.Count, value=result["findings"])
     logger.info("aggregate written", extra=result)
