@@ -7,9 +7,10 @@ point (keys under ``designs/``), deterministic for a seed:
   layers, alternating GDSII (``.gds``/``.gds2``) and OASIS (``.oas``/``.oasis``, CBLOCK-compressed
   or not, with CRC-32 or checksum-32 validation); some carry design-rule findings on purpose
   (two top cells, an empty cell) and one uses a different database unit;
-- ``N // 10`` broken files (at most 10 %, inside the default tolerance): truncated GDSII and
-  OASIS, an OASIS file whose CRC does not match, a GDSII stream with a bad record and a text file
-  named ``.gds``;
+- ``N // 20`` broken files (at most 5 %, clearly inside the template's default tolerance of
+  10 %, so a test can add failures on either side of it), cycling through truncated GDSII, an
+  OASIS file whose CRC does not match, a text file named ``.gds``, truncated OASIS and a GDSII
+  stream with a bad record: the default 40 objects have two, one truncated and one corrupt;
 - two objects the suffix filter must skip (``README.txt`` and a ``.lef``), not counted in N.
 
 Keys include a space, non-ASCII characters and the same file name in two folders, so output keys
@@ -28,6 +29,7 @@ from typing import Any
 import gdstk
 
 PREFIX = "designs/"
+BROKEN_EVERY = 20  # one broken file per this many objects (5 %)
 _TIMESTAMP = dt.datetime(2026, 1, 1, 12, 0, 0)  # fixed so GDSII bytes are reproducible
 _FOLDERS = ("chip-a", "chip-b/analog", "chip-c/top level", "chip-ä/ip")
 
@@ -92,22 +94,26 @@ def _write(lib: gdstk.Library, workdir: Path, kind: str, index: int) -> bytes:
 
 
 def _broken(kind: int, valid_gds: bytes, valid_oas: bytes) -> tuple[str, bytes]:
-    """(suffix, bytes) of one broken file of ``kind`` (cycling through five kinds)."""
+    """(suffix, bytes) of one broken file of ``kind`` (cycling through five kinds).
+
+    The first two differ in both format and error (truncated GDSII, corrupt OASIS), so the
+    smallest sample with broken files already has one of each.
+    """
     match kind % 5:
         case 0:
             return ".gds", valid_gds[: len(valid_gds) * 2 // 3]  # cut mid-record
         case 1:
-            return ".oas", valid_oas[: len(valid_oas) - 100]  # END record missing
-        case 2:
             damaged = bytearray(valid_oas)
             damaged[-10] ^= 0x01  # inside the END record's padding: parses, validation fails
             return ".oas", bytes(damaged)
+        case 2:
+            return ".gds", b"this is a text file with a layout suffix\n"
         case 3:
+            return ".oas", valid_oas[: len(valid_oas) - 100]  # END record missing
+        case _:
             damaged = bytearray(valid_gds)
             damaged[6] = 0x7F  # BGNLIB's record type becomes an unknown type
             return ".gds", bytes(damaged)
-        case _:
-            return ".gds", b"this is a text file with a layout suffix\n"
 
 
 def _folder(i: int) -> str:
@@ -115,11 +121,11 @@ def _folder(i: int) -> str:
 
 
 def generate(s3: Any, access_point_arn: str, *, objects: int, seed: int = 0) -> SampleSet:
-    """Write ``objects`` layout files (a tenth of them broken) and two non-layout objects."""
+    """Write ``objects`` layout files (one in twenty broken) and two non-layout objects."""
     if objects < 0:
         raise ValueError("objects must be >= 0")
     rng = random.Random(seed)
-    broken_count = objects // 10
+    broken_count = objects // BROKEN_EVERY
     valid_count = objects - broken_count
 
     def put(key: str, body: bytes) -> None:

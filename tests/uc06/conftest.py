@@ -165,3 +165,21 @@ def gdstk_files(tmp_path: Path) -> Callable[..., dict[str, bytes]]:
         return out
 
     return make
+
+
+class RecordingS3:
+    """Stands in for the S3 client the sample generator writes through: keeps the objects in memory."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:  # noqa: N803
+        self.objects[Key] = Body
+        return {}
+
+
+def template_default(parameter: str) -> str:
+    """The default value of a UC6 template parameter."""
+    from tests.support.templates import load_template
+
+    return str(load_template(TEMPLATE)["Parameters"][parameter]["Default"])

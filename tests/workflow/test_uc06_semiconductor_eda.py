@@ -13,11 +13,14 @@ import pytest
 
 from local.faults import Fault
 from local.runner.run import RunOptions, RunResult, run_use_case
+from local.samples import semiconductor_eda
+from tests.uc06.conftest import RecordingS3, template_default
 
 pytestmark = pytest.mark.workflow
 
 UC6 = Path(__file__).resolve().parents[2] / "semiconductor-eda"
 OBJECTS = 40
+TOLERANCE = int(template_default("ToleratedFailurePercentage"))  # the template's default (10)
 
 
 def run(
@@ -36,8 +39,21 @@ def assert_one_record_per_input(result: RunResult) -> None:
     assert result.records_succeeded + result.records_failed == result.items_total
 
 
-def a_valid_key(result: RunResult) -> str:
-    return next(k for k in result.samples["valid"] if k.lower().endswith((".gds", ".oas")))
+def samples(objects: int = OBJECTS) -> semiconductor_eda.SampleSet:
+    """The sample set a run writes (same generator, same default seed), without running."""
+    return semiconductor_eda.generate(RecordingS3(), "arn:aws:s3:us-east-1:123456789012:accesspoint/x", objects=objects)
+
+
+def valid_keys(count: int) -> list[str]:
+    """``count`` valid sample keys that a fault's ``match`` singles out (no key contains another)."""
+    keys = [k for k in samples().valid if k.endswith((".gds", ".oas")) and k.isascii() and " " not in k]
+    assert len(keys) >= count
+    return keys[:count]
+
+
+def deny(count: int) -> list[Fault]:
+    """Permanent AccessDenied on ``count`` valid files: each becomes one more recorded failure."""
+    return [Fault.permanent("s3:GetObject", match=key) for key in valid_keys(count)]
 
 
 def test_happy_path(tmp_path):
@@ -45,10 +61,12 @@ def test_happy_path(tmp_path):
     assert result.status == "SUCCEEDED", result.cause
     assert result.ok
     assert_one_record_per_input(result)
-    # The sample set's corrupt and truncated files are recorded failures, nothing else fails.
+    # The sample set's corrupt and truncated files are recorded failures, nothing else fails,
+    # and they are clearly inside the default tolerance (not on its boundary).
     corrupt = set(result.samples["corrupt"])
     assert result.records_failed == len(corrupt) > 0
-    assert set(result.records_by_error) <= {"InvalidFileError", "TruncatedFileError"}
+    assert set(result.records_by_error) == {"InvalidFileError", "TruncatedFileError"}
+    assert (result.records_failed + 1) * 100 <= TOLERANCE * result.items_total
     (notification,) = result.notifications
     assert str(len(corrupt)) in notification["subject"]
     reports = list(tmp_path.rglob(f"reports/{result.execution_name}/*"))
@@ -59,22 +77,44 @@ def test_happy_path(tmp_path):
 
 
 def test_one_item_failing_permanently_within_tolerance():
-    # The sample set is 10 % corrupt, the template's default tolerance; allow one more failure.
-    probe = run(objects=OBJECTS)
-    key = a_valid_key(probe)
-    fault = Fault.permanent("s3:GetObject", match=key)
-    result = run(fault, parameters={"ToleratedFailurePercentage": "20"})
+    # The sample's broken files plus one file the access point refuses: still within the
+    # template's default tolerance.
+    corrupt = len(samples().corrupt)
+    faults = deny(1)
+    result = run(*faults)
     assert result.status == "SUCCEEDED", result.cause
-    assert fault.hits >= 1
+    assert all(fault.hits >= 1 for fault in faults)
     assert_one_record_per_input(result)
-    assert result.records_failed == probe.records_failed + 1
+    assert result.records_failed == corrupt + 1
     assert result.records_by_error.get("AccessDeniedError") == 1
+    assert result.records_failed * 100 <= TOLERANCE * result.items_total
+
+
+def test_failures_exactly_at_the_tolerance_still_succeed():
+    # The run fails only when failed / total * 100 is MORE than the tolerance.
+    at_limit = OBJECTS * TOLERANCE // 100
+    result = run(*deny(at_limit - len(samples().corrupt)))
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.records_failed * 100 == TOLERANCE * result.items_total
+    assert_one_record_per_input(result)
 
 
 def test_failed_files_above_tolerance_fail_the_run_with_the_typed_error():
-    result = run(parameters={"ToleratedFailurePercentage": "5"})
+    # One failing file more than the default tolerance allows.
+    at_limit = OBJECTS * TOLERANCE // 100
+    result = run(*deny(at_limit + 1 - len(samples().corrupt)))
     assert result.status == "FAILED"
     assert result.error == "TooManyFailuresError"
+    assert result.records_failed * 100 > TOLERANCE * result.items_total
+    assert_one_record_per_input(result)
+
+
+def test_a_tolerance_below_the_corrupt_share_fails_the_run():
+    # The tolerance parameter reaches the aggregation: the sample's own broken files exceed 1 %.
+    result = run(parameters={"ToleratedFailurePercentage": "1"})
+    assert result.status == "FAILED"
+    assert result.error == "TooManyFailuresError"
+    assert result.records_failed == len(samples().corrupt)
     assert_one_record_per_input(result)
 
 
@@ -111,8 +151,7 @@ def test_slow_athena_polls_still_end_with_query_timeout_error():
 
 
 def test_transient_s3_errors_are_retried_to_success():
-    probe = run()
-    key = a_valid_key(probe)
+    (key,) = valid_keys(1)
     # More throttles than botocore's own attempts: the handler raises ThrottlingError and the Map's
     # Retry runs the batch again, which then succeeds.
     fault = Fault.transient("s3:GetObject", times=6, match=key)
@@ -120,7 +159,7 @@ def test_transient_s3_errors_are_retried_to_success():
     assert result.status == "SUCCEEDED", result.cause
     assert fault.hits == 6
     assert_one_record_per_input(result)
-    assert result.records_failed == probe.records_failed
+    assert result.records_failed == len(samples().corrupt)
     assert result.functions["MetadataExtractionFunction"]["errors"].get("ThrottlingError", 0) >= 1
     assert result.retry_wait_s > 0
 
