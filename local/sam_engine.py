@@ -1,7 +1,7 @@
 """``scripts/local-test.sh --engine sam``: every function of every use case in a Lambda container.
 
 For each selected use case (every ``*/template-deploy.yaml`` by default) this starts emulated AWS
-on an address containers can reach, creates the resources ``events/env.json`` names (with the use
+on 127.0.0.1, creates the resources ``events/env.json`` names (with the use
 case's sample data behind its S3 access point), and runs each function, in state machine order,
 with ``sam local invoke --template <uc>/template-deploy.yaml --event events/<uc>/<fn>.json
 --env-vars events/env.json``. A function passes when its response is a JSON document that is not
@@ -11,6 +11,10 @@ passed, 1 a function failed, 2 usage or environment error (no container engine, 
 Handlers reach emulated AWS only: the invoke image sets ``HTTPS_PROXY`` to the emulation and
 trusts its CA (see local/sam/containers.py); the emulation answers from moto plus the embedded
 runner's Athena (DuckDB) and Bedrock Converse emulators, and relays nothing anywhere else.
+
+Everything stays on loopback: ``sam`` talks to the container engine through a relay
+(local/sam/host_network_relay.py) that creates SAM's Lambda containers in the host network with the
+Runtime Interface Emulator on 127.0.0.1, so no bridge or private address is involved.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ import boto3
 from moto import mock_aws
 
 from local.sam import containers
-from local.sam.emulation import EmulationServer, owns_address
+from local.sam.emulation import LOOPBACK, EmulationServer
+from local.sam.host_network_relay import HostNetworkRelay, RelayError
 from local.sam.invoke import SamInvoker, Verdict, find_sam
 from local.sam.overrides import embedded_emulators
 from local.sam.provision import provision
@@ -55,7 +60,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         prog="local-test.sh --engine sam",
         description=(
             "Invoke every function of every selected use case with its event through "
-            "`sam local invoke`, against emulated AWS; print a table; exit 1 if any failed."
+            "`sam local invoke`, against emulated AWS; print a table; exit 1 if any failed. "
+            "Loopback only: the emulation listens on 127.0.0.1 and sam's Lambda containers run in the "
+            "host network (a Docker API relay rewrites their creation), so the container engine must "
+            "run on this machine (a Linux dockerd; not an engine inside a VM). See docs/sam-local.md."
         ),
     )
     parser.add_argument(
@@ -85,16 +93,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         f"{containers.OFFICIAL_IMAGE}, pulled if absent",
     )
     parser.add_argument(
-        "--host-address",
-        metavar="ADDR",
-        help="address of this machine that containers reach; the emulation listens "
-        "there (default: the engine's bridge gateway)",
-    )
-    parser.add_argument(
         "--serve",
         action="store_true",
-        help=f"start the emulation, create the resources, tag the invoke image {containers.SERVE_TAG} and wait "
-        "(Ctrl-C stops), for hand-run `sam local invoke` (samconfig.sample.toml)",
+        help=f"start the emulation and the Docker API relay, create the resources, tag the invoke image "
+        f"{containers.SERVE_TAG} and wait (Ctrl-C stops), for hand-run `sam local invoke` "
+        "(samconfig.sample.toml) with DOCKER_HOST set to the printed relay socket",
     )
     parser.add_argument(
         "--probe", action="store_true", help="only check that a container engine answers (exit 0) or not (exit 1)"
@@ -154,7 +157,7 @@ def _serve(  # noqa: PLR0917 - the run's pieces, one call site
     containers.tag_image(engine, image, containers.SERVE_TAG)
     lines = [
         f"emulation ready; invoke image {containers.SERVE_TAG}. In another shell:",
-        f"  export DOCKER_HOST={engine.base_url}",
+        f"  export DOCKER_HOST={invoker.docker_host}   # the relay: Lambda containers on the host network",
     ]
     for use_case in use_cases:
         for function in use_case.functions:
@@ -173,6 +176,26 @@ def _serve(  # noqa: PLR0917 - the run's pieces, one call site
         pass
 
 
+def container_environment(server: EmulationServer) -> dict[str, str]:
+    """What the invoke image sets so handlers reach the emulation. The containers share this
+    machine's network namespace (the relay), so the proxy is on loopback."""
+    return {
+        "HTTPS_PROXY": server.proxy_url(),
+        "https_proxy": server.proxy_url(),
+        # The RIE's runtime API (also on loopback) must not be proxied; AWS host names are.
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+        "AWS_CA_BUNDLE": containers.CA_PATH_IN_IMAGE,
+    }
+
+
+def _relay(engine: containers.Engine) -> HostNetworkRelay:
+    try:
+        return HostNetworkRelay(engine.base_url)
+    except RelayError as exc:
+        raise EngineError(str(exc)) from exc
+
+
 def run(args: argparse.Namespace) -> int:
     use_cases = select(discover(), args.uc)
     if not use_cases:
@@ -187,14 +210,6 @@ def run(args: argparse.Namespace) -> int:
     sam = find_sam()
     if sam is None:
         raise EngineError("sam not found: scripts/test-sam.sh --setup-only installs it into .tools/sam-venv")
-    host = args.host_address or containers.bridge_gateway(engine)
-    if host is None:
-        raise EngineError("cannot tell which address containers reach this machine at; pass --host-address")
-    if not owns_address(host):
-        raise EngineError(
-            f"{host} is not an address of this machine (engine in a VM?); pass --host-address with one "
-            "that containers reach and this machine can listen on"
-        )
     _ensure_layers(use_cases)
 
     work = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="sam-engine-"))
@@ -208,21 +223,17 @@ def run(args: argparse.Namespace) -> int:
                 aws_secret_access_key="testing",  # noqa: S106 - emulated AWS
                 region_name="us-east-1",
             )
-            with EmulationServer(host, work / "emulation", overrides=embedded_emulators(session)) as server:
-                environment = {
-                    "HTTPS_PROXY": server.proxy_url(),
-                    "https_proxy": server.proxy_url(),
-                    # The runtime API of the emulator inside the container must not be proxied.
-                    "NO_PROXY": "127.0.0.1,localhost",
-                    "no_proxy": "127.0.0.1,localhost",
-                    "AWS_CA_BUNDLE": containers.CA_PATH_IN_IMAGE,
-                }
+            with (
+                EmulationServer(LOOPBACK, work / "emulation", overrides=embedded_emulators(session)) as server,
+                _relay(engine) as relay,
+            ):
+                environment = container_environment(server)
                 base = args.invoke_image or containers.OFFICIAL_IMAGE
                 image = containers.build_invoke_image(
                     engine, base, server.ca_bundle, environment, pull=args.invoke_image is None
                 )
                 LOG.info("invoke image %s (from %s), emulation at %s", image, base, server.proxy_url())
-                invoker = SamInvoker(sam, engine.base_url, image, env_json_path, work / "logs")
+                invoker = SamInvoker(sam, relay.base_url, image, env_json_path, work / "logs")
                 if args.serve:
                     _serve(use_cases, env_json, session, engine, image, args.objects, invoker)
                     return EXIT_OK

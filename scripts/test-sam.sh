@@ -5,7 +5,9 @@
 #   1. SAM CLI into its own venv .tools/sam-venv (requirements-sam.txt; SAM pins its own boto3)
 #   2. a container engine: the one DOCKER_HOST or Docker's default socket answers on; otherwise
 #      Debian's docker.io is installed if needed and a private dockerd is started (data root
-#      .tools/docker/data), then stopped by PID when this script exits
+#      .tools/docker/data) without any bridge, NAT or iptables rules (--bridge=none
+#      --iptables=false --ip-masq=false: the tier is loopback-only, Lambda containers use the host
+#      network through local/sam/host_network_relay.py), then stopped by PID when this script exits
 #   3. the offline Lambda image (scripts/build-local-image.sh), unless --official-image
 #   4. scripts/local-test.sh --engine sam for all use cases, then the container tests (pytest -m sam)
 set -euo pipefail
@@ -17,6 +19,8 @@ DOCKER_DATA="$ROOT/.tools/docker/data"
 # exec-root and socket paths must stay short (unix socket paths are limited to 108 bytes).
 RUN_DIR="/tmp/fsxn-sam-docker-$(printf '%s' "$ROOT" | sha256sum | cut -c1-8)"
 DOCKERD_START_TIMEOUT_S=90
+# No default bridge, no NAT, no iptables rules: nothing but loopback is used (see --help).
+DOCKERD_NET_ARGS=(--bridge=none --iptables=false --ip-masq=false)
 
 usage() {
   cat <<EOF
@@ -26,6 +30,10 @@ Usage: scripts/test-sam.sh [--official-image] [--uc NAME]... [--keep DIR] [--ski
 Runs the sam tier: installs SAM CLI (.tools/sam-venv), makes sure a container engine runs
 (starting a private dockerd if none answers), builds the offline python3.13 Lambda image, then
 runs scripts/local-test.sh --engine sam and the container tests (pytest -m sam).
+
+Test traffic stays on loopback: the private dockerd has no bridge (no docker0, no 172.x address,
+no iptables/NAT rules), SAM's Lambda containers run in the host network with their emulator on
+127.0.0.1, and the emulated AWS listens on 127.0.0.1 (docs/sam-local.md, "Networking").
 
   --official-image  invoke in public.ecr.aws/lambda/python:3.13 (pulled) instead of
                     building the offline image with scripts/build-local-image.sh
@@ -65,7 +73,8 @@ if [[ $DRY_RUN -eq 1 ]]; then
   cat <<EOF
 would install SAM CLI from requirements-sam.txt into $SAM_VENV (if its stamp changed)
 would use the container engine at \${DOCKER_HOST:-unix:///var/run/docker.sock}, or install docker.io
-  and start: dockerd --data-root $DOCKER_DATA --exec-root $RUN_DIR/exec -H unix://$RUN_DIR/docker.sock
+  and start: dockerd ${DOCKERD_NET_ARGS[*]} --data-root $DOCKER_DATA --exec-root $RUN_DIR/exec \
+  -H unix://$RUN_DIR/docker.sock
 EOF
   [[ $OFFICIAL -eq 1 ]] || echo "would run scripts/build-local-image.sh"
   echo "would run scripts/local-test.sh --engine sam ${UCS[*]}${KEEP:+ --keep $KEEP}"
@@ -130,7 +139,7 @@ else
   [[ $EUID -eq 0 ]] || die "no container engine answers and starting dockerd needs root"
   mkdir -p "$DOCKER_DATA" "$RUN_DIR"
   log "starting dockerd (data root $DOCKER_DATA)"
-  dockerd --data-root "$DOCKER_DATA" --exec-root "$RUN_DIR/exec" --pidfile "$RUN_DIR/dockerd.pid" \
+  dockerd "${DOCKERD_NET_ARGS[@]}" --data-root "$DOCKER_DATA" --exec-root "$RUN_DIR/exec" --pidfile "$RUN_DIR/dockerd.pid" \
     -H "unix://$RUN_DIR/docker.sock" >"$RUN_DIR/dockerd.log" 2>&1 &
   DOCKERD_PID=$!
   export DOCKER_HOST="unix://$RUN_DIR/docker.sock"

@@ -1,7 +1,8 @@
 """Find the container engine (Docker or Finch), probe it, and build the image handlers run in.
 
 The engine is found the way SAM CLI finds it: ``DOCKER_HOST`` when set, else Docker's default
-socket, else Finch's. The same endpoint is passed to ``sam`` through ``DOCKER_HOST``.
+socket, else Finch's. ``sam`` itself is given the host-network relay in front of that endpoint
+(local/sam/host_network_relay.py) as its ``DOCKER_HOST``.
 
 The invoke image is derived from the python3.13 base image (the official
 ``public.ecr.aws/lambda/python:3.13`` or the offline one from ``scripts/build-local-image.sh``) and
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import ipaddress
 import json
 import logging
 import os
@@ -81,24 +81,6 @@ def find_engine(environ: dict[str, str] | None = None) -> Engine | None:
         except Exception as exc:  # noqa: BLE001 - any failure means "this engine does not answer"
             LOG.debug("engine %s does not answer: %s", engine.base_url, exc)
             continue
-    return None
-
-
-def bridge_gateway(engine: Engine) -> str | None:
-    """The default bridge's gateway address, which containers use to reach this host."""
-    client = _client(engine)
-    try:
-        network = client.networks.get("bridge")
-        for config in network.attrs.get("IPAM", {}).get("Config") or []:
-            if config.get("Gateway"):
-                return str(config["Gateway"])
-            if config.get("Subnet"):
-                subnet = ipaddress.ip_network(config["Subnet"], strict=False)
-                return str(next(subnet.hosts()))
-    except Exception:  # noqa: BLE001 - no default bridge (Finch, rootless engines): caller decides
-        return None
-    finally:
-        client.close()
     return None
 
 

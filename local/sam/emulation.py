@@ -22,7 +22,6 @@ import http.client
 import ipaddress
 import logging
 import re
-import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping
@@ -47,6 +46,7 @@ Reply = tuple[int, dict[str, str], bytes]
 # <prefix>.<region>.amazonaws.com, e.g. athena.us-east-1.amazonaws.com -> "athena".
 _REGIONAL_HOST = re.compile(r"^(?P<prefix>[a-z0-9-]+)\.(?P<region>[a-z]{2}(-[a-z]+)+-\d{1,2})\.amazonaws\.com$")
 _IDLE_TIMEOUT_S = 120.0
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Incoming:
     path: str  # path and query string, as sent
     headers: Mapping[str, str]
     body: bytes
+    client: str = ""  # the address the request came from
 
     @property
     def url(self) -> str:
@@ -78,6 +79,7 @@ class RequestRecord:
     method: str
     path: str
     status: int
+    client: str = ""
 
 
 class CertificateAuthority:
@@ -216,7 +218,7 @@ class _ServerState:
             LOG.exception("emulation failed on %s %s", incoming.method, incoming.url)
             status, headers, body = 500, {"Content-Type": "text/plain"}, b"emulation error"
         with self.lock:
-            self.records.append(RequestRecord(incoming.host, incoming.method, incoming.path, status))
+            self.records.append(RequestRecord(incoming.host, incoming.method, incoming.path, status, incoming.client))
         return status, headers, body
 
 
@@ -259,7 +261,14 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         headers = dict(self.headers.items())
         status, reply_headers, reply_body = self.state.answer(
-            Incoming(method=self.command, host=host, path=path or "/", headers=headers, body=body)
+            Incoming(
+                method=self.command,
+                host=host,
+                path=path or "/",
+                headers=headers,
+                body=body,
+                client=str(self.client_address[0]),
+            )
         )
         self.send_response_only(status, http.client.responses.get(status, ""))
         for name, value in reply_headers.items():
@@ -301,7 +310,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
 
 class EmulationServer:
-    """The emulated AWS endpoint for containers: start it, point ``HTTPS_PROXY`` at ``proxy_url``."""
+    """The emulated AWS endpoint for containers: start it, point ``HTTPS_PROXY`` at ``proxy_url``.
+
+    It listens on loopback only: Lambda containers share this machine's network namespace (see
+    local/sam/host_network_relay.py), so nothing needs a bridge or private address."""
 
     def __init__(
         self,
@@ -311,6 +323,12 @@ class EmulationServer:
         port: int = 0,
         overrides: Mapping[str, Override] | None = None,
     ) -> None:
+        try:
+            loopback = ipaddress.ip_address(bind_address).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(f"the emulation listens on loopback only, not {bind_address!r}")
         self._state = _ServerState(ca=CertificateAuthority(state_dir / "ca"), overrides=dict(overrides or {}))
         handler = type("ProxyHandler", (_ProxyHandler,), {"state": self._state})
         self._server = ThreadingHTTPServer((bind_address, port), handler)
@@ -362,13 +380,3 @@ def client_kwargs(server: EmulationServer) -> dict[str, Any]:
         "verify": str(server.ca_bundle),
         "config": Config(proxies={"https": server.proxy_url(), "http": server.proxy_url()}),
     }
-
-
-def owns_address(address: str) -> bool:
-    """True when this machine owns ``address`` (the proxy can listen on it)."""
-    try:
-        with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as probe:
-            probe.bind((address, 0))
-    except OSError:
-        return False
-    return True

@@ -19,9 +19,11 @@ import pytest
 from moto import mock_aws
 
 from local.sam import containers
-from local.sam.emulation import EmulationServer
+from local.sam.emulation import LOOPBACK, EmulationServer
+from local.sam.host_network_relay import HostNetworkRelay
 from local.sam.invoke import SamInvoker, find_sam
 from local.sam.usecases import load_use_case
+from local.sam_engine import container_environment
 
 pytestmark = pytest.mark.sam
 
@@ -85,8 +87,6 @@ def probe_use_case(tmp_path: Path):
 def invoker(engine: containers.Engine, probe_use_case, tmp_path: Path):
     sam = find_sam()
     assert sam is not None, "sam not installed: scripts/test-sam.sh --setup-only"
-    host = containers.bridge_gateway(engine)
-    assert host is not None
     base = os.environ.get("FSXN_SAM_INVOKE_IMAGE") or containers.OFFICIAL_IMAGE
     with mock_aws():
         session = boto3.Session(region_name="us-east-1")
@@ -95,21 +95,23 @@ def invoker(engine: containers.Engine, probe_use_case, tmp_path: Path):
             AccountId="123456789012", Name="probe-ap", Bucket="probe-backing"
         )
         session.client("s3").put_object(Bucket="probe-backing", Key="seeded/one.gds", Body=b"x")
-        with EmulationServer(host, tmp_path / "emulation") as server:
-            env = {
-                "HTTPS_PROXY": server.proxy_url(),
-                "NO_PROXY": "127.0.0.1,localhost",
-                "AWS_CA_BUNDLE": containers.CA_PATH_IN_IMAGE,
-            }
+        with (
+            EmulationServer(LOOPBACK, tmp_path / "emulation") as server,
+            HostNetworkRelay(engine.base_url) as relay,
+        ):
             image = containers.build_invoke_image(
-                engine, base, server.ca_bundle, env, pull="FSXN_SAM_INVOKE_IMAGE" not in os.environ
+                engine,
+                base,
+                server.ca_bundle,
+                container_environment(server),
+                pull="FSXN_SAM_INVOKE_IMAGE" not in os.environ,
             )
             _, root = probe_use_case
-            yield SamInvoker(sam, engine.base_url, image, root / "events" / "env.json", tmp_path / "logs"), server
+            yield SamInvoker(sam, relay.base_url, image, root / "events" / "env.json", tmp_path / "logs"), server, relay
 
 
 def test_a_handler_reaches_the_emulated_access_point_in_a_python313_container(probe_use_case, invoker) -> None:
-    run, server = invoker
+    run, server, relay = invoker
     use_case, _ = probe_use_case
     verdict = run.invoke(use_case, use_case.functions[0], 60)
     assert verdict.passed, verdict
@@ -117,10 +119,20 @@ def test_a_handler_reaches_the_emulated_access_point_in_a_python313_container(pr
     assert verdict.response["keys"] == ["seeded/one.gds"]
     assert 0 < verdict.response["remaining_ms"] <= 60_000
     assert "probe-ap-123456789012.s3-accesspoint.us-east-1.amazonaws.com" in {r.host for r in server.records}
+    # Loopback only: the proxy listens there, the container was created in the host network with
+    # the RIE on loopback, and every AWS call arrived from loopback.
+    assert server.address[0] == "127.0.0.1"
+    [created] = relay.rewrites
+    assert created.network_mode == "host"
+    assert created.function == "ProbeFunction"
+    assert created.rie_address.startswith("127.0.0.1:")
+    assert created.runtime_api_address.startswith("127.0.0.1:")
+    assert relay.refusals == []
+    assert {r.client for r in server.records} == {"127.0.0.1"}
 
 
 def test_a_handler_exception_is_a_failure_although_sam_exits_zero(probe_use_case, invoker) -> None:
-    run, _ = invoker
+    run, _, _ = invoker
     use_case, root = probe_use_case
     (root / "events" / "uc99-probe-uc" / "probe.json").write_text(json.dumps({"raise": True}))
     verdict = run.invoke(use_case, use_case.functions[0], 60)

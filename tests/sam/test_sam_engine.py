@@ -18,11 +18,12 @@ import pytest
 from moto import mock_aws
 
 from local.sam import containers
-from local.sam.emulation import EmulationServer, Incoming
+from local.sam.emulation import LOOPBACK, EmulationServer, Incoming
 from local.sam.invoke import expected_fields, judge
 from local.sam.overrides import embedded_emulators, operation_name
 from local.sam.provision import Resolver, UnresolvedError, known_values
 from local.sam.usecases import REPO_ROOT, FunctionSpec, UseCaseError, load_use_case, select
+from local.sam_engine import container_environment
 from tests.sam.helpers import env_json, use_cases
 
 pytestmark = pytest.mark.unit
@@ -269,3 +270,18 @@ def test_probe_exit_status_follows_the_engine(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 1
+
+
+def test_the_emulation_listens_on_loopback_and_containers_are_pointed_there(tmp_path: Path) -> None:
+    with EmulationServer(LOOPBACK, tmp_path) as server:
+        host, port = server.address
+        assert host == "127.0.0.1"
+        environment = container_environment(server)
+    assert environment["HTTPS_PROXY"] == environment["https_proxy"] == f"http://127.0.0.1:{port}"
+    assert environment["AWS_CA_BUNDLE"] == containers.CA_PATH_IN_IMAGE
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "172.17.0.1", "10.0.0.1", "::", "docker0"])  # noqa: S104 - bad input
+def test_the_emulation_refuses_to_listen_off_loopback(tmp_path: Path, address: str) -> None:
+    with pytest.raises(ValueError, match="loopback only"):
+        EmulationServer(address, tmp_path)
