@@ -38,7 +38,7 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -469,28 +469,10 @@ class HostNetworkRelay:
                 _pump(reader.sock, upstream, reader.buffer)
                 return
 
-    def _forward_body(self, request: _Request, reader: _Reader, upstream: socket.socket) -> None:
-        if request.chunked:
-            while True:
-                size_line = reader.line()
-                upstream.sendall(size_line)
-                size = _chunk_size(size_line)
-                if size == 0:
-                    while (trailer := reader.line()) != b"\r\n":
-                        upstream.sendall(trailer)
-                    upstream.sendall(trailer)
-                    return
-                remaining = size + 2
-                while remaining:
-                    part = reader.exact(min(remaining, _CHUNK))
-                    upstream.sendall(part)
-                    remaining -= len(part)
-            return
-        remaining = request.content_length
-        while remaining:
-            part = reader.exact(min(remaining, _CHUNK))
-            upstream.sendall(part)
-            remaining -= len(part)
+    @staticmethod
+    def _forward_body(request: _Request, reader: _Reader, upstream: socket.socket) -> None:
+        for raw, _ in _body_pieces(request, reader):
+            upstream.sendall(raw)
 
     def _create(self, request: _Request, reader: _Reader) -> bytes:
         """The bytes to send upstream for a container create: the original ones unless it is a
@@ -536,26 +518,45 @@ def _chunk_size(line: bytes) -> int:
         raise _BadRequestError(400, f"bad chunk size line {line[:40]!r}") from None
 
 
-def _read_whole_body(request: _Request, reader: _Reader) -> tuple[bytes, bytes]:
-    """(the bytes as received, the decoded body) of a bounded request body."""
+def _body_pieces(request: _Request, reader: _Reader) -> Iterator[tuple[bytes, bytes]]:
+    """A request body as (bytes as received, payload bytes) pieces, in order, up to its end:
+    ``Content-Length`` bytes, or chunks with their framing and trailers."""
     if not request.chunked:
-        size = request.content_length
-        if size > MAX_CREATE_BODY_BYTES:
-            raise _BadRequestError(413, f"docker relay: create body of {size} bytes is over {MAX_CREATE_BODY_BYTES}")
-        body = reader.exact(size)
-        return request.head + body, body
-    raw, parts = [request.head], list[bytes]()
+        remaining = request.content_length
+        while remaining:
+            part = reader.exact(min(remaining, _CHUNK))
+            remaining -= len(part)
+            yield part, part
+        return
     while True:
         size_line = reader.line()
-        raw.append(size_line)
         size = _chunk_size(size_line)
         if size == 0:
+            yield size_line, b""
             while (trailer := reader.line()) != b"\r\n":
-                raw.append(trailer)
-            raw.append(trailer)
-            return b"".join(raw), b"".join(parts)
-        if sum(len(part) for part in parts) + size > MAX_CREATE_BODY_BYTES:
+                yield trailer, b""
+            yield trailer, b""
+            return
+        yield size_line, b""
+        remaining = size
+        while remaining:
+            part = reader.exact(min(remaining, _CHUNK))
+            remaining -= len(part)
+            yield part, part
+        if reader.exact(2) != b"\r\n":
+            raise _BadRequestError(400, "chunk not followed by CRLF")
+        yield b"\r\n", b""
+
+
+def _read_whole_body(request: _Request, reader: _Reader) -> tuple[bytes, bytes]:
+    """(the bytes as received, the decoded body) of a create request body, bounded."""
+    if request.content_length > MAX_CREATE_BODY_BYTES:
+        raise _BadRequestError(413, f"docker relay: create body is over {MAX_CREATE_BODY_BYTES} bytes")
+    raw, payload, size = [request.head], list[bytes](), 0
+    for received, data in _body_pieces(request, reader):
+        size += len(data)
+        if size > MAX_CREATE_BODY_BYTES:
             raise _BadRequestError(413, f"docker relay: create body is over {MAX_CREATE_BODY_BYTES} bytes")
-        data = reader.exact(size + 2)
-        raw.append(data)
-        parts.append(data[:-2])
+        raw.append(received)
+        payload.append(data)
+    return b"".join(raw), b"".join(payload)

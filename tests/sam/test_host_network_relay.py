@@ -17,6 +17,7 @@ import docker  # type: ignore[import-untyped]
 import pytest
 
 from local.sam.host_network_relay import (
+    MAX_CREATE_BODY_BYTES,
     MAX_HEAD_BYTES,
     RIE_ADDRESS_FLAG,
     RUNTIME_API_FLAG,
@@ -416,3 +417,15 @@ def test_non_lambda_and_non_object_bodies_are_not_rewritten() -> None:
     assert rewrite_lambda_create([1, 2]) is None
     with pytest.raises(RefusedCreateError):
         rewrite_lambda_create(sam_like_spec(ExposedPorts={"8080/tcp": {}, "9229/tcp": {}}))
+
+
+def test_an_oversized_create_body_is_refused_before_it_is_read(engine, relay) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(relay.socket_path))
+        sock.settimeout(10)
+        sock.sendall(
+            b"POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: %d\r\n\r\n{" % (MAX_CREATE_BODY_BYTES + 1)
+        )
+        reply = sock.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 413")
+    assert engine.creates == []
