@@ -131,12 +131,13 @@ def run(
     tolerance: float = 10.0,
     deadline: Any = None,
     output_bucket: str = "pipeline-output-bucket",
+    execution_id: str = "exec-7",
 ) -> dict[str, Any]:
     from tests.uc06.conftest import FakeDeadline
 
     athena.bind(fn.aggregation.QUERIES)
     return fn.handler.aggregate_execution(
-        athena, s3, settings=fn.handler.SETTINGS, output_bucket=output_bucket, execution_id="exec-7",
+        athena, s3, settings=fn.handler.SETTINGS, output_bucket=output_bucket, execution_id=execution_id,
         expected_count=expected, tolerated_percentage=tolerance, max_depth=32,
         deadline=deadline or FakeDeadline(300),
     )
@@ -176,6 +177,16 @@ def test_queries_bind_the_execution_id_and_never_contain_it(fn, aws):
         assert request["QueryString"].count("?") == len(request["ExecutionParameters"])
         assert request["WorkGroup"] == "wg-uc6"
         assert request["QueryExecutionContext"]["Database"] == "db_x"
+
+
+def test_a_quote_in_the_execution_id_stays_inside_the_bound_literal(fn, aws):
+    # Step Functions allows ' in an execution name; Athena reads a parameter as SQL, so it is doubled.
+    athena = FakeAthena(default_rows())
+    reply = run(fn, athena, aws.client("s3"), execution_id="it's-1")
+    assert reply["aggregate_key"] == "reports/it's-1/aggregate.json"
+    for q in athena.started.values():
+        assert q["request"]["ExecutionParameters"][0] == "'it''s-1'"
+        assert "it's" not in q["request"]["QueryString"]
 
 
 def test_missing_records_count_as_failures(fn, aws, output_bucket):

@@ -176,3 +176,17 @@ def test_result_keys_use_the_full_source_key_and_stay_within_s3_limits(fn):
     long_2 = fn.extraction.result_key(EXECUTION, "ä" * 500 + "2.gds")
     assert long_1 != long_2
     assert len(long_1.encode()) <= 1024
+
+
+@pytest.mark.parametrize(
+    "execution_id", ["e", "x" * 80, "日" * 80, "\U0001f600" * 80], ids=["short", "ascii-80", "cjk-80", "emoji-80"]
+)
+def test_result_keys_fit_s3_whatever_the_execution_name(fn, execution_id):
+    # An execution name is up to 80 characters, non-ASCII allowed: up to 320 bytes of the key.
+    for source in ("ä" * 500 + "1.gds", "a" * 1024, "designs/x.gds"):
+        key = fn.extraction.result_key(execution_id, source)
+        assert len(key.encode()) <= 1024
+        assert key.startswith(f"results/execution_id={execution_id}/")
+    assert fn.extraction.result_key(execution_id, "d/" + "ä" * 400 + "1.gds") != fn.extraction.result_key(
+        execution_id, "d/" + "ä" * 400 + "2.gds"
+    )

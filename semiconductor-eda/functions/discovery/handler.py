@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import aws, config, runtime
 from shared.errors import ConfigurationError, InvalidInputError
+from shared.events import validate_execution_id
 from shared.retry import Deadline
 from shared.s3ap import ManifestWriter, list_objects
 
@@ -28,7 +29,6 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-EXECUTION_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 SUFFIX_RE = r"\.[A-Za-z0-9]{1,16}"
 MANIFEST_PREFIX = "manifests"
 # Check the time budget every this many listed objects (one ListObjectsV2 page).
@@ -87,13 +87,7 @@ def discover(
 def parse_event(event: Any) -> str:
     if not isinstance(event, dict):
         raise InvalidInputError(f"event must be an object, got {type(event).__name__}")
-    execution_id = event.get("execution_id")
-    if not isinstance(execution_id, str) or EXECUTION_ID_RE.fullmatch(execution_id) is None:
-        raise InvalidInputError(
-            f"execution_id must match {EXECUTION_ID_RE.pattern} (a Step Functions execution name), "
-            f"got {execution_id!r}"
-        )
-    return execution_id
+    return validate_execution_id(event.get("execution_id"))
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -1,8 +1,9 @@
 """Athena aggregation over one execution's results, and the failure-tolerance decision.
 
 Every query reads the ``file_metadata`` table restricted to ``execution_id = ?``: the execution id
-is bound through ``ExecutionParameters`` (a quoted literal, validated against the execution-name
-pattern), never pasted into the SQL text, and no value from a result record ever reaches SQL.
+is bound through ``ExecutionParameters`` (a string literal, its quotes doubled: Athena reads a
+parameter as SQL, and a Step Functions execution name may contain ``'``), never pasted into the
+SQL text, and no value from a result record ever reaches SQL.
 The database and table names come from the stack's configuration and are checked against
 ``IDENTIFIER_RE`` before they are quoted into the statement.
 
@@ -27,6 +28,7 @@ from shared.errors import (
     ServiceUnavailableError,
     TooManyFailuresError,
 )
+from shared.events import validate_execution_id
 
 if TYPE_CHECKING:
     from mypy_boto3_athena import AthenaClient
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
     from shared.retry import Deadline
 
 IDENTIFIER_RE = re.compile(r"[a-z_][a-z0-9_]{0,254}")
-EXECUTION_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 LIST_LIMIT = 1000  # the LIMIT of the list queries below
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 _INT_TYPES = frozenset({"tinyint", "smallint", "integer", "int", "bigint"})
@@ -98,10 +99,9 @@ class QuerySettings:
 
 def execution_parameters(name: str, execution_id: str, max_depth: int) -> list[str]:
     """The ExecutionParameters of query ``name``, in placeholder order."""
-    if EXECUTION_ID_RE.fullmatch(execution_id) is None:
-        raise InvalidInputError(f"execution_id {execution_id!r} must match {EXECUTION_ID_RE.pattern}")
-    # Athena binds a string parameter given as a quoted SQL literal; the pattern excludes quotes.
-    params = [f"'{execution_id}'"]
+    validate_execution_id(execution_id)
+    # A string parameter is given as a SQL string literal: quoted, any quote inside doubled.
+    params = ["'" + execution_id.replace("'", "''") + "'"]
     if name == "findings":
         params.append(str(int(max_depth)))
     return params

@@ -17,7 +17,6 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from aggregation import (
-    EXECUTION_ID_RE,
     QUERIES,
     QueryRun,
     QuerySettings,
@@ -31,6 +30,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared import aws, config, runtime
 from shared.aws import mapped_errors
 from shared.errors import InvalidInputError
+from shared.events import validate_execution_id
 from shared.retry import Deadline
 
 if TYPE_CHECKING:
@@ -63,9 +63,7 @@ runtime.prime(runtime.warm_client(S3, "head_object", Bucket=OUTPUT_BUCKET, Key="
 def parse_event(event: Any) -> tuple[str, int, float]:
     if not isinstance(event, dict):
         raise InvalidInputError(f"event must be an object, got {type(event).__name__}")
-    execution_id = event.get("execution_id")
-    if not isinstance(execution_id, str) or EXECUTION_ID_RE.fullmatch(execution_id) is None:
-        raise InvalidInputError(f"execution_id must match {EXECUTION_ID_RE.pattern}, got {execution_id!r}")
+    execution_id = validate_execution_id(event.get("execution_id"))
     expected = event.get("expected_count")
     if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
         raise InvalidInputError(f"expected_count must be an integer >= 0, got {expected!r}")

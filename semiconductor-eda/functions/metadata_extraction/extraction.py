@@ -32,6 +32,7 @@ from shared.errors import (
     PermanentError,
     TransientError,
 )
+from shared.events import validate_execution_id
 from shared.s3ap import ObjectInfo
 
 if TYPE_CHECKING:
@@ -40,29 +41,25 @@ if TYPE_CHECKING:
     from shared.retry import Deadline
 
 RESULTS_PREFIX = "results"
-EXECUTION_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
-# S3 keys are at most 1024 bytes; a quoted key can be three times its source, so long ones are
-# shortened and made unique again with a hash of the full source key.
-_MAX_QUOTED_KEY = 900
+# S3 keys are at most 1024 bytes (UTF-8); a quoted key can be three times its source, so long
+# ones are shortened and made unique again with a hash of the full source key.
+_MAX_KEY_BYTES = 1024
+_SUFFIX = ".json"
 _MAX_ERROR_MESSAGE = 1000
 _CONTENT_RANGE_RE = re.compile(r"bytes \d+-\d+/(\d+)")
 
 
-def validate_execution_id(value: object) -> str:
-    if not isinstance(value, str) or EXECUTION_ID_RE.fullmatch(value) is None:
-        raise InvalidInputError(
-            f"execution_id must match {EXECUTION_ID_RE.pattern} (a Step Functions execution name), got {value!r}"
-        )
-    return value
-
-
 def result_key(execution_id: str, source_key: str) -> str:
     """The one result key of ``source_key`` in this execution (full key, so no collisions)."""
+    prefix = f"{RESULTS_PREFIX}/execution_id={execution_id}/"
+    # The execution name takes up to 320 bytes (80 characters, non-ASCII allowed); the quoted
+    # source key (ASCII) gets the rest.
+    budget = _MAX_KEY_BYTES - len(prefix.encode("utf-8")) - len(_SUFFIX)
     quoted = quote(source_key, safe="")
-    if len(quoted) > _MAX_QUOTED_KEY:
+    if len(quoted) > budget:
         digest = hashlib.sha256(source_key.encode("utf-8")).hexdigest()
-        quoted = f"{quoted[:_MAX_QUOTED_KEY - 65]}~{digest}"
-    return f"{RESULTS_PREFIX}/execution_id={execution_id}/{quoted}.json"
+        quoted = f"{quoted[: budget - len(digest) - 1]}~{digest}"
+    return f"{prefix}{quoted}{_SUFFIX}"
 
 
 class RangeReader:
@@ -265,7 +262,7 @@ def parse_items(event: Mapping[str, Any], *, max_items: int) -> tuple[str, list[
     batch_input = event.get("BatchInput")
     if not isinstance(batch_input, Mapping):
         raise InvalidInputError("event.BatchInput must be an object with execution_id")
-    execution_id = validate_execution_id(batch_input.get("execution_id"))
+    execution_id = validate_execution_id(batch_input.get("execution_id"), field="BatchInput.execution_id")
     raw_items = event.get("Items")
     if not isinstance(raw_items, list) or not raw_items:
         raise InvalidInputError("event.Items must be a non-empty list of manifest records")

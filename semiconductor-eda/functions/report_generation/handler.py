@@ -23,6 +23,7 @@ from report import build_prompt, converse, render_markdown, validate_aggregate
 from shared import aws, config, runtime
 from shared.aws import mapped_errors
 from shared.errors import InvalidFileError, InvalidInputError
+from shared.events import validate_execution_id
 from shared.retry import Deadline
 
 if TYPE_CHECKING:
@@ -55,11 +56,9 @@ runtime.prime(runtime.warm_client(S3, "get_object", Bucket=OUTPUT_BUCKET, Key="r
 def parse_event(event: Any, output_bucket: str) -> tuple[str, str]:
     if not isinstance(event, dict):
         raise InvalidInputError(f"event must be an object, got {type(event).__name__}")
-    execution_id = event.get("execution_id")
+    execution_id = validate_execution_id(event.get("execution_id"))
     bucket = event.get("aggregate_bucket")
     key = event.get("aggregate_key")
-    if not isinstance(execution_id, str) or not execution_id:
-        raise InvalidInputError(f"execution_id must be a non-empty string, got {execution_id!r}")
     if bucket != output_bucket:
         raise InvalidInputError(f"aggregate_bucket must be the output bucket {output_bucket!r}, got {bucket!r}")
     if key != f"reports/{execution_id}/aggregate.json":
