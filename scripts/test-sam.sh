@@ -129,6 +129,8 @@ stop_dockerd() {
     local waited=0
     while kill -0 "$DOCKERD_PID" 2>/dev/null && [[ $waited -lt 30 ]]; do sleep 1; waited=$((waited + 1)); done
     if kill -0 "$DOCKERD_PID" 2>/dev/null; then kill -KILL "$DOCKERD_PID"; fi
+    # dockerd bind-mounts the host network namespace here and leaves it mounted on exit.
+    if mountpoint -q "$RUN_DIR/exec/netns/default"; then umount "$RUN_DIR/exec/netns/default" || log "could not unmount $RUN_DIR/exec/netns/default"; fi
   fi
 }
 trap stop_dockerd EXIT
