@@ -81,6 +81,7 @@ STAMP="$PREFIX/BUILD-STAMP"
 # process holding one (an unconnected UDP socket is enough: the X-Ray SDK's emitter, which
 # Powertools' Tracer creates at import, is one). The options mean nothing on such sockets, so the
 # patch records them as absent. Upstream tracks the same kernel change as criu issue #2705.
+# (`read -d ''` reads to the end of the here-document and always returns 1 there: not a failure.)
 IFS= read -r -d '' SOCKOPT_PATCH <<'PATCH' || true
 --- a/criu/sockets.c
 +++ b/criu/sockets.c
