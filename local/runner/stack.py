@@ -27,7 +27,7 @@ from typing import Any
 
 from cfnlint.decode import decode
 
-from local.runner.intrinsics import NO_VALUE, IntrinsicError, IntrinsicResolver
+from local.runner.intrinsics import NO_VALUE, IntrinsicError, IntrinsicResolver, bind_parameters
 from local.runner.lambdas import FunctionSpec
 
 ACCOUNT = "123456789012"
@@ -87,19 +87,8 @@ class Stack(IntrinsicResolver):
         unknown = set(given) - set(declared)
         if unknown:
             raise TemplateError(f"parameters not declared by {template_path}: {sorted(unknown)}")
-        values: dict[str, Any] = {}
-        missing = []
-        for name, spec in declared.items():
-            if name in given:
-                value: Any = given[name]
-            elif "Default" in spec:
-                value = spec["Default"]
-            else:
-                missing.append(name)
-                continue
-            if spec.get("Type") == "CommaDelimitedList" or str(spec.get("Type", "")).startswith("List<"):
-                value = value.split(",") if isinstance(value, str) else value
-            values[name] = str(value) if not isinstance(value, list) else value
+        bound, missing = bind_parameters(template, given)
+        values = {name: value if isinstance(value, list) else str(value) for name, value in bound.items()}
         if missing:
             raise TemplateError(f"{template_path}: no value for required parameters {missing}")
         name = stack_name or f"local-{template_path.parent.name}"[:40]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from local.runner import stack
-from local.runner.intrinsics import NO_VALUE, IntrinsicResolver
+from local.runner.intrinsics import NO_VALUE, IntrinsicResolver, bind_parameters
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -118,18 +118,13 @@ class Resolver(IntrinsicResolver):
         unknown = set(parameters) - set(declared)
         if unknown:
             raise KeyError(f"parameters not declared by the template: {sorted(unknown)}")
-        self.values: dict[str, Any] = {}
-        for name, spec in declared.items():
-            if name in parameters:
-                value: Any = parameters[name]
-            elif "Default" in spec:
-                value = spec["Default"]
-            else:
-                # Required parameters without a value get a placeholder that looks like one.
-                value = _placeholder(name, spec)
-            if str(spec.get("Type", "")).startswith("List<") or spec.get("Type") == "CommaDelimitedList":
-                value = value.split(",") if isinstance(value, str) else value
-            self.values[name] = value
+        # Required parameters without a value get a placeholder that looks like one.
+        placeholders = {
+            name: _placeholder(name, spec)
+            for name, spec in declared.items()
+            if name not in parameters and "Default" not in spec
+        }
+        self.values, _ = bind_parameters(self.template, {**placeholders, **parameters})
 
     def all_conditions(self) -> dict[str, bool]:
         return {name: self.condition(name) for name in self.template.get("Conditions", {}) or {}}
