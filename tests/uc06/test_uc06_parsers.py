@@ -281,6 +281,6 @@ def test_decoder_memory_is_bounded_by_the_chunk():
     largest = 0
     while not dec.at_eof():
         dec.skip(400)
-        largest = max(largest, len(dec._buf))
+        largest = max(largest, len(dec.buf))
     assert dec.offset == 200_000
     assert largest <= 2000

@@ -1,15 +1,34 @@
 """What the GDSII and OASIS parsers share: a bounded streaming byte decoder and the layout summary.
 
 ``Decoder`` reads a file sequentially from a chunk source (ranged GETs in Lambda, bytes in tests)
-and keeps at most about one chunk in memory, whatever the file size. ``LayoutBuilder`` collects
-per-cell facts while a parser streams the records; ``LayoutSummary`` derives the metadata the
-pipeline records (cells, top cells, hierarchy depth, layers, ...).
+into one ``bytes`` buffer that the parsers scan in place (``buf`` and ``pos``), refilled by
+``ensure(n)``. Its memory is bounded whatever the file declares:
+
+- every declared length is checked against the bytes that remain (``size``, the object size,
+  when the caller knows it) before anything is read: a CELLNAME of length 2**40 in a 100 MB file
+  is a ``TruncatedFileError`` at once, not a read until the end of the file;
+- one contiguous read (a name, a record) is at most ``MAX_READ_BYTES`` (``LengthLimitError``
+  beyond it); longer payloads (point lists, padding, strings the summary does not need) are
+  streamed past, never buffered;
+- chunks are joined once per refill (no re-concatenation), so the buffer holds at most the
+  unread rest (< ``MAX_READ_BYTES``) plus the chunks that complete the read: peak memory is about
+  ``2 * (chunk size + MAX_READ_BYTES)`` while a refill joins, whatever the file size.
+
+An optional ``budget`` (a callable returning True once the time budget is spent, e.g.
+``Deadline.expired``) is consulted before every chunk is fetched and while a compressed block is
+inflated; when it is spent the parser raises ``FileBudgetExceededError`` naming the bytes reached
+and the file size, a permanent error: the same file would not finish on a retry either.
+
+``LayoutBuilder`` collects per-cell facts while a parser streams the records; ``LayoutSummary``
+holds the metadata the pipeline records (cells, top cells, hierarchy depth, layers, ...). Names
+are decoded losslessly by ``decode_name``: distinct byte strings stay distinct names.
 
 Nothing here talks to AWS; the handler plugs an S3 range reader in as the chunk source.
 """
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -20,108 +39,216 @@ from shared.errors import InvalidFileError
 ChunkSource = Callable[[], bytes]
 """Returns the next chunk of the file, ``b""`` once the file is exhausted."""
 
+Budget = Callable[[], bool]
+"""Returns True once the time budget of the file is spent (``Deadline.expired`` fits)."""
+
 # A corrupt file could otherwise make the layer set grow without bound.
 MAX_DISTINCT_LAYERS = 65_536
+# The longest single read: a GDSII record is at most 65,535 bytes; an OASIS name longer than this
+# is rejected (no layout tool writes one; the memory bound depends on this cap).
+MAX_READ_BYTES = 128 * 1024
 
 
 class TruncatedFileError(InvalidFileError):
-    """The file ends in the middle of a record (a partial upload or copy)."""
+    """The file ends in the middle of a record (a partial upload or copy), or a declared length
+    reaches past its end."""
+
+
+class LengthLimitError(InvalidFileError):
+    """A declared length exceeds the documented cap of what the decoder buffers (``MAX_READ_BYTES``)."""
+
+
+class ReferenceCycleError(InvalidFileError):
+    """A cell references itself, directly or through others (neither format allows it)."""
+
+
+class FileBudgetExceededError(InvalidFileError):
+    """The file could not be parsed within the time budget of one invocation (permanent: a retry
+    would get no further). Message and details name the bytes reached and the file size."""
+
+
+_ASCII_SAFE = bytes(range(0x20, 0x7F)).replace(b"\\", b"")
+
+
+def decode_name(data: bytes) -> str:
+    """A cell or library name: UTF-8 where valid, each other byte as ``\\xNN``, a literal backslash
+    as ``\\\\``; injective, so distinct byte strings stay distinct names. Names without a backslash
+    that are valid UTF-8 come out exactly as gdstk reports them."""
+    if not data.translate(None, _ASCII_SAFE):  # plain printable ASCII: the common case
+        return data.decode("ascii")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.replace(b"\\", b"\\\\").decode("utf-8", errors="backslashreplace")
+    return text.replace("\\", "\\\\")
 
 
 class Decoder:
-    """Sequential reader over a ``ChunkSource`` with a buffer bounded by the chunk size.
+    """Sequential reader over a ``ChunkSource``; the parsers scan ``buf`` from ``pos`` in place.
 
-    ``offset`` is the absolute position of the next byte. With ``track_checksums`` the CRC-32 and
-    the 32-bit byte sum of everything before ``offset`` are available (OASIS END validation).
+    ``offset`` is the absolute position of the next byte (``base + pos``). ``size`` is the
+    number of bytes the file holds, when known (the object size): every declared length is
+    checked against it. With ``track_checksums`` the CRC-32 and the 32-bit byte sum of everything
+    before ``offset`` are available (OASIS END validation).
     """
 
-    def __init__(self, source: ChunkSource, *, track_checksums: bool = False, label: str = "file") -> None:
+    def __init__(
+        self,
+        source: ChunkSource,
+        *,
+        size: int | None = None,
+        budget: Budget | None = None,
+        track_checksums: bool = False,
+        label: str = "file",
+        on_fill: Callable[[], None] | None = None,
+    ) -> None:
         self._source = source
-        self._buf = b""
-        self._pos = 0
-        self._base = 0
+        self.buf = b""
+        self.pos = 0
+        self.base = 0
+        self.size = size
         self._eof = False
         self._track = track_checksums
         self._crc = 0
         self._sum = 0
+        self._budget = budget
+        self._on_fill = on_fill
         self.label = label
 
     @property
     def offset(self) -> int:
-        return self._base + self._pos
+        return self.base + self.pos
 
-    def _fill(self, n: int) -> None:
-        """Make at least ``n`` bytes available after the read position, or raise ``TruncatedFileError``."""
-        while len(self._buf) - self._pos < n:
-            if self._eof:
-                raise TruncatedFileError(
-                    f"{self.label} ends at byte {self._base + len(self._buf)} in the middle of a record "
-                    f"(needed {n} more bytes at offset {self.offset})",
-                    offset=self.offset,
-                )
+    def check_budget(self) -> None:
+        """Raise ``FileBudgetExceededError`` when the budget is spent (called before every fetch)."""
+        if self._on_fill is not None:
+            self._on_fill()
+        if self._budget is not None and self._budget():
+            size = "unknown" if self.size is None else str(self.size)
+            raise FileBudgetExceededError(
+                f"{self.label}: time budget spent after {self.offset} of {size} bytes",
+                bytes_reached=self.offset,
+                file_size=self.size,
+            )
+
+    def remaining(self) -> int | None:
+        """Bytes left after ``offset`` when the size is known."""
+        return None if self.size is None else self.size - self.offset
+
+    def _need(self, n: int, what: str) -> None:
+        """Reject a declared length that reaches past the end of the file (size known)."""
+        if self.size is not None and self.offset + n > self.size:
+            raise TruncatedFileError(
+                f"{self.label}: {what} of {n} bytes at offset {self.offset} reaches past the end "
+                f"of the file ({self.size} bytes)",
+                offset=self.offset,
+            )
+
+    def _consume(self) -> None:
+        """Drop the bytes before ``pos`` from the buffer (checksums updated)."""
+        if self.pos:
+            if self._track:
+                consumed = self.buf[: self.pos]
+                self._crc = zlib.crc32(consumed, self._crc)
+                self._sum = (self._sum + sum(consumed)) & 0xFFFFFFFF
+            self.base += self.pos
+            self.buf = self.buf[self.pos :]
+            self.pos = 0
+
+    def ensure(self, n: int, *, what: str = "record") -> int:
+        """Make ``n`` bytes available at ``buf[pos:]`` if the file has them; return how many are
+        available (fewer than ``n`` only at the end of the file). Never buffers more than
+        ``MAX_READ_BYTES`` beyond one chunk."""
+        have = len(self.buf) - self.pos
+        if have >= n or self._eof:
+            return have
+        if n > MAX_READ_BYTES:
+            raise LengthLimitError(
+                f"{self.label}: {what} of {n} bytes at offset {self.offset} exceeds the "
+                f"{MAX_READ_BYTES}-byte limit",
+                offset=self.offset,
+            )
+        self._consume()
+        parts = [self.buf]
+        while have < n:
+            self.check_budget()
             chunk = self._source()
             if not chunk:
                 self._eof = True
-                continue
-            if self._track and self._pos:
-                consumed = self._buf[: self._pos]
-                self._crc = zlib.crc32(consumed, self._crc)
-                self._sum = (self._sum + sum(consumed)) & 0xFFFFFFFF
-            self._base += self._pos
-            self._buf = self._buf[self._pos :] + chunk
-            self._pos = 0
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        self.buf = b"".join(parts)
+        return have
+
+    def _truncated(self, n: int) -> TruncatedFileError:
+        return TruncatedFileError(
+            f"{self.label} ends at byte {self.base + len(self.buf)} in the middle of a record "
+            f"(needed {n} more bytes at offset {self.offset})",
+            offset=self.offset,
+        )
+
+    def fill(self, n: int, *, what: str = "record") -> None:
+        """Exactly like ``ensure`` but raise ``TruncatedFileError`` when fewer than ``n`` remain."""
+        self._need(n, what)
+        if self.ensure(n, what=what) < n:
+            raise self._truncated(n)
 
     def at_eof(self) -> bool:
         """True when no byte is left."""
-        try:
-            self._fill(1)
-        except TruncatedFileError:
-            return True
-        return False
+        return self.ensure(1) == 0
 
-    def read(self, n: int) -> bytes:
-        """Exactly ``n`` bytes."""
+    def read(self, n: int, *, what: str = "string") -> bytes:
+        """Exactly ``n`` bytes (at most ``MAX_READ_BYTES``)."""
         if n <= 0:
             return b""
-        self._fill(n)
-        data = self._buf[self._pos : self._pos + n]
-        self._pos += n
+        self.fill(n, what=what)
+        data = self.buf[self.pos : self.pos + n]
+        self.pos += n
         return data
 
     def byte(self) -> int:
-        if self._pos >= len(self._buf):
-            self._fill(1)
-        value = self._buf[self._pos]
-        self._pos += 1
+        if self.pos >= len(self.buf):
+            self.fill(1)
+        value = self.buf[self.pos]
+        self.pos += 1
         return value
 
-    def skip(self, n: int) -> None:
-        """Advance ``n`` bytes without keeping them (still streamed: checksums stay correct)."""
+    def skip(self, n: int, *, what: str = "payload") -> None:
+        """Advance ``n`` bytes without keeping them (streamed chunk by chunk: memory stays one
+        chunk, checksums stay correct)."""
+        self._need(n, what)
         while n > 0:
-            self._fill(1)
-            step = min(n, len(self._buf) - self._pos)
-            self._pos += step
+            have = len(self.buf) - self.pos
+            if have == 0:
+                if self.ensure(1) == 0:
+                    raise self._truncated(n)
+                continue
+            step = min(n, have)
+            self.pos += step
             n -= step
+            if self.pos == len(self.buf):
+                self._consume()
 
     def uint(self) -> int:
-        """An OASIS unsigned-integer: little-endian base-128, high bit = continuation."""
-        buf, pos = self._buf, self._pos
+        """An OASIS unsigned-integer: little-endian base-128, high bit = continuation (64 bits at most)."""
+        buf, pos = self.buf, self.pos
         result = 0
         shift = 0
         while True:
             if pos >= len(buf):
-                self._pos = pos
-                self._fill(1)
-                buf, pos = self._buf, self._pos
+                self.pos = pos
+                self.fill(1)
+                buf, pos = self.buf, self.pos
             b = buf[pos]
             pos += 1
             result |= (b & 0x7F) << shift
             if b < 0x80:
-                self._pos = pos
+                self.pos = pos
                 return result
             shift += 7
             if shift > 63:
-                self._pos = pos
+                self.pos = pos
                 raise InvalidFileError(
                     f"{self.label}: integer longer than 64 bits at offset {self.offset}", offset=self.offset
                 )
@@ -130,12 +257,12 @@ class Decoder:
         """CRC-32 and byte sum (mod 2**32) of every byte before ``offset``."""
         if not self._track:
             raise RuntimeError("checksums were not tracked")
-        consumed = self._buf[: self._pos]
+        consumed = self.buf[: self.pos]
         return zlib.crc32(consumed, self._crc), (self._sum + sum(consumed)) & 0xFFFFFFFF
 
 
 def bytes_source(data: bytes, chunk_size: int = 64 * 1024) -> ChunkSource:
-    """A ``ChunkSource`` over bytes already in memory (tests, decompressed blocks)."""
+    """A ``ChunkSource`` over bytes already in memory (tests, benchmarks)."""
     view = memoryview(data)
     position = 0
 
@@ -152,6 +279,15 @@ def _significant(value: float) -> float:
     """12 significant digits: OASIS stores grid steps per micron, GDSII meters per unit, and the
     same unit must compare equal whichever way it was computed (1e-6/10000 is 9.999999999999999e-11)."""
     return float(f"{value:.12g}")
+
+
+def check_units(user_unit: float, db_unit_meters: float, *, what: str) -> None:
+    """Both units must be finite, positive, normal floats: every number in a record is finite."""
+    for value in (user_unit, db_unit_meters):
+        if not (math.isfinite(value) and value >= 2.2250738585072014e-308):
+            raise InvalidFileError(
+                f"{what}: units out of range (user unit {user_unit!r}, database unit {db_unit_meters!r} m)"
+            )
 
 
 @dataclass
@@ -198,6 +334,17 @@ class LayoutBuilder:
             elif (layer, datatype) not in self.layers:
                 self.layers_truncated = True
 
+    def add_elements(self, count: int, layers: Iterable[tuple[int, int]]) -> None:
+        """``count`` elements of the current cell at once, on ``layers`` (fast paths count locally)."""
+        if self._current is not None:
+            self._current.elements += count
+        self.elements += count
+        for key in layers:
+            if len(self.layers) < MAX_DISTINCT_LAYERS:
+                self.layers.add(key)
+            elif key not in self.layers:
+                self.layers_truncated = True
+
     def reference(self, target: Hashable) -> None:
         if self._current is not None:
             self._current.elements += 1
@@ -216,6 +363,8 @@ class LayoutBuilder:
         resolve: Callable[[Hashable], str] = str,
         compressed_blocks: int = 0,
     ) -> LayoutSummary:
+        """The summary; raises ``InvalidFileError`` for units out of range and
+        ``ReferenceCycleError`` for a reference cycle, so the summary's record is always valid."""
         cells: dict[str, dict[str, int]] = {}
         element_counts: dict[str, int] = {}
         for key, facts in self.cells.items():
@@ -277,35 +426,17 @@ class LayoutSummary:
     def empty_cells(self) -> list[str]:
         return sorted(name for name, count in self.cell_elements.items() if count == 0)
 
+    def __post_init__(self) -> None:
+        # Checked and computed once, here: ``to_record`` never raises and every number in it is
+        # finite; units out of range and reference cycles are the parser's typed errors.
+        check_units(self.user_unit, self.db_unit_meters, what=self.file_format)
+        object.__setattr__(self, "_depth", hierarchy_depth(self.cell_references))
+
     @property
     def max_hierarchy_depth(self) -> int:
-        """Levels in the deepest chain of references (a cell with no children is depth 1).
-
-        Raises ``InvalidFileError`` on a reference cycle, which neither format allows.
-        """
-        depth: dict[str, int] = {}
-        for root in self.cell_references:
-            if root in depth:
-                continue
-            # Iterative post-order walk: deep hierarchies must not hit the recursion limit.
-            on_path: set[str] = {root}
-            stack: list[tuple[str, Iterable[str]]] = [(root, iter(self.cell_references[root]))]
-            while stack:
-                name, children = stack[-1]
-                child = next((c for c in children if c in self.cell_references and c not in depth), None)
-                if child is None:
-                    stack.pop()
-                    on_path.discard(name)
-                    depth[name] = 1 + max(
-                        (depth[c] for c in self.cell_references[name] if c in depth),
-                        default=0,
-                    )
-                    continue
-                if child in on_path:
-                    raise InvalidFileError(f"cell {child!r} references itself through {name!r} (a cycle)")
-                on_path.add(child)
-                stack.append((child, iter(self.cell_references[child])))
-        return max(depth.values(), default=0)
+        """Levels in the deepest chain of references (a cell with no children is depth 1)."""
+        depth: int = self.__dict__["_depth"]
+        return depth
 
     def layer_names(self) -> list[str]:
         return [f"{layer}/{datatype}" for layer, datatype in sorted(self.layers)]
@@ -335,3 +466,30 @@ class LayoutSummary:
             "max_hierarchy_depth": self.max_hierarchy_depth,
             "compressed_blocks": self.compressed_blocks,
         }
+
+
+def hierarchy_depth(cell_references: dict[str, dict[str, int]]) -> int:
+    """Levels in the deepest chain of references among defined cells (a leaf is depth 1).
+
+    Raises ``ReferenceCycleError`` on a reference cycle, which neither format allows.
+    """
+    depth: dict[str, int] = {}
+    for root, root_refs in cell_references.items():
+        if root in depth:
+            continue
+        # Iterative post-order walk: deep hierarchies must not hit the recursion limit.
+        on_path: set[str] = {root}
+        stack: list[tuple[str, Iterable[str]]] = [(root, iter(root_refs))]
+        while stack:
+            name, children = stack[-1]
+            child = next((c for c in children if c in cell_references and c not in depth), None)
+            if child is None:
+                stack.pop()
+                on_path.discard(name)
+                depth[name] = 1 + max((depth[c] for c in cell_references[name] if c in depth), default=0)
+                continue
+            if child in on_path:
+                raise ReferenceCycleError(f"cell {child!r} references itself through {name!r} (a cycle)")
+            on_path.add(child)
+            stack.append((child, iter(cell_references[child])))
+    return max(depth.values(), default=0)

@@ -12,13 +12,15 @@ CELLNAME records that may appear anywhere in the file, so names are resolved at 
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 import struct
 import zlib
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
-from layout import Decoder, LayoutBuilder, LayoutSummary
+from layout import Budget, Decoder, LayoutBuilder, LayoutSummary, TruncatedFileError, check_units, decode_name
 
 from shared.errors import InvalidFileError
 
@@ -38,12 +40,75 @@ PROPERTY, PROPERTY_REPEAT, XNAME, XNAME_REF, XELEMENT, XGEOMETRY, CBLOCK = 28, 2
 _VALIDATION_SCHEMES = {0: "none", 1: "crc32", 2: "checksum32"}
 
 
+def _byte_class(values: Iterable[int]) -> bytes:
+    return b"[" + b"".join(b"\\x%02x" % v for v in values) + b"]"
+
+
+# Regular expressions that step over OASIS integers without decoding them (the summary needs no
+# coordinates): an unsigned-integer is at most 10 bytes (64 bits, as ``Decoder.uint`` accepts),
+# continuation bytes have the high bit set. A g-delta is one integer with bit 0 clear (form 1) or
+# an integer with bit 0 set followed by a second one (form 2). Runs are matched by the C regex
+# engine, ``_RUN_PIECE`` items per call; the patterns are unambiguous, so matching is linear.
+_VARINT = rb"[\x80-\xff]{0,9}[\x00-\x7f]"
+_EVEN, _ODD = range(0, 256, 2), range(1, 256, 2)
+_G1 = b"(?:" + _byte_class(v for v in _EVEN if v < 0x80) + b"|" + _byte_class(v for v in _EVEN if v >= 0x80)
+_G1 += rb"[\x80-\xff]{0,8}[\x00-\x7f])"
+_G2 = b"(?:" + _byte_class(v for v in _ODD if v < 0x80) + b"|" + _byte_class(v for v in _ODD if v >= 0x80)
+_G2 += rb"[\x80-\xff]{0,8}[\x00-\x7f])" + _VARINT
+_GDELTA = b"(?:" + _G1 + b"|" + _G2 + b")"
+_ITEMS = {"uint": (_VARINT, 10), "g-delta": (_GDELTA, 20)}
+_RUN_PIECE = 512
+_ZEROS = re.compile(rb"\x00+")
+
+
+@functools.lru_cache(maxsize=2 * _RUN_PIECE)
+def _run(item: str, count: int) -> re.Pattern[bytes]:
+    return re.compile(b"(?:" + _ITEMS[item][0] + b"){%d}" % count)
+
+
 class _OasisDecoder(Decoder):
     """OASIS primitive types on top of the streaming decoder."""
+
+    def uint(self) -> int:
+        buf, pos = self.buf, self.pos
+        if pos < len(buf):
+            b = buf[pos]
+            if b < 0x80:
+                self.pos = pos + 1
+                return b
+        return Decoder.uint(self)
 
     def sint(self) -> int:
         value = self.uint()
         return -(value >> 1) if value & 1 else value >> 1
+
+    def skip_items(self, item: str, count: int, what: str) -> None:
+        """Step over ``count`` integers or g-deltas (each at least one byte, so a count beyond the
+        bytes left is a truncation at once) without decoding them."""
+        self._need(count, what)
+        _pattern, widest = _ITEMS[item]
+        while count > 0:
+            piece = min(count, _RUN_PIECE)
+            if len(self.buf) - self.pos < piece * widest:
+                self.ensure(piece * widest, what=what)
+            match = _run(item, piece).match(self.buf, self.pos)
+            if match is None:
+                # Truncated or malformed: decode one by one for the exact typed error.
+                for _ in range(piece):
+                    self.uint() if item == "uint" else self.g_delta()
+            else:
+                self.pos = match.end()
+            count -= piece
+
+    def skip_pad(self) -> None:
+        """Step over a run of PAD records (single zero bytes)."""
+        while True:
+            match = _ZEROS.match(self.buf, self.pos)
+            if match is None:
+                return
+            self.pos = match.end()
+            if self.pos < len(self.buf) or not self.ensure(1):
+                return
 
     def real(self, kind: int | None = None) -> float:
         kind = self.uint() if kind is None else kind
@@ -62,37 +127,32 @@ class _OasisDecoder(Decoder):
                 raise InvalidFileError(f"real with zero denominator at offset {self.offset}")
             return (1.0 if kind == 4 else -1.0) * numerator / denominator
         if kind == 6:
-            return float(struct.unpack("<f", self.read(4))[0])
+            return float(struct.unpack("<f", self.read(4, what="real"))[0])
         if kind == 7:
-            return float(struct.unpack("<d", self.read(8))[0])
+            return float(struct.unpack("<d", self.read(8, what="real"))[0])
         raise InvalidFileError(f"unknown real type {kind} at offset {self.offset}")
 
     def string(self) -> bytes:
-        return self.read(self.uint())
+        return self.read(self.uint(), what="string")
 
     def name(self) -> str:
-        return self.string().decode("ascii", errors="replace")
+        return decode_name(self.string())
 
     def skip_string(self) -> None:
-        self.skip(self.uint())
+        self.skip(self.uint(), what="string")
 
     def g_delta(self) -> None:
         # Form 1: one integer, bit 0 clear. Form 2: bit 0 set, x magnitude, then signed y.
         if self.uint() & 1:
-            self.sint()
+            self.uint()
 
     def point_list(self) -> None:
         kind = self.uint()
         count = self.uint()
-        if kind in (0, 1):
-            for _ in range(count):
-                self.sint()
-        elif kind in (2, 3):
-            for _ in range(count):
-                self.uint()
-        elif kind in (4, 5):
-            for _ in range(count):
-                self.g_delta()
+        if kind <= 3:
+            self.skip_items("uint", count, "point list")
+        elif kind <= 5:
+            self.skip_items("g-delta", count, "point list")
         else:
             raise InvalidFileError(f"unknown point-list type {kind} at offset {self.offset}")
 
@@ -101,35 +161,27 @@ class _OasisDecoder(Decoder):
         if kind == 0:  # reuse the previous repetition
             return
         if kind == 1:
-            for _ in range(4):
-                self.uint()
+            self.skip_items("uint", 4, "repetition")
         elif kind in (2, 3):
-            self.uint()
-            self.uint()
+            self.skip_items("uint", 2, "repetition")
         elif kind in (4, 6):
-            for _ in range(self.uint() + 1):
-                self.uint()
+            self.skip_items("uint", self.uint() + 1, "repetition")
         elif kind in (5, 7):
             dimension = self.uint()
             self.uint()  # grid
-            for _ in range(dimension + 1):
-                self.uint()
+            self.skip_items("uint", dimension + 1, "repetition")
         elif kind == 8:
-            self.uint()
-            self.uint()
-            self.g_delta()
-            self.g_delta()
+            self.skip_items("uint", 2, "repetition")
+            self.skip_items("g-delta", 2, "repetition")
         elif kind == 9:
             self.uint()
             self.g_delta()
         elif kind == 10:
-            for _ in range(self.uint() + 1):
-                self.g_delta()
+            self.skip_items("g-delta", self.uint() + 1, "repetition")
         elif kind == 11:
             dimension = self.uint()
             self.uint()  # grid
-            for _ in range(dimension + 1):
-                self.g_delta()
+            self.skip_items("g-delta", dimension + 1, "repetition")
         else:
             raise InvalidFileError(f"unknown repetition type {kind} at offset {self.offset}")
 
@@ -158,22 +210,27 @@ class _OasisDecoder(Decoder):
 
 
 def _inflate_source(outer: _OasisDecoder, compressed: int, expected: int) -> Any:
-    """A chunk source yielding the decompressed bytes of a CBLOCK, never more than ``expected``."""
+    """A chunk source yielding the decompressed bytes of a CBLOCK, never more than ``expected``;
+    the outer decoder's budget is consulted before every window is inflated."""
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     state = {"left": compressed, "produced": 0}
 
     def next_chunk() -> bytes:
         while True:
-            if inflater.unconsumed_tail:
-                data = inflater.decompress(inflater.unconsumed_tail, _INFLATE_WINDOW)
-            elif state["left"] > 0:
-                raw = outer.read(min(state["left"], _INFLATE_WINDOW))
-                state["left"] -= len(raw)
-                data = inflater.decompress(raw, _INFLATE_WINDOW)
-            else:
-                data = inflater.flush()
-                if not data:
-                    return b""
+            outer.check_budget()
+            try:
+                if inflater.unconsumed_tail:
+                    data = inflater.decompress(inflater.unconsumed_tail, _INFLATE_WINDOW)
+                elif state["left"] > 0:
+                    raw = outer.read(min(state["left"], _INFLATE_WINDOW), what="CBLOCK data")
+                    state["left"] -= len(raw)
+                    data = inflater.decompress(raw, _INFLATE_WINDOW)
+                else:
+                    data = inflater.flush()
+                    if not data:
+                        return b""
+            except zlib.error as e:
+                raise InvalidFileError(f"{outer.label}: corrupt CBLOCK before offset {outer.offset}: {e}") from e
             state["produced"] += len(data)
             if state["produced"] > expected:
                 raise InvalidFileError(f"CBLOCK decompresses to more than the declared {expected} bytes")
@@ -184,11 +241,51 @@ def _inflate_source(outer: _OasisDecoder, compressed: int, expected: int) -> Any
         # The block must consume exactly its compressed bytes and produce exactly ``expected``.
         while next_chunk():
             pass
-        if state["produced"] != expected:
+        if state["produced"] != expected or not inflater.eof:
             raise InvalidFileError(f"CBLOCK decompressed to {state['produced']} bytes, declared {expected}")
 
     next_chunk.drain = drain  # type: ignore[attr-defined]
     return next_chunk
+
+
+def _skip_repetition(buf: bytes, pos: int) -> int:
+    """The position after the repetition at ``pos`` in ``buf``, or -1 when it is not wholly in
+    the buffer or not of a common small form (the general decoder then takes the record)."""
+    kind = buf[pos]
+    pos += 1
+    if kind == 0:  # reuse the previous repetition
+        return pos
+    shape = _REPETITION_SHAPES.get(kind)
+    if shape is None:
+        return -1
+    uints, gdeltas, listed = shape
+    runs = _FAST_RUNS
+    if listed is None:
+        match = runs[0][uints].match(buf, pos)
+        if match is not None and gdeltas:
+            match = runs[1][gdeltas].match(buf, match.end())
+        return -1 if match is None else match.end()
+    dimension = buf[pos]  # the list holds dimension + 1 spaces
+    if dimension >= 0x7F:
+        return -1
+    match = runs[0][uints].match(buf, pos + 1)  # the grid, if any
+    if match is not None:
+        match = runs[listed == "g-delta"][dimension + 1].match(buf, match.end())
+    return -1 if match is None else match.end()
+
+
+# Repetition types 1-11: (integers after the type or the dimension, g-deltas after those, and the
+# kind of the variable-length list: None, "uint" or "g-delta").
+_REPETITION_SHAPES: dict[int, tuple[int, int, str | None]] = {
+    1: (4, 0, None), 2: (2, 0, None), 3: (2, 0, None), 8: (2, 2, None), 9: (1, 1, None),
+    4: (0, 0, "uint"), 6: (0, 0, "uint"), 5: (1, 0, "uint"), 7: (1, 0, "uint"),
+    10: (0, 0, "g-delta"), 11: (1, 0, "g-delta"),
+}
+_FAST_LIMIT = 128  # point counts and run lengths below this are decoded in place
+_FAST_RUNS = tuple(
+    (re.compile(b""), *tuple(_run(item, n) for n in range(1, _FAST_LIMIT + 1))) for item in ("uint", "g-delta")
+)
+_FLUSH_EVERY = 4096  # elements counted locally between flushes (bounds the local layer set)
 
 
 class _Parser:
@@ -219,12 +316,8 @@ class _Parser:
         if self.dec.uint() != START:
             raise InvalidFileError("the START record must follow the magic bytes")
         self.start()
-        while True:
-            rid = self.dec.uint()
-            if rid == END:
-                self.end()
-                break
-            self.record(rid, self.dec, nested=False)
+        self.stream(self.dec, nested=False)
+        self.end()
         return self.builder.finish(
             file_format="OASIS",
             format_version=self.version,
@@ -243,6 +336,8 @@ class _Parser:
         self.unit = self.dec.real()
         if not (math.isfinite(self.unit) and self.unit > 0):
             raise InvalidFileError(f"START unit must be positive, got {self.unit}")
+        # 1e-310 grid steps per micron is positive but makes the user unit infinite.
+        check_units(1.0 / self.unit, 1e-6 / self.unit, what="OASIS START unit")
         self.offset_flag = self.dec.uint()
         if self.offset_flag not in (0, 1):
             raise InvalidFileError(f"START offset-flag must be 0 or 1, got {self.offset_flag}")
@@ -285,6 +380,159 @@ class _Parser:
             except KeyError:
                 raise InvalidFileError(f"cell reference number {key} has no CELLNAME record") from None
         return str(key)
+
+    # -- the hot loop ----------------------------------------------------------------------
+    def stream(self, dec: _OasisDecoder, *, nested: bool) -> None:
+        """Decode records until END (top level; ``dec`` is then just after the END record id) or
+        the end of a CBLOCK (nested).
+
+        The common geometry records (RECTANGLE, POLYGON, PATH, TEXT, PAD, XY mode) are decoded in
+        place on the buffer with their modal layer and datatype in local variables, and whatever
+        the summary does not need is stepped over by the regular expressions above. A record that
+        runs past the end of the buffer, or that is in any way unusual (a multi-byte record id, an
+        integer that fails the fast match), is rewound to its start and decoded again by the
+        general record methods, which refill the buffer and raise the exact typed error; this is
+        sound because a record changes the parser's state only once it is complete here.
+        """
+        builder = self.builder
+        runs = _FAST_RUNS
+        plans = _GEOMETRY_PLAN
+        zeros = _ZEROS.match
+        while True:
+            buf, pos = dec.buf, dec.pos
+            size = len(buf)
+            layer, datatype = self.layer, self.datatype
+            textlayer, texttype = self.textlayer, self.texttype
+            in_cell = builder.in_cell
+            layers: set[tuple[int, int]] = set()
+            count = 0
+            start = pos
+            try:
+                while count < _FLUSH_EVERY:
+                    start = pos
+                    rid = buf[pos]
+                    if rid in (RECTANGLE, POLYGON, PATH):
+                        info = buf[pos + 1]
+                        pos += 2
+                        if info & 0x01:
+                            layer = buf[pos]
+                            pos += 1
+                            if layer >= 0x80:
+                                break
+                        if info & 0x02:
+                            datatype = buf[pos]
+                            pos += 1
+                            if datatype >= 0x80:
+                                break
+                        if rid == PATH:
+                            skip = 0
+                            if info & 0x40:  # half-width
+                                match = runs[0][1].match(buf, pos)
+                                if match is None:
+                                    break
+                                pos = match.end()
+                            if info & 0x80:  # extension scheme 0000SSEE, then the explicit ones
+                                scheme = buf[pos]
+                                pos += 1
+                                if scheme >= 0x80:
+                                    break
+                                skip += ((scheme >> 2) & 3 == 3) + (scheme & 3 == 3)
+                            point_list = info & 0x20
+                            after = bool(info & 0x10) + bool(info & 0x08)
+                        else:
+                            skip, point_list, after, _ = plans[rid][info]
+                        if point_list:
+                            if skip:
+                                match = runs[0][skip].match(buf, pos)
+                                if match is None:
+                                    break
+                                pos = match.end()
+                                skip = 0
+                            kind = buf[pos]
+                            points = buf[pos + 1]
+                            if kind > 5 or points >= 0x80:
+                                break
+                            match = runs[kind >= 4][points].match(buf, pos + 2)
+                            if match is None:
+                                break
+                            pos = match.end()
+                        skip += after
+                        if skip:
+                            match = runs[0][skip].match(buf, pos)
+                            if match is None:
+                                break
+                            pos = match.end()
+                        if info & 0x04:
+                            pos = _skip_repetition(buf, pos)
+                            if pos < 0:
+                                break
+                        if not in_cell:
+                            break
+                        if layer is not None and datatype is not None:
+                            layers.add((layer, datatype))
+                        count += 1
+                    elif rid == TEXT:
+                        info = buf[pos + 1]
+                        pos += 2
+                        if info & 0x40:  # explicit text string: a reference number or a string
+                            length = buf[pos]
+                            if length >= 0x80:
+                                break
+                            pos += 1 if info & 0x20 else 1 + length
+                        if info & 0x01:
+                            textlayer = buf[pos]
+                            pos += 1
+                            if textlayer >= 0x80:
+                                break
+                        if info & 0x02:
+                            texttype = buf[pos]
+                            pos += 1
+                            if texttype >= 0x80:
+                                break
+                        skip = bool(info & 0x10) + bool(info & 0x08)
+                        if skip:
+                            match = runs[0][skip].match(buf, pos)
+                            if match is None:
+                                break
+                            pos = match.end()
+                        if info & 0x04:
+                            pos = _skip_repetition(buf, pos)
+                            if pos < 0:
+                                break
+                        if pos > size or not in_cell:
+                            break
+                        if textlayer is not None and texttype is not None:
+                            layers.add((textlayer, texttype))
+                        count += 1
+                    elif rid == PAD:
+                        match = zeros(buf, pos)
+                        pos = pos + 1 if match is None else match.end()
+                    elif rid in (XYABSOLUTE, XYRELATIVE):
+                        pos += 1
+                    else:
+                        break
+                else:
+                    start = pos
+            except IndexError:
+                pass  # the record runs past the buffer: decoded again below
+            # Commit what was decoded completely, then one record the general way.
+            self.layer, self.datatype = layer, datatype
+            self.textlayer, self.texttype = textlayer, texttype
+            builder.add_elements(count, layers)
+            dec.pos = start
+            if count >= _FLUSH_EVERY:
+                continue
+            if dec.at_eof():
+                if nested:
+                    return
+                raise TruncatedFileError(f"{dec.label} ends at byte {dec.offset} before the END record")
+            rid = dec.uint()
+            if rid == END and not nested:
+                return
+            if rid == PAD:
+                dec.skip_pad()
+                continue
+            self.record(rid, dec, nested=nested)
 
     # -- records ---------------------------------------------------------------------------
     def record(self, rid: int, dec: _OasisDecoder, *, nested: bool) -> None:
@@ -388,13 +636,23 @@ class _Parser:
 
     def geometry(self, dec: _OasisDecoder, rid: int) -> None:
         """RECTANGLE, POLYGON, TRAPEZOID, CTRAPEZOID, CIRCLE: info byte, [layer] [datatype], the
-        record's own fields (``_GEOMETRY_FIELDS``), then [x] [y] [repetition]."""
+        record's own fields, then [x] [y] [repetition]; every field but layer and datatype is
+        stepped over undecoded (``_GEOMETRY_PLAN``)."""
         info = dec.byte()
-        self._layer_datatype(dec, info)
-        for bit, read in _GEOMETRY_FIELDS[rid]:
-            if bit is None or info & bit:
-                read(dec)
-        self._position(dec, info)
+        if info & 0x01:
+            self.layer = dec.uint()
+        if info & 0x02:
+            self.datatype = dec.uint()
+        before, point_list, after, repetition = _GEOMETRY_PLAN[rid][info]
+        if point_list:
+            if before:
+                dec.skip_items("uint", before, "geometry")
+            dec.point_list()
+            before = 0
+        if before + after:
+            dec.skip_items("uint", before + after, "geometry")
+        if repetition:
+            dec.repetition()
         self._element(self.layer, self.datatype)
 
     def path(self, dec: _OasisDecoder) -> None:
@@ -455,27 +713,35 @@ class _Parser:
             raise InvalidFileError(f"CBLOCK compression type {method} (only 0, DEFLATE, exists)")
         uncompressed = dec.uint()
         compressed = dec.uint()
+        dec._need(compressed, "CBLOCK")  # the compressed bytes must be in the file
         source = _inflate_source(dec, compressed, uncompressed)
-        inner = _OasisDecoder(source, label=f"{dec.label} CBLOCK at {dec.offset}")
-        while not inner.at_eof():
-            self.record(inner.uint(), inner, nested=True)
+        inner = _OasisDecoder(source, size=uncompressed, label=f"{dec.label} CBLOCK at {dec.offset}")
+        self.stream(inner, nested=True)
         source.drain()
         self.compressed_blocks += 1
 
 
-# Fields between [layer][datatype] and [x][y][repetition]: (info-byte bit, or None when the
-# field is always present; reader). Info bytes: RECTANGLE SWHXYRDL, POLYGON 00PXYRDL,
-# TRAPEZOID OWHXYRDL (+ delta-a and/or delta-b), CTRAPEZOID TWHXYRDL, CIRCLE 00rXYRDL.
-_WIDTH_HEIGHT = ((0x40, _OasisDecoder.uint), (0x20, _OasisDecoder.uint))
-_GEOMETRY_FIELDS: dict[int, tuple[tuple[int | None, Any], ...]] = {
-    RECTANGLE: _WIDTH_HEIGHT,
-    POLYGON: ((0x20, _OasisDecoder.point_list),),
-    TRAPEZOID_AB: (*_WIDTH_HEIGHT, (None, _OasisDecoder.sint), (None, _OasisDecoder.sint)),
-    TRAPEZOID_A: (*_WIDTH_HEIGHT, (None, _OasisDecoder.sint)),
-    TRAPEZOID_B: (*_WIDTH_HEIGHT, (None, _OasisDecoder.sint)),
-    CTRAPEZOID: ((0x80, _OasisDecoder.uint), *_WIDTH_HEIGHT),
-    CIRCLE: ((0x20, _OasisDecoder.uint),),
-}
+def _plan(rid: int, info: int) -> tuple[int, bool, int, bool]:
+    """(integers before the point list, point list present, integers after it, repetition present)
+    of a geometry record with this info byte. Info bytes: RECTANGLE SWHXYRDL, POLYGON 00PXYRDL,
+    TRAPEZOID OWHXYRDL (+ delta-a and/or delta-b, always present), CTRAPEZOID TWHXYRDL, CIRCLE
+    00rXYRDL."""
+    width_height = bool(info & 0x40) + bool(info & 0x20)
+    before = {
+        RECTANGLE: width_height,
+        POLYGON: 0,
+        TRAPEZOID_AB: width_height + 2,
+        TRAPEZOID_A: width_height + 1,
+        TRAPEZOID_B: width_height + 1,
+        CTRAPEZOID: bool(info & 0x80) + width_height,
+        CIRCLE: bool(info & 0x20),
+    }[rid]
+    point_list = rid == POLYGON and bool(info & 0x20)
+    return before, point_list, bool(info & 0x10) + bool(info & 0x08), bool(info & 0x04)
+
+
+_GEOMETRY_RECORDS = (RECTANGLE, POLYGON, TRAPEZOID_AB, TRAPEZOID_A, TRAPEZOID_B, CTRAPEZOID, CIRCLE)
+_GEOMETRY_PLAN = {rid: tuple(_plan(rid, info) for info in range(256)) for rid in _GEOMETRY_RECORDS}
 
 _HANDLERS: dict[int, Any] = {
     CELLNAME: lambda p, d: p.cellname(d, False),
@@ -493,7 +759,7 @@ _HANDLERS: dict[int, Any] = {
     PLACEMENT: lambda p, d: p.placement(d, False),
     PLACEMENT_TRANSFORM: lambda p, d: p.placement(d, True),
     TEXT: _Parser.text,
-    **{rid: (lambda p, d, rid=rid: p.geometry(d, rid)) for rid in _GEOMETRY_FIELDS},
+    **{rid: (lambda p, d, rid=rid: p.geometry(d, rid)) for rid in _GEOMETRY_RECORDS},
     PATH: _Parser.path,
     PROPERTY: _Parser.property,
     PROPERTY_REPEAT: lambda p, d: None,
@@ -505,13 +771,17 @@ _HANDLERS: dict[int, Any] = {
 
 
 def parse(dec: Decoder) -> LayoutSummary:
-    """Parse a whole OASIS file; raise ``InvalidFileError`` (or ``TruncatedFileError``) when it is
-    not a complete, well-formed OASIS 1.0 file. ``dec`` must track checksums for END validation."""
+    """Parse a whole OASIS file; raise ``InvalidFileError`` (or a subclass: ``TruncatedFileError``,
+    ``LengthLimitError``, ``FileBudgetExceededError``, ...) when it is not a complete, well-formed
+    OASIS 1.0 file, and nothing else. ``dec`` must come from ``decoder`` (checksums tracked)."""
     if not isinstance(dec, _OasisDecoder):
         raise TypeError("use oasis.decoder(source) to create the decoder")
     return _Parser(dec).parse()
 
 
-def decoder(source: Any, *, label: str = "file") -> Decoder:
-    """The decoder ``parse`` needs: OASIS primitives and checksum tracking."""
-    return _OasisDecoder(source, track_checksums=True, label=label)
+def decoder(
+    source: Callable[[], bytes], *, size: int | None = None, budget: Budget | None = None, label: str = "file"
+) -> Decoder:
+    """The decoder ``parse`` needs: OASIS primitives and checksum tracking; ``size`` (the object
+    size) bounds every declared length, ``budget`` is consulted before every chunk and window."""
+    return _OasisDecoder(source, size=size, budget=budget, track_checksums=True, label=label)
