@@ -67,6 +67,25 @@ def client_config(*, max_attempts: int = 5, connect_timeout: float = 5, read_tim
     )
 
 
+# botocore's standard retry mode: the delay after attempt n (1-based) is at most
+# min(2 ** (n - 1), 20) s for throttling errors (less for others), raised by an x-amz-retry-after
+# header to at most 5 s more.
+_BACKOFF_CAP_SECONDS = 20.0
+_RETRY_AFTER_EXTRA_SECONDS = 5.0
+
+
+def request_seconds(*, max_attempts: int = 5, connect_timeout: float = 5, read_timeout: float = 60) -> float:
+    """The longest one API call of a client made with these settings may take before it fails:
+    every attempt connecting and then waiting out the read timeout, plus the longest backoff
+    between attempts. Reserve this before a request that must not run into the Lambda timeout
+    (it assumes a reply body does not stall for a whole read timeout more than once)."""
+    client_config(max_attempts=max_attempts, connect_timeout=connect_timeout, read_timeout=read_timeout)  # checks
+    backoff = sum(
+        min(2.0 ** (n - 1), _BACKOFF_CAP_SECONDS) + _RETRY_AFTER_EXTRA_SECONDS for n in range(1, max_attempts)
+    )
+    return max_attempts * (connect_timeout + read_timeout) + backoff
+
+
 @overload
 def client(
     service_name: Literal["s3"],

@@ -324,20 +324,26 @@ def process_items(
     totals: Sequence[str] = (),
     on_record: Callable[[Mapping[str, Any]], None] | None = None,
     what: str = "processing",
+    reserve_seconds: float = 0.0,
 ) -> BatchResult:
     """One record per item (see the module docstring); returns the counts and the ``totals``
-    (integer record fields summed over the records written by this invocation)."""
+    (integer record fields summed over the records written by this invocation).
+
+    ``reserve_seconds``: the time one request to the output bucket may take with its retries
+    (``aws.request_seconds``); no item is looked up or started with less time than that left.
+    """
     processed = succeeded = failed = skipped = 0
     sums = dict.fromkeys(totals, 0)
     for item in items:
         key = result_key(execution_id, item.key)
+        deadline.check(f"{what} {item.key}", reserve=reserve_seconds)
         previous = existing_status(s3, output_bucket, key, etag=item.etag)
         if previous is not None:
             skipped += 1
             succeeded += previous == SUCCEEDED
             failed += previous == FAILED
             continue
-        deadline.check(f"{what} {item.key}")
+        deadline.check(f"{what} {item.key}", reserve=reserve_seconds)
         record, body = item_record(item, work, defaults=defaults, whole_budget=processed == 0)
         with mapped_errors("PutObject"):
             s3.put_object(Bucket=output_bucket, Key=key, Body=body, ContentType="application/json")

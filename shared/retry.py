@@ -70,13 +70,18 @@ class Deadline:
     def expired(self) -> bool:
         return self.remaining_seconds() <= 0
 
-    def check(self, what: str) -> None:
-        """Raise ``DeadlineExceededError`` if the deadline has passed; ``what`` names the work."""
-        if self.expired():
+    def check(self, what: str, *, reserve: float = 0.0) -> None:
+        """Raise ``DeadlineExceededError`` unless more than ``reserve`` seconds are left before the
+        deadline; ``what`` names the work. ``reserve`` is the time the next step may take (a request
+        with its timeouts and retries, ``aws.request_seconds``), so it is not started without it."""
+        remaining = self.remaining_seconds()
+        if remaining <= reserve:
+            reason = "time budget exhausted" if reserve <= 0 else f"less than the {reserve:g} s it may take is left"
+            details: dict[str, object] = {"what": what, "marginMs": self.margin_ms}
+            if reserve > 0:
+                details["reserveSeconds"] = reserve
             raise DeadlineExceededError(
-                f"{what}: time budget exhausted (less than {self.margin_ms:g} ms of the invocation left)",
-                what=what,
-                marginMs=self.margin_ms,
+                f"{what}: {reason} ({remaining:.3f} s left before the {self.margin_ms:g} ms margin)", **details
             )
 
 

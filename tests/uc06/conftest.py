@@ -60,6 +60,14 @@ def load_function(function: str, *modules: str) -> SimpleNamespace:
         sys.modules.update(saved)
 
 
+def load_metadata_extraction(monkeypatch: pytest.MonkeyPatch, access_point_arn: str, output_bucket: str) -> Any:
+    """The metadata_extraction function (handler, extraction, layout) configured for a test."""
+    monkeypatch.setenv("ACCESS_POINT_ARN", access_point_arn)
+    monkeypatch.setenv("OUTPUT_BUCKET", output_bucket)
+    monkeypatch.setenv("RANGE_CHUNK_BYTES", str(64 * 1024))
+    return load_function("metadata_extraction", "handler", "extraction", "layout")
+
+
 class FakeDeadline:
     """A deadline the test controls: ``remaining`` seconds, decremented by ``tick`` per query."""
 
@@ -76,11 +84,11 @@ class FakeDeadline:
     def expired(self) -> bool:
         return self.remaining <= 0
 
-    def check(self, what: str) -> None:
+    def check(self, what: str, *, reserve: float = 0.0) -> None:
         from shared.errors import DeadlineExceededError
 
         self.checks.append(what)
-        if self.expired():
+        if self.remaining <= reserve:
             raise DeadlineExceededError(f"time budget exhausted before {what}")
 
 

@@ -11,7 +11,7 @@ from shared.batch import parse_batch
 from shared.errors import DeadlineExceededError, InvalidInputError, ServiceUnavailableError, ThrottlingError
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext, ManualClock
-from tests.uc06.conftest import EVENTS, client_error, load_function
+from tests.uc06.conftest import EVENTS, client_error, load_metadata_extraction
 
 pytestmark = pytest.mark.unit
 
@@ -20,10 +20,7 @@ EXECUTION = "exec-0001"
 
 @pytest.fixture
 def fn(monkeypatch, s3_access_point, output_bucket):
-    monkeypatch.setenv("ACCESS_POINT_ARN", s3_access_point.arn)
-    monkeypatch.setenv("OUTPUT_BUCKET", output_bucket)
-    monkeypatch.setenv("RANGE_CHUNK_BYTES", str(64 * 1024))
-    return load_function("metadata_extraction", "handler", "extraction")
+    return load_metadata_extraction(monkeypatch, s3_access_point.arn, output_bucket)
 
 
 def item(ap, key: str) -> dict:
@@ -85,7 +82,7 @@ def test_one_record_per_item_success_and_typed_failures(fn, s3_access_point, out
 
 def test_missing_object_is_a_failed_record_not_an_exception(fn, s3_access_point, output_bucket):
     gone = {"key": "designs/gone.gds", "size": 100, "etag": "x", "last_modified": "2026-11-20T08:15:30Z"}
-    result = fn.handler.handler(event([gone]), FakeLambdaContext(remaining_ms=60_000))
+    result = fn.handler.handler(event([gone]), FakeLambdaContext(remaining_ms=300_000))
     assert (result["succeeded"], result["failed"]) == (0, 1)
     assert record(s3_access_point.s3, output_bucket, "designs/gone.gds")["error_type"] == "NotFoundError"
 

@@ -9,6 +9,7 @@ already exists are then skipped, so every retry makes progress and writes stay i
 
 from __future__ import annotations
 
+import logging
 import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -16,11 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 import gdsii
 import oasis
-from layout import Decoder, LayoutSummary
+from layout import Budget, Decoder, LayoutSummary
 
 from shared.aws import mapped_errors
 from shared.batch import BatchResult, Work, process_items
-from shared.errors import InvalidFileError
+from shared.errors import (
+    AccessDeniedError,
+    InvalidFileError,
+    NotFoundError,
+    PermanentError,
+    PipelineError,
+    SourceChangedError,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -28,20 +36,41 @@ if TYPE_CHECKING:
     from shared.retry import Deadline
     from shared.s3ap import ObjectInfo
 
+logger = logging.getLogger(__name__)
+
 _CONTENT_RANGE_RE = re.compile(r"bytes \d+-\d+/(\d+)")
 # Fields every record carries, so the table's columns exist for FAILED records too.
 RECORD_DEFAULTS: Mapping[str, Any] = {"format": None}
 
 
 class RangeReader:
-    """A ``ChunkSource`` that reads an object through the access point with ranged GETs.
+    """A ``ChunkSource`` that reads one version of an object through the access point with ranged GETs.
 
-    Memory is one chunk. The object's current size comes from the first reply's Content-Range
-    (the listing may be stale); the deadline is checked before every request.
+    Memory is one chunk. Every GET carries ``IfMatch`` with the listed ETag, so a file replaced
+    after it was listed cannot yield chunks of two versions: S3 answers 412 and the read fails
+    with ``SourceChangedError`` (naming the ETag seen now, when a HeadObject can tell). A reply
+    whose ETag differs from the listed one (a server ignoring IfMatch) fails the same way.
+
+    Time: before every request ``reserve_seconds`` must be left before the deadline (the time a
+    GET may take with its timeouts and retries, plus writing the record after it), otherwise
+    ``DeadlineExceededError``; ``check_budget`` is the same check for the decoder's budget hook
+    (consulted while it inflates or scans without reading).
+
+    A GET answered 403 for a listed object is told apart by a one-key listing: gone since the
+    listing -> ``NotFoundError``; still there -> the ``AccessDeniedError`` stands.
     """
 
     def __init__(
-        self, s3: S3Client, bucket: str, key: str, size: int, *, chunk_bytes: int, deadline: Deadline
+        self,
+        s3: S3Client,
+        bucket: str,
+        key: str,
+        size: int,
+        *,
+        chunk_bytes: int,
+        deadline: Deadline,
+        etag: str | None = None,
+        reserve_seconds: float = 0.0,
     ) -> None:
         self._s3 = s3
         self._bucket = bucket
@@ -49,18 +78,41 @@ class RangeReader:
         self.size = size
         self._chunk = chunk_bytes
         self._deadline = deadline
+        self.etag = etag or None
+        self._reserve = reserve_seconds
         self.position = 0
         self.requests = 0
+        self.etag_seen: str | None = None
+
+    def check_budget(self) -> bool:
+        """The decoder's budget hook: raises ``DeadlineExceededError`` when the time is spent."""
+        self._deadline.check(f"parsing {self._key}", reserve=self._reserve)
+        return False
 
     def __call__(self) -> bytes:
         if self.position >= self.size:
             return b""
-        self._deadline.check(f"reading {self._key}")
+        self._deadline.check(f"reading {self._key}", reserve=self._reserve)
         end = min(self.position + self._chunk, self.size) - 1
-        with mapped_errors("GetObject"):
-            reply = self._s3.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={self.position}-{end}")
-            data: bytes = reply["Body"].read()
+        request: dict[str, Any] = {"Bucket": self._bucket, "Key": self._key, "Range": f"bytes={self.position}-{end}"}
+        if self.etag:
+            request["IfMatch"] = self.etag
+        try:
+            with mapped_errors("GetObject"):
+                reply = self._s3.get_object(**request)
+                data: bytes = reply["Body"].read()
+        except PermanentError as e:
+            if e.details.get("httpStatus") == 412 or e.details.get("code") == "PreconditionFailed":
+                raise self._changed(self._current_etag()) from e
+            if isinstance(e, AccessDeniedError) and not self._still_listed():
+                raise NotFoundError(
+                    f"{self._key} no longer exists (removed after it was listed)", key=self._key
+                ) from e
+            raise
         self.requests += 1
+        seen = str(reply.get("ETag", "")).strip('"')
+        if self.etag and seen and seen != self.etag:
+            raise self._changed(seen)
         match = _CONTENT_RANGE_RE.fullmatch(str(reply.get("ContentRange", "")))
         if match is not None:
             self.size = int(match.group(1))
@@ -69,6 +121,33 @@ class RangeReader:
             return b""
         self.position += len(data)
         return data
+
+    def _changed(self, seen: str | None) -> SourceChangedError:
+        self.etag_seen = seen
+        return SourceChangedError(
+            f"{self._key} changed after it was listed (listed ETag {self.etag}, now {seen or 'unknown'}); "
+            f"{self.position} bytes had been read",
+            key=self._key,
+            listed_etag=self.etag,
+            etag_seen=seen,
+        )
+
+    def _current_etag(self) -> str | None:
+        try:
+            with mapped_errors("HeadObject"):
+                head = self._s3.head_object(Bucket=self._bucket, Key=self._key)
+        except PipelineError as e:  # best effort: the failure is the change itself
+            logger.info("could not read the current ETag", extra={"key": self._key, "error": e.message})
+            return None
+        return str(head.get("ETag", "")).strip('"') or None
+
+    def _still_listed(self) -> bool:
+        try:
+            with mapped_errors("ListObjectsV2"):
+                page = self._s3.list_objects_v2(Bucket=self._bucket, Prefix=self._key, MaxKeys=1)
+        except PipelineError:
+            return True  # cannot tell: keep the original error
+        return any(entry.get("Key") == self._key for entry in page.get("Contents", []))
 
 
 def _sniff(first: bytes) -> str | None:
@@ -79,8 +158,13 @@ def _sniff(first: bytes) -> str | None:
     return None
 
 
-def extract(reader: Callable[[], bytes], *, label: str) -> LayoutSummary:
-    """Detect the format from the content (not the file name) and parse the whole stream."""
+def extract(
+    reader: Callable[[], bytes], *, label: str, size: int | None = None, budget: Budget | None = None
+) -> LayoutSummary:
+    """Detect the format from the content (not the file name) and parse the whole stream.
+
+    ``size`` (the object's size) bounds every declared length; ``budget`` is the decoders' time
+    budget hook (see ``layout.Decoder``)."""
     first = b""
     while len(first) < len(oasis.MAGIC):  # enough bytes to recognise either format
         chunk = reader()
@@ -97,9 +181,9 @@ def extract(reader: Callable[[], bytes], *, label: str) -> LayoutSummary:
     kind = _sniff(first)
     try:
         if kind == "OASIS":
-            return oasis.parse(oasis.decoder(source, label=label))
+            return oasis.parse(oasis.decoder(source, size=size, budget=budget, label=label))
         if kind == "GDSII":
-            return gdsii.parse(Decoder(source, label=label))
+            return gdsii.parse(Decoder(source, size=size, budget=budget, label=label))
     except zlib.error as e:  # a corrupt CBLOCK
         raise InvalidFileError(f"{label}: corrupt compressed block: {e}") from e
     except OverflowError as e:  # a real number beyond float range
@@ -108,22 +192,38 @@ def extract(reader: Callable[[], bytes], *, label: str) -> LayoutSummary:
 
 
 def layout_work(
-    s3: S3Client, access_point_arn: str, *, deadline: Deadline, chunk_bytes: int, max_names: int
+    s3: S3Client,
+    access_point_arn: str,
+    *,
+    deadline: Deadline,
+    chunk_bytes: int,
+    max_names: int,
+    reserve_seconds: float = 0.0,
 ) -> Work:
-    """The work of one file for ``shared.batch.process_items``: read it with ranged GETs, parse it,
-    return the layout fields; the size seen and the bytes read are recorded whatever the outcome."""
+    """The work of one file for ``shared.batch.process_items``: read the listed version with
+    ranged GETs, parse it, return the layout fields. The size seen, the bytes read and (when the
+    file changed) the ETag seen are recorded whatever the outcome."""
 
     def work(item: ObjectInfo, facts: dict[str, Any]) -> Mapping[str, Any]:
         reader = RangeReader(
-            s3, access_point_arn, item.key, item.size, chunk_bytes=chunk_bytes, deadline=deadline
+            s3,
+            access_point_arn,
+            item.key,
+            item.size,
+            chunk_bytes=chunk_bytes,
+            deadline=deadline,
+            etag=item.etag,
+            reserve_seconds=reserve_seconds,
         )
         try:
             if item.size == 0:
                 raise InvalidFileError(f"{item.key} is empty")
-            summary = extract(reader, label=item.key)
+            summary = extract(reader, label=item.key, size=item.size, budget=reader.check_budget)
             return summary.to_record(max_names=max_names)
         finally:
             facts.update(size_bytes=reader.size if reader.requests else item.size, bytes_read=reader.position)
+            if reader.etag_seen is not None:
+                facts["etag_seen"] = reader.etag_seen
 
     return work
 
@@ -139,11 +239,24 @@ def process_batch(
     chunk_bytes: int,
     max_names: int,
     on_record: Callable[[Mapping[str, Any]], None] | None = None,
+    request_seconds: float = 0.0,
 ) -> BatchResult:
-    """One record per file of the batch; ``BatchResult.totals["bytes_read"]`` sums the bytes read."""
+    """One record per file of the batch; ``BatchResult.totals["bytes_read"]`` sums the bytes read.
+
+    ``request_seconds``: the longest one S3 request of ``s3`` may take (``aws.request_seconds``).
+    No request is started with less than twice that left (the request and the record written
+    after it), so no request runs into the Lambda timeout."""
+    reserve = 2 * request_seconds
     return process_items(
         items,
-        layout_work(s3, access_point_arn, deadline=deadline, chunk_bytes=chunk_bytes, max_names=max_names),
+        layout_work(
+            s3,
+            access_point_arn,
+            deadline=deadline,
+            chunk_bytes=chunk_bytes,
+            max_names=max_names,
+            reserve_seconds=reserve,
+        ),
         s3=s3,
         output_bucket=output_bucket,
         execution_id=execution_id,
@@ -152,4 +265,5 @@ def process_batch(
         totals=("bytes_read",),
         on_record=on_record,
         what="extracting",
+        reserve_seconds=reserve,
     )

@@ -36,7 +36,15 @@ MAX_BATCH_ITEMS = config.env_int("MAX_BATCH_ITEMS", 1000, minimum=1, maximum=100
 # Time kept back to write the record of the file in progress and return before the timeout.
 DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 15_000, minimum=1_000, maximum=120_000)
 
-S3 = runtime.register_client(aws.client("s3"))
+# Ranged reads, result lookups and writes: short timeouts and few attempts, so the time one
+# request may take (reserved before each one) stays a small part of the budget.
+S3_ATTEMPTS, S3_CONNECT_TIMEOUT, S3_READ_TIMEOUT = 3, 2.0, 10.0
+S3_REQUEST_SECONDS = aws.request_seconds(
+    max_attempts=S3_ATTEMPTS, connect_timeout=S3_CONNECT_TIMEOUT, read_timeout=S3_READ_TIMEOUT
+)
+S3 = runtime.register_client(
+    aws.client("s3", max_attempts=S3_ATTEMPTS, connect_timeout=S3_CONNECT_TIMEOUT, read_timeout=S3_READ_TIMEOUT)
+)
 runtime.prime(runtime.warm_client(S3, "get_object", Bucket=OUTPUT_BUCKET, Key="results/warm-up"))
 
 
@@ -66,6 +74,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         chunk_bytes=CHUNK_BYTES,
         max_names=MAX_LISTED_NAMES,
         on_record=_log_failure,
+        request_seconds=S3_REQUEST_SECONDS,
     )
     metrics.add_metric(name="FilesSucceeded", unit=MetricUnit.Count, value=result.succeeded)
     metrics.add_metric(name="FilesFailed", unit=MetricUnit.Count, value=result.failed)
