@@ -184,3 +184,37 @@ class TestMappedErrors:
         with aws.mapped_errors("GetObject"):
             value = 1
         assert value == 1
+
+
+class TestRequestSeconds:
+    def test_attempts_times_timeouts_plus_the_longest_backoffs(self):
+        # 3 attempts of (2 + 10) s, and after attempts 1 and 2 at most 1 s and 2 s (+5 s retry-after each).
+        assert aws.request_seconds(max_attempts=3, connect_timeout=2, read_timeout=10) == 3 * 12 + (1 + 5) + (2 + 5)
+        assert aws.request_seconds(max_attempts=1, connect_timeout=1, read_timeout=1) == 2
+        # The backoff is capped at 20 s per retry.
+        assert aws.request_seconds(max_attempts=8, connect_timeout=1, read_timeout=1) == 16 + sum(
+            min(2**n, 20) + 5 for n in range(7)
+        )
+
+    @pytest.mark.parametrize("kwargs", [{"max_attempts": 0}, {"read_timeout": 0}, {"connect_timeout": -1}])
+    def test_invalid_settings_are_refused(self, kwargs):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            aws.request_seconds(**kwargs)
+
+    def test_a_stalled_service_fails_within_the_reserved_time(self, monkeypatch):
+        import time
+
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)  # accepts connections, never answers
+        try:
+            monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", f"http://127.0.0.1:{server.getsockname()[1]}")
+            settings = {"max_attempts": 2, "connect_timeout": 0.5, "read_timeout": 0.5}
+            sns = aws.client("sns", **settings)
+            started = time.monotonic()
+            with pytest.raises(ServiceUnavailableError), aws.mapped_errors("ListTopics"):
+                sns.list_topics()
+            elapsed = time.monotonic() - started
+        finally:
+            server.close()
+        assert 2 * 0.5 <= elapsed <= aws.request_seconds(**settings)

@@ -100,6 +100,17 @@ class TestDeadline:
         clock.advance(2)
         assert deadline.expired()
 
+    def test_check_with_a_reserve_needs_more_than_the_reserve_left(self):
+        clock = ManualClock()
+        deadline = Deadline.after(10, clock=clock)
+        deadline.check("next request", reserve=9.5)
+        clock.advance(0.5)
+        with pytest.raises(DeadlineExceededError, match=r"less than the 9\.5 s") as info:
+            deadline.check("next request", reserve=9.5)
+        assert info.value.details["reserveSeconds"] == 9.5
+        assert not deadline.expired()  # time is left, just not enough for the request
+        deadline.check("a quick step")
+
     @pytest.mark.parametrize("margin", [-1, True, "5", float("nan")])
     def test_invalid_margin(self, context, margin):
         with pytest.raises(ValueError, match="margin_ms"):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from shared.aws import mapped_errors
-from shared.errors import InvalidFileError
+from shared.errors import InvalidFileError, InvalidInputError
 from shared.report import (
     ModelReply,
     Prompt,
@@ -45,10 +45,81 @@ _MAX_MESSAGE_CHARS = 200
 TEMPERATURE = 0.2
 
 
+_COUNT_FIELDS = ("expected", "total", "succeeded", "failed", "failed_records", "missing_records")
+_RULE_FIELDS = ("multiple_or_no_top_cells", "unresolved_references", "empty_cells", "hierarchy_too_deep")
+
+
+def _bad(field: str, expected: str, value: Any) -> InvalidInputError:
+    shown = repr(value)
+    return InvalidInputError(
+        f"aggregate field {field} must be {expected}, got {shown[:80]}{'...' if len(shown) > 80 else ''}",
+        field=field,
+    )
+
+
+def _count(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _bad(field, "an integer >= 0", value)
+    return value
+
+
+def _optional_text(value: Any, field: str) -> None:
+    if value is not None and not isinstance(value, str):
+        raise _bad(field, "a string or null", value)
+
+
+def _objects(aggregate: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
+    entries = aggregate[name]
+    if not isinstance(entries, list):
+        raise _bad(name, "a list", entries)
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            raise _bad(f"{name}[{index}]", "an object", entry)
+    return entries
+
+
 def validate_aggregate(aggregate: Any) -> Mapping[str, Any]:
+    """Check the aggregate's shape and the types of every field the report reads.
+
+    ``InvalidInputError`` with ``details.field`` (e.g. ``counts.total``, ``findings[3].source_key``)
+    names the first wrong field, so a bad aggregate never surfaces as a KeyError or TypeError."""
     required = ("execution_id", "counts", "formats", "units", "failures_by_type", "rules", *_LIST_FIELDS)
-    if not isinstance(aggregate, Mapping) or any(k not in aggregate for k in required):
-        raise InvalidFileError(f"the aggregate must be an object with {', '.join(required)}")
+    if not isinstance(aggregate, Mapping):
+        raise _bad("(document)", "an object", aggregate)
+    for name in required:
+        if name not in aggregate:
+            raise InvalidInputError(f"the aggregate must have {', '.join(required)}; {name} is missing", field=name)
+    if not isinstance(aggregate["execution_id"], str) or not aggregate["execution_id"]:
+        raise _bad("execution_id", "a non-empty string", aggregate["execution_id"])
+    counts = aggregate["counts"]
+    if not isinstance(counts, Mapping):
+        raise _bad("counts", "an object", counts)
+    for name in _COUNT_FIELDS:
+        _count(counts.get(name), f"counts.{name}")
+    rules = aggregate["rules"]
+    if not isinstance(rules, Mapping):
+        raise _bad("rules", "an object", rules)
+    _count(rules.get("max_hierarchy_depth"), "rules.max_hierarchy_depth")
+    per_rule = rules.get("files_per_rule")
+    if not isinstance(per_rule, Mapping):
+        raise _bad("rules.files_per_rule", "an object", per_rule)
+    for name in _RULE_FIELDS:
+        _count(per_rule.get(name), f"rules.files_per_rule.{name}")
+    for name in ("formats", "units"):
+        _objects(aggregate, name)
+    for index, entry in enumerate(_objects(aggregate, "failures_by_type")):
+        _optional_text(entry.get("error_type"), f"failures_by_type[{index}].error_type")
+        _count(entry.get("files"), f"failures_by_type[{index}].files")
+    for name in _LIST_FIELDS:
+        for index, entry in enumerate(_objects(aggregate, name)):
+            if not isinstance(entry.get("source_key"), str):
+                raise _bad(f"{name}[{index}].source_key", "a string", entry.get("source_key"))
+            for text in ("format", "error_type", "error_message"):
+                _optional_text(entry.get(text), f"{name}[{index}].{text}")
+    if "files_with_findings" in aggregate:
+        _count(aggregate["files_with_findings"], "files_with_findings")
+    if not isinstance(aggregate.get("mixed_units", False), bool):
+        raise _bad("mixed_units", "true or false", aggregate["mixed_units"])
     return aggregate
 
 
