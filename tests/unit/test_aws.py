@@ -209,12 +209,11 @@ class TestRequestSeconds:
         server.listen(8)  # accepts connections, never answers
         try:
             monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", f"http://127.0.0.1:{server.getsockname()[1]}")
-            settings = {"max_attempts": 2, "connect_timeout": 0.5, "read_timeout": 0.5}
-            sns = aws.client("sns", **settings)
+            sns = aws.client("sns", max_attempts=2, connect_timeout=0.5, read_timeout=0.5)
             started = time.monotonic()
             with pytest.raises(ServiceUnavailableError), aws.mapped_errors("ListTopics"):
                 sns.list_topics()
             elapsed = time.monotonic() - started
         finally:
             server.close()
-        assert 2 * 0.5 <= elapsed <= aws.request_seconds(**settings)
+        assert 2 * 0.5 <= elapsed <= aws.request_seconds(max_attempts=2, connect_timeout=0.5, read_timeout=0.5)
