@@ -14,7 +14,7 @@ JSON line, ``SUCCEEDED`` with the use case's fields, or ``FAILED`` naming a type
   as it goes with what belongs in the record whatever the outcome (bytes read, the size seen).
 - Transient errors (``shared.errors.TransientError``: throttling, 5xx, the time budget) cross the
   boundary, so the Map's Retry runs the batch again; items already recorded are then skipped
-  (``existing_status``: same status file, same ETag), so every retry makes progress.
+  (``existing_status``: a final status and the same ETag), so every retry makes progress.
 - Every other exception becomes that item's FAILED record: a ``PipelineError`` by its class name;
   anything else (a bug: ``IndexError``, ``KeyError``...) as ``InternalError`` with the exception
   type in the message and its traceback logged. A record that cannot be written as built (a

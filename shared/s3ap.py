@@ -17,13 +17,13 @@ import datetime as dt
 import json
 import logging
 import re
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
 from shared.aws import mapped_errors
-from shared.errors import InvalidFileError, InvalidInputError, PermanentError
+from shared.errors import InvalidFileError, InvalidInputError, PermanentError, PipelineError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -43,6 +43,13 @@ _CHECKSUM_ALGORITHM: Final = "CRC32"
 # Compact lines; strict JSON (NaN/Infinity are not JSON and Step Functions would reject the line).
 # Built once: json.dumps with options constructs a new encoder for every record.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+# With ensure_ascii=False, JSON leaves these raw inside strings, and str.splitlines() (and other
+# line splitters) break a line at each: written as \uXXXX escapes, every record stays one line
+# for any reader. (The C0 ones JSON escapes anyway; listed for completeness.)
+LINE_BREAKING_CHARACTERS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE_BREAK_ESCAPES = {ord(c): f"\\u{ord(c):04x}" for c in LINE_BREAKING_CHARACTERS}
+# A manifest line is one record (a few hundred bytes); far longer is a corrupt or foreign file.
+MAX_MANIFEST_LINE_BYTES = 1 * MiB
 
 _PARTITION_REGION_PREFIXES: dict[str, tuple[str, ...]] = {
     "aws": (),  # any region that does not belong to another partition
@@ -339,7 +346,7 @@ class ManifestWriter:
         if not isinstance(record, Mapping):
             raise InvalidInputError(f"manifest record must be a mapping, got {type(record).__name__}")
         try:
-            line = _ENCODER.encode(record)
+            line = _ENCODER.encode(record).translate(_LINE_BREAK_ESCAPES)
         except (TypeError, ValueError) as e:
             raise InvalidInputError(f"manifest record {self._count} is not JSON-serializable: {e}") from e
         size = len(self._buffer)
@@ -387,7 +394,11 @@ class ManifestWriter:
     def abort(self, cause: BaseException | None = None) -> None:
         """Drop buffered data and abort the multipart upload, if one was started.
 
-        A failing abort does not replace ``cause``: it is logged and noted on it.
+        A failing abort does not replace ``cause``: it is logged with the upload id and noted on
+        ``cause`` (a ``PipelineError`` also gets ``details["orphaned_upload_id"]``); without a
+        cause the abort's error is raised. The orphaned parts stay (and bill) until a lifecycle
+        rule with ``AbortIncompleteMultipartUpload`` removes them: the stack's own output bucket
+        has one; add one to an existing bucket (see the use case README).
         """
         self._closed = True
         self._buffer.clear()
@@ -404,6 +415,8 @@ class ManifestWriter:
             if cause is None:
                 raise
             cause.add_note(f"aborting multipart upload {upload.upload_id} also failed: {abort_error!r}")
+            if isinstance(cause, PipelineError):
+                cause.details["orphaned_upload_id"] = upload.upload_id
 
     def _upload_part(self) -> None:
         if self._upload is None:
@@ -440,22 +453,52 @@ class ManifestWriter:
         self._upload.parts.append(part)
 
 
-def read_manifest(s3: S3Client, bucket: str, key: str, *, chunk_size: int = 64 * 1024) -> Generator[dict[str, Any]]:
+def _lines(chunks: Iterator[bytes], *, max_line_bytes: int, bucket: str, key: str) -> Generator[bytes]:
+    """Split a byte stream on ``\\n`` only (never on other line separators), bounded per line."""
+    pending = bytearray()
+    number = 0
+    while True:
+        with mapped_errors("GetObject"):
+            chunk = next(chunks, None)
+        if chunk is None:
+            break
+        pending += chunk
+        start = 0
+        while (end := pending.find(b"\n", start)) >= 0:
+            number += 1
+            yield bytes(pending[start:end])
+            start = end + 1
+        del pending[:start]
+        if len(pending) > max_line_bytes:
+            raise InvalidFileError(
+                f"s3://{bucket}/{key} line {number + 1} is longer than {max_line_bytes} bytes",
+                bucket=bucket,
+                key=key,
+                line=number + 1,
+            )
+    if pending:
+        yield bytes(pending)
+
+
+def read_manifest(
+    s3: S3Client,
+    bucket: str,
+    key: str,
+    *,
+    chunk_size: int = 64 * 1024,
+    max_line_bytes: int = MAX_MANIFEST_LINE_BYTES,
+) -> Generator[dict[str, Any]]:
     """Yield the records of a JSONL manifest, streaming the body (blank lines are skipped).
 
-    A line that is not a JSON object raises ``InvalidFileError`` naming the line number.
+    Lines end at ``\\n`` only: a record holding U+2028 or U+0085 (escaped by ``ManifestWriter``,
+    raw from another writer) is never split. A line that is not a JSON object, or longer than
+    ``max_line_bytes``, raises ``InvalidFileError`` naming the line number.
     """
     with mapped_errors("GetObject"):
         body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     try:
-        lines = body.iter_lines(chunk_size=chunk_size)
-        number = 0
-        while True:
-            with mapped_errors("GetObject"):
-                line = next(lines, None)
-            if line is None:
-                return
-            number += 1
+        lines = _lines(body.iter_chunks(chunk_size=chunk_size), max_line_bytes=max_line_bytes, bucket=bucket, key=key)
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from typing import Any
 from unittest import mock
 
@@ -188,3 +189,33 @@ def test_a_failure_at_any_point_leaves_nothing_visible(items, part_size, data):
         write_until_failure()
     assert s3.objects == {}
     assert s3.uploads == {}
+
+
+LINE_BREAKERS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+keys = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]) | st.sampled_from(LINE_BREAKERS), min_size=1)
+
+
+@settings(max_examples=200)
+@given(st.lists(keys, min_size=1, max_size=20), st.integers(1, 300))
+def test_any_key_round_trips_and_every_line_survives_any_line_splitter(key_list, chunk_size):
+    s3: Any = MemoryS3()
+    items = [ObjectInfo(key=k, size=i, etag="e", last_modified="2026-01-01T00:00:00.000Z").to_dict()
+             for i, k in enumerate(key_list)]
+    with ManifestWriter(s3, "out", "m.jsonl") as manifest:
+        for item in items:
+            manifest.write(item)
+    text = s3.objects["m.jsonl"].decode("utf-8")
+    lines = text.splitlines()  # the most eager splitter: every separator Unicode knows
+    assert len(lines) == len(items)
+    assert [json.loads(line) for line in lines] == items
+    assert list(read_manifest(s3, "out", "m.jsonl", chunk_size=chunk_size)) == items
+
+
+@settings(max_examples=100)
+@given(st.lists(st.text(st.sampled_from("ab\u2028\u2029\x85\r"), max_size=6), min_size=1, max_size=10),
+       st.integers(1, 50))
+def test_lines_written_raw_by_another_writer_split_on_newline_only(values, chunk_size):
+    s3: Any = MemoryS3()
+    # json.dumps(ensure_ascii=False) leaves U+2028/U+2029/U+0085 raw: a reader must not split there.
+    s3.objects["m.jsonl"] = "".join(json.dumps({"v": v}, ensure_ascii=False) + "\n" for v in values).encode()
+    assert [r["v"] for r in read_manifest(s3, "out", "m.jsonl", chunk_size=chunk_size)] == values

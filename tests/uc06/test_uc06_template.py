@@ -108,13 +108,21 @@ def test_no_wildcard_resources_except_where_aws_requires_them(template, params):
 def test_access_point_grants_use_the_arn_forms_never_the_alias(template, params):
     s3_ap = [(lid, s) for lid, s in statements(Resolver(template, params))
              if any(":accesspoint/" in str(r) for r in as_list(s["Resource"]))]
-    by_role = dict(s3_ap)
-    assert as_list(by_role["DiscoveryRole"]["Resource"]) == [AP_ARN]
-    assert by_role["DiscoveryRole"]["Action"] == "s3:ListBucket"
+    by_role: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for logical_id, statement in s3_ap:
+        by_role.setdefault(logical_id, {})[statement["Action"]] = statement
+    assert set(by_role) == {"DiscoveryRole", "MetadataExtractionRole"}
     prefix = params.get("SourcePrefix", "")
-    assert as_list(by_role["MetadataExtractionRole"]["Resource"]) == [f"{AP_ARN}/object/{prefix}*"]
-    if prefix:
-        assert by_role["DiscoveryRole"]["Condition"] == {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+    prefix_only = {"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None
+    # Discovery lists the source prefix; extraction reads its objects and may list them (a vanished
+    # file is then NotFoundError, not AccessDeniedError) - both lists scoped to the prefix.
+    assert set(by_role["DiscoveryRole"]) == {"s3:ListBucket"}
+    assert set(by_role["MetadataExtractionRole"]) == {"s3:GetObject", "s3:ListBucket"}
+    for role in ("DiscoveryRole", "MetadataExtractionRole"):
+        listing = by_role[role]["s3:ListBucket"]
+        assert as_list(listing["Resource"]) == [AP_ARN]
+        assert listing.get("Condition") == prefix_only
+    assert as_list(by_role["MetadataExtractionRole"]["s3:GetObject"]["Resource"]) == [f"{AP_ARN}/object/{prefix}*"]
     for _, statement in statements(Resolver(template, params)):
         assert not any("s3alias" in str(r) for r in as_list(statement["Resource"]))
 

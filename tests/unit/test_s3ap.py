@@ -504,6 +504,27 @@ class TestManifestWriter:
         assert any("aborting multipart upload" in note for note in info.value.__notes__)
         assert "could not abort multipart upload" in caplog.text
 
+    def test_failing_abort_names_the_orphaned_upload_on_a_typed_error(self, out, caplog):
+        bucket, real = out
+        s3 = recording(real, fail={"abort_multipart_upload": client_error("InternalError", 500)})
+        with pytest.raises(ServiceUnavailableError) as info:
+            _write(s3, bucket, _records(30_000, pad=150), part_size=5 * MiB,
+                   then_raise=ServiceUnavailableError("listing failed"))
+        upload_id = info.value.details["orphaned_upload_id"]
+        assert upload_id
+        assert upload_id in caplog.text
+        uploads = real.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        assert [u["UploadId"] for u in uploads] == [upload_id]  # what the lifecycle rule must clean up
+
+    def test_failing_abort_without_a_cause_raises_typed(self, out):
+        bucket, real = out
+        s3 = recording(real, fail={"abort_multipart_upload": client_error("InternalError", 500)})
+        writer = ManifestWriter(s3, bucket, "m.jsonl", part_size=5 * MiB)
+        for record in _records(30_000, pad=150):
+            writer.write(record)
+        with pytest.raises(ServiceUnavailableError):
+            writer.abort()
+
     @pytest.mark.parametrize(
         ("record", "match"),
         [
@@ -546,8 +567,9 @@ class FakeBody:
         self.fail_after = fail_after
         self.closed = False
 
-    def iter_lines(self, chunk_size: int = 1024):
-        for number, line in enumerate(self._inner.iter_lines(chunk_size=chunk_size)):
+    def iter_chunks(self, chunk_size: int = 1024):
+        """One chunk per line (its ``\\n`` kept), so ``fail_after`` counts lines."""
+        for number, line in enumerate(self._inner.read().splitlines(keepends=True)):
             if self.fail_after is not None and number >= self.fail_after:
                 raise ResponseStreamingError(error="connection reset")
             yield line
@@ -611,3 +633,33 @@ class TestReadManifest:
     def test_get_error_is_typed(self):
         with pytest.raises(ThrottlingError):
             list(read_manifest(fake_get(error=client_error("SlowDown", 503)), "b", "k"))
+
+
+class TestManifestLineBreaks:
+    KEYS = ("a\u2028b.gds", "c\u2029d.oas", "e\x85f.gds", "g\rh\ni.gds", "j\x0bk\x0cl\x1cm\x1dn\x1eo.gds")
+
+    def test_keys_with_line_separators_stay_on_their_line(self, out):
+        bucket, s3 = out
+        items = [ObjectInfo(key=k, size=1, etag="e", last_modified="2026-01-01T00:00:00.000Z").to_dict()
+                 for k in self.KEYS]
+        with ManifestWriter(s3, bucket, "m.jsonl") as manifest:
+            for item in items:
+                manifest.write(item)
+        body = s3.get_object(Bucket=bucket, Key="m.jsonl")["Body"].read()
+        assert len(body.decode().splitlines()) == len(items)
+        assert "\\u2028" in body.decode()  # escaped, not raw
+        assert "\u2028" not in body.decode()
+        assert list(read_manifest(s3, bucket, "m.jsonl")) == items
+
+    def test_a_raw_separator_from_another_writer_does_not_split_the_record(self):
+        data = ('{"key":"a\u2028b"}\n{"key":"c\u0085d"}\n').encode()
+        assert list(read_manifest(fake_get(FakeBody(data)), "b", "k")) == [{"key": "a\u2028b"}, {"key": "c\u0085d"}]
+
+    def test_an_overlong_line_is_refused_naming_it(self):
+        data = b'{"a":1}\n' + b'{"a":"' + b"x" * 5000
+        with pytest.raises(InvalidFileError, match="line 2 is longer than 1000 bytes") as info:
+            list(read_manifest(fake_get(FakeBody(data)), "b", "k", max_line_bytes=1000))
+        assert info.value.details["line"] == 2
+
+    def test_a_last_line_without_newline_is_read(self):
+        assert list(read_manifest(fake_get(FakeBody(b'{"a":1}\n{"a":2}')), "b", "k")) == [{"a": 1}, {"a": 2}]
