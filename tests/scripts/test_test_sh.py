@@ -39,6 +39,7 @@ def _sandbox(tmp_path: Path, template: str) -> Path:
     (root / "scripts").mkdir(parents=True)
     for name in ("setup.sh", "test.sh"):
         shutil.copy2(REPO_ROOT / "scripts" / name, root / "scripts" / name)
+    shutil.copytree(REPO_ROOT / "scripts" / "lib", root / "scripts" / "lib")  # the library they source
     for name in ("requirements-runtime.txt", "requirements-dev.txt", "requirements-lock.txt"):
         shutil.copy2(REPO_ROOT / name, root / name)
     shutil.copytree(REPO_ROOT / "tools", root / "tools")
