@@ -163,12 +163,12 @@ check_arg() {
 # quote_cmd WORD...: the words as one shell command line (each word quoted only when needed,
 # so the line pastes back into a shell as the same words).
 quote_cmd() {
-  local word out=() safe='^[A-Za-z0-9_@%+=:,./-]+$'
+  local word quoted=() safe='^[A-Za-z0-9_@%+=:,./-]+$'
   for word in "$@"; do
-    if [[ "$word" =~ $safe ]]; then out+=("$word")
-    else out+=("'${word//\'/\'\\\'\'}'"); fi
+    if [[ "$word" =~ $safe ]]; then quoted+=("$word")
+    else quoted+=("'${word//\'/\'\\\'\'}'"); fi
   done
-  printf '%s\n' "${out[*]}"
+  printf '%s\n' "${quoted[*]}"
 }
 
 # run_cmd CMD...: runs CMD; with DRY_RUN=1 prints "NAME: [dry-run] would run: CMD" on stdout

@@ -9,15 +9,11 @@ discovery itself is tested in test_common_sh.py.
 
 from __future__ import annotations
 
-import functools
-import http.server
-import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.scripts.conftest import closed_port
 from tests.support.fake_cli import FakeCli
 from tests.support.templates import REPO_ROOT
 
@@ -28,40 +24,6 @@ BUILD_IMAGE = REPO_ROOT / "scripts" / "build-local-image.sh"
 TRIXIE_SOURCES = Path("/etc/apt/sources.list.d/trixie-src.sources")
 # Every program that would change the machine or fetch packages: none may run.
 BUILD_TOOLS = ("apt-get", "apt-cache", "debootstrap", "make", "patch")
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on: connections to it are refused at once."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-@pytest.fixture
-def stand_in_mirror(tmp_path: Path) -> Iterator[str]:
-    """A loopback HTTP server with dists/trixie/InRelease, as a Debian mirror has it."""
-    root = tmp_path / "mirror"
-    (root / "dists" / "trixie").mkdir(parents=True)
-    (root / "dists" / "trixie" / "InRelease").write_text("Origin: Debian\nSuite: stable\nCodename: trixie\n")
-    handler = functools.partial(QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/debian"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def translate_path(self, path: str) -> str:
-        # the stand-in serves the archive under /debian, as mirrors usually do
-        return super().translate_path(path.removeprefix("/debian"))
-
-    def log_message(self, format: str, *args: object) -> None:
-        """No request log on stderr."""
 
 
 @pytest.fixture
@@ -119,6 +81,7 @@ def test_no_configured_mirror_and_no_option_is_a_clear_failure(tools, tmp_path, 
     (etc / "sources.list.d").mkdir(parents=True)
     (etc / "sources.list").write_text("deb-src http://src.example/debian bookworm main\n")
     (etc / "sources.list.d" / "vendor.list").write_text("deb http://vendor.example/apt stable-vendor main\n")
+    before = trixie_sources_state()
 
     result = tools.run([script, "--force"], env=tools.env() | {"APT_SOURCES_DIR": str(etc)}, timeout=60)
 
@@ -127,6 +90,7 @@ def test_no_configured_mirror_and_no_option_is_a_clear_failure(tools, tmp_path, 
     assert str(etc / "sources.list") in result.stderr
     assert "pass --mirror URL" in result.stderr
     assert [call.program for call in tools.invocations() if call.program != "docker"] == []
+    assert trixie_sources_state() == before
 
 
 def test_build_criu_writes_the_trixie_source_entry_for_the_configured_mirror(tools, tmp_path, stand_in_mirror):
@@ -169,7 +133,11 @@ def test_build_local_image_dry_run_bootstraps_from_the_configured_mirror(tools, 
 
     assert result.returncode == 0, result.stdout + result.stderr
     (debootstrap,) = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("debootstrap ")]
-    assert debootstrap[-3:] == ["trixie", str(REPO_ROOT / ".build/local-image/rootfs"), "https://mirror.example.net/debian"]
+    assert debootstrap[-3:] == [
+        "trixie",
+        str(REPO_ROOT / ".build/local-image/rootfs"),
+        "https://mirror.example.net/debian",
+    ]
     assert result.stdout.splitlines()[-1] == "fsxn-s3ap/lambda-python:3.13-local"
 
 
