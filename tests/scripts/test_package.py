@@ -39,10 +39,11 @@ def layer_env(fake_cli: FakeCli) -> dict[str, str]:
     return env
 
 
-def code_version(output: str) -> str:
-    match = re.search(r"^CodeVersion=([0-9a-f]{16})$", output, flags=re.M)
-    assert match, output
-    return match.group(1)
+def code_hashes(output: str) -> dict[str, str]:
+    """The ``<Name>CodeHash=<hash>`` lines package.sh prints, as {parameter: hash}."""
+    hashes = dict(re.findall(r"^([A-Za-z0-9]+CodeHash)=([0-9a-f]{16})$", output, flags=re.M))
+    assert hashes, output
+    return hashes
 
 
 # --- build-layer.sh -----------------------------------------------------------------------------
@@ -117,7 +118,7 @@ def test_package_builds_the_layer_then_runs_cloudformation_package(fake_cli, rep
         "--s3-bucket", "artifacts-bucket", "--s3-prefix", "semiconductor-eda",
         "--output-template-file", str(output), "--region", "eu-west-1", "--kms-key-id", "alias/artifacts",
     ]]
-    code_version(result.stdout)
+    code_hashes(result.stdout)
 
 
 def test_package_fails_when_the_aws_cli_fails(fake_cli, repo):
@@ -127,7 +128,7 @@ def test_package_fails_when_the_aws_cli_fails(fake_cli, repo):
     assert "aws cloudformation package failed" in result.stderr
 
 
-def test_dry_run_calls_nothing_and_code_version_follows_the_code(fake_cli, repo):
+def test_dry_run_calls_nothing_and_code_hashes_follow_the_code(fake_cli, repo):
     args = ("--uc", "semiconductor-eda", "--s3-bucket", "artifacts-bucket", "--dry-run")
     first = package(fake_cli, repo, *args)
     assert first.returncode == 0, first.stderr
@@ -135,10 +136,12 @@ def test_dry_run_calls_nothing_and_code_version_follows_the_code(fake_cli, repo)
     assert fake_cli.calls("aws") == []
     assert fake_cli.invocations("python") == []
     again = package(fake_cli, repo, *args)
-    assert code_version(again.stdout) == code_version(first.stdout)
+    assert code_hashes(again.stdout) == code_hashes(first.stdout)
     with (repo / "semiconductor-eda/functions/discovery/handler.py").open("a") as handle:
         handle.write("\n# changed\n")
-    assert code_version(package(fake_cli, repo, *args).stdout) != code_version(first.stdout)
+    changed = code_hashes(package(fake_cli, repo, *args).stdout)
+    before = code_hashes(first.stdout)
+    assert {name for name in before if changed[name] != before[name]} == {"DiscoveryCodeHash"}
 
 
 @pytest.mark.parametrize(
