@@ -46,15 +46,17 @@ the binary as .tools/criu/bin/criu. Needs root (apt-get) and network access to t
 configured Debian mirror. Does nothing when the pinned version is already installed. Takes
 several minutes on 2 cores.
 
-  --mirror URL  Debian mirror to fetch $SUITE's source package from (default: the machine's
-                configured Debian mirror, the first enabled Debian source in its apt sources)
+  --mirror URL  Debian mirror to fetch $SUITE's source package from (default: \$DEBIAN_MIRROR,
+                else the machine's configured Debian mirror, the first enabled Debian source in
+                its apt sources)
   --force       rebuild even when the pinned version is installed
   --dry-run     print what would be done and change nothing (still checks that the mirror answers)
   --check       exit 0 when the pinned version is installed and 'criu check' passes, 1
                 otherwise; build nothing
   --help        show this help
 
-Environment: APT_SOURCES_DIR  where the apt sources are read (default /etc/apt)
+Environment: DEBIAN_MIRROR    Debian mirror when --mirror is not given
+             APT_SOURCES_DIR  where the apt sources are read (default /etc/apt)
 EOF
 }
 

@@ -52,7 +52,7 @@ EOF
 }
 
 TAG="$DEFAULT_TAG"
-MIRROR="${DEBIAN_MIRROR:-}"
+MIRROR=""
 WORK="$ROOT/.build/local-image"
 FORCE=0
 DRY_RUN=0
@@ -88,6 +88,7 @@ PIP=("$ROOT/.venv/bin/python" -m pip)
 [[ -x "$ROOT/.venv/bin/python" ]] || die ".venv missing: run scripts/setup.sh first"
 
 # Everything that determines the image content; an image carrying the same stamp is reused.
+# (Neither the mirror nor scripts/lib/common.sh changes what goes into the image.)
 STAMP="$( { cat "${BASH_SOURCE[0]}" "$ROOT/requirements-runtime.txt"; echo "$SUITE ${PLATFORMS[*]} ${RIC_PINS[*]}"; } \
   | sha256sum | cut -c1-16)"
 

@@ -183,11 +183,12 @@ run_cmd() {
 
 # --- the machine's configured Debian mirror --------------------------------------------------------
 # APT_SOURCES_DIR: the directory holding sources.list and sources.list.d/ (default /etc/apt; the
-# tests point it at sample files).
+# tests point it at sample files). DEBIAN_MIRROR, when set, is used instead of the discovery.
 #
 # debian_mirror: prints the URI of the first enabled Debian archive source, in apt's reading order
 # (sources.list, then sources.list.d/*.list and *.sources by name), in both formats:
-#   one-line  deb [options] URI SUITE COMPONENT...        (.list; "#" starts a comment)
+#   one-line  deb [options] URI SUITE COMPONENT...        (.list; "#" starts a comment,
+#                                                           [enabled=no] switches a line off)
 #   deb822    Types: / URIs: / Suites: / Enabled: stanzas  (.sources)
 # A source counts when it is enabled (deb822 Enabled: no is skipped; files with other endings,
 # such as *.list.disabled, are not read, as by apt), has the type deb (deb-src alone is skipped),
@@ -227,15 +228,17 @@ _debian_source_uri() {
 }
 
 _debian_uri_one_line() {
-  local line type rest uri suite
+  local line type rest uri suite options
   while IFS= read -r line; do
     line="${line%%#*}"
     read -r type rest <<<"$line" || true
     [[ -n "${type:-}" ]] || continue
-    # [option=value ...] between the type and the URI
+    # [option=value ...] between the type and the URI; enabled=no switches the line off
     if [[ "$rest" == \[* ]]; then
       [[ "$rest" == *\]* ]] || continue
+      options="${rest%%]*}"
       rest="${rest#*]}"
+      [[ " ${options#[} " != *" enabled=no "* ]] || continue
     fi
     read -r uri suite _ <<<"$rest" || true
     _debian_source_uri "$type" "${uri:-}" "${suite:-}" && return 0
@@ -272,13 +275,20 @@ _debian_uri_deb822() {
   return 1
 }
 
-# resolve_debian_mirror [OVERRIDE]: prints OVERRIDE when given (it must be an http(s) URL), else
-# the machine's configured Debian mirror; exits with a clear message when there is neither.
+# resolve_debian_mirror [OVERRIDE]: the mirror a build uses, printed without a trailing slash:
+# OVERRIDE (the script's --mirror) when given, else $DEBIAN_MIRROR when set, else the machine's
+# configured Debian mirror (debian_mirror). An override that is not an http(s) URL is a usage
+# error; a bad DEBIAN_MIRROR or no mirror at all exits 1 with a clear message.
 resolve_debian_mirror() {
   local override="${1-}" mirror
   if [[ -n "$override" ]]; then
     is_http_url "$override" || usage_error "--mirror '$override' is not an http(s) URL"
     printf '%s\n' "${override%/}"
+    return 0
+  fi
+  if [[ -n "${DEBIAN_MIRROR:-}" ]]; then
+    is_http_url "$DEBIAN_MIRROR" || die "DEBIAN_MIRROR '$DEBIAN_MIRROR' is not an http(s) URL"
+    printf '%s\n' "${DEBIAN_MIRROR%/}"
     return 0
   fi
   local dir="${APT_SOURCES_DIR:-/etc/apt}"

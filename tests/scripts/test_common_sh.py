@@ -394,6 +394,14 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
             },
             "http://multi.example/debian",
         ),
+        # a one-line source switched off with [enabled=no]
+        (
+            {
+                "sources.list": "deb [signed-by=/k.gpg enabled=no] http://off.example/debian bookworm main\n"
+                "deb [ arch=amd64 ] http://on.example/debian bookworm main\n"
+            },
+            "http://on.example/debian",
+        ),
         # apt's order: sources.list first, then sources.list.d/ by name
         (
             {
@@ -434,6 +442,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
         "one-line-skips",
         "deb822-skips",
         "deb822-continuation",
+        "one-line-enabled-no",
         "order-list-first",
         "order-by-name",
         "unread-endings",
@@ -458,6 +467,18 @@ def test_resolve_prefers_the_option_then_the_apt_sources(tool, tmp_path):
         "https://given.example/debian\n"
     )
     assert run(tool, 'resolve_debian_mirror ""', env=env).stdout == "http://apt.example/debian\n"
+    # DEBIAN_MIRROR comes between the option and the apt sources
+    env["DEBIAN_MIRROR"] = "http://env.example/debian/"
+    assert run(tool, 'resolve_debian_mirror ""', env=env).stdout == "http://env.example/debian\n"
+    assert run(tool, 'resolve_debian_mirror "$1"', "https://given.example/d", env=env).stdout == (
+        "https://given.example/d\n"
+    )
+
+
+def test_resolve_refuses_a_bad_debian_mirror_variable(tool):
+    result = run(tool, 'resolve_debian_mirror ""', env={"PATH": "/usr/bin:/bin", "DEBIAN_MIRROR": "mirror.example"})
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"{NAME}: ERROR: DEBIAN_MIRROR 'mirror.example' is not an http(s) URL\n"
 
 
 def test_resolve_refuses_a_bad_option(tool, tmp_path):
