@@ -9,14 +9,15 @@
 #   dry run     quote_cmd (shell-quoted words), run_cmd (runs, or prints "would run: ..." on
 #               stdout when DRY_RUN=1)
 #   mirrors     debian_mirror (the machine's configured Debian mirror, from its apt sources),
-#               resolve_debian_mirror (an explicit --mirror first), check_debian_mirror (answers?)
+#               resolve_debian_mirror (--mirror, else DEBIAN_MIRROR, else debian_mirror),
+#               check_debian_mirror (does it serve a suite?)
 #
 # QUIET=1 silences log (not die or usage_error).
 #
 # Conventions: stdout carries what a script produces (tables, tags, the dry-run plan, help);
 # stderr carries progress and errors. Source it with
-#   # shellcheck source=lib/common.sh
-#   source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+#   # shellcheck source=SCRIPTDIR/lib/common.sh
+#   source "$ROOT/scripts/lib/common.sh"
 # after `set -euo pipefail`. Sourcing only defines functions and patterns and sets SCRIPT_NAME and
 # DRY_RUN=0 and QUIET=0 (never inherited from the environment).
 
