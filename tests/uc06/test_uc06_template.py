@@ -8,6 +8,7 @@ machine's shape and which parameters republish which of its functions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
