@@ -83,11 +83,12 @@ def outcome(fmt: str, data: bytes, chunk: int, size_known: bool) -> str:
         else:
             summary = M.oasis.parse(M.oasis.decoder(source, size=size))
     except InvalidFileError as e:
-        assert e.message
-        return type(e).__name__
-    record = summary.to_record()
-    json.dumps(record, allow_nan=False, ensure_ascii=False).encode("utf-8")
-    return "ok"
+        error: InvalidFileError = e
+    else:
+        json.dumps(summary.to_record(), allow_nan=False, ensure_ascii=False).encode("utf-8")
+        return "ok"
+    assert error.message
+    return type(error).__name__
 
 
 FUZZ = settings(
