@@ -237,6 +237,27 @@ def test_the_fast_path_and_the_record_grammar_agree(tmp_path):
         assert parse_gds(data, chunk).to_record() == expected, chunk
 
 
+def test_runs_of_equal_boundaries_are_counted_exactly(tmp_path):
+    # Long runs of same-sized boundaries (the regex fast path) with layers changing inside the
+    # run, interrupted by other shapes: counts and layers as gdstk reads them, at every chunk size.
+    lib = gdstk.Library()
+    cell = lib.new_cell("RUNS")
+    for i in range(300):
+        cell.add(gdstk.rectangle((i, 0), (i + 1, 1), layer=(i // 7) % 11 + 1, datatype=(i // 50) % 3))
+        if i % 97 == 96:
+            cell.add(gdstk.Polygon([(0, 0), (1, 0), (0, 1)], layer=40))
+    cell.add(*[gdstk.rectangle((0, 0), (2, 2), layer=300 + i % 2) for i in range(64)])
+    lib.write_gds(tmp_path / "runs.gds")
+    data = (tmp_path / "runs.gds").read_bytes()
+    read = gdstk.read_gds(str(tmp_path / "runs.gds")).cells[0]
+    assert isinstance(read, gdstk.Cell)
+    expected_layers = {(p.layer, p.datatype) for p in read.polygons}
+    for chunk in (1, 64, 1000, 4096, 1 << 20):
+        summary = parse_gds(data, chunk)
+        assert summary.element_count == len(read.polygons) == 367, chunk
+        assert set(summary.layers) == expected_layers, chunk
+
+
 # --- 4. bounded reads ----------------------------------------------------------------------------
 def lazy_file(head: bytes, size: int, chunk: int) -> Callable[[], bytes]:
     """A chunk source of ``size`` bytes: ``head`` then zeros, generated on demand (never in memory)."""
