@@ -392,3 +392,16 @@ def test_oasis_end_record_with_table_offsets_helper_is_well_formed():
     # The helper's END (offset-flag 1) is exactly 256 bytes: a sanity check of the test bytes.
     summary = parse_oas(oasis_end(oasis_start() + uint(14) + astr("ONLY")))
     assert summary.cell_names == ["ONLY"]
+
+
+@pytest.mark.parametrize(("fmt", "index"), [("gds", 0), ("oas", 1)])
+def test_extract_passes_the_size_and_the_budget_to_the_decoders(fmt, index):
+    data = layout_bytes(index, fmt)
+    source = L.bytes_source(data, 256)
+    with pytest.raises(L.FileBudgetExceededError, match=f"of {len(data)} bytes"):
+        M.extraction.extract(source, label="f", size=len(data), budget=lambda: True)
+    # A size smaller than the content: the first declared length past it fails at once.
+    with pytest.raises(L.TruncatedFileError, match="reaches past the end"):
+        M.extraction.extract(L.bytes_source(data), label="f", size=len(data) // 2)
+    summary = M.extraction.extract(L.bytes_source(data, 256), label="f", size=len(data), budget=lambda: False)
+    assert summary.file_format == ("GDSII" if fmt == "gds" else "OASIS")

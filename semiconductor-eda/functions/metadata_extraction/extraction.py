@@ -79,8 +79,14 @@ def _sniff(first: bytes) -> str | None:
     return None
 
 
-def extract(reader: Callable[[], bytes], *, label: str) -> LayoutSummary:
-    """Detect the format from the content (not the file name) and parse the whole stream."""
+def extract(
+    reader: Callable[[], bytes], *, label: str, size: int | None = None, budget: Callable[[], bool] | None = None
+) -> LayoutSummary:
+    """Detect the format from the content (not the file name) and parse the whole stream.
+
+    ``size`` (the object size) bounds every length the file declares; ``budget`` returns True once
+    the file's time budget is spent (``Deadline.expired``): the parser then raises the permanent
+    ``layout.FileBudgetExceededError`` naming the bytes reached and the size."""
     first = b""
     while len(first) < len(oasis.MAGIC):  # enough bytes to recognise either format
         chunk = reader()
@@ -97,9 +103,9 @@ def extract(reader: Callable[[], bytes], *, label: str) -> LayoutSummary:
     kind = _sniff(first)
     try:
         if kind == "OASIS":
-            return oasis.parse(oasis.decoder(source, label=label))
+            return oasis.parse(oasis.decoder(source, size=size, budget=budget, label=label))
         if kind == "GDSII":
-            return gdsii.parse(Decoder(source, label=label))
+            return gdsii.parse(Decoder(source, size=size, budget=budget, label=label))
     except zlib.error as e:  # a corrupt CBLOCK
         raise InvalidFileError(f"{label}: corrupt compressed block: {e}") from e
     except OverflowError as e:  # a real number beyond float range
