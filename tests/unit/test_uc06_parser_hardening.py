@@ -366,6 +366,20 @@ def test_the_pad_bomb_parses_well_inside_the_issues_2_s_budget():
     assert time.process_time() - started < 2
 
 
+def test_a_cblock_larger_than_the_read_cap_is_inflated_piece_by_piece():
+    # 600 KB of incompressible property strings in one CBLOCK: compressed size above every cap.
+    import random
+
+    rng = random.Random(5)
+    payload = b"".join(uint(9) + astr(rng.randbytes(60_000)) for _ in range(10)) + uint(14) + astr("INNER")
+    block = cblock(payload)
+    assert len(block) > 4 * L.MAX_READ_BYTES
+    for chunk in (4096, 1 << 20):
+        summary = parse_oas(oasis_file(uint(14) + astr("A") + block), chunk)
+        assert summary.cell_names == ["A", "INNER"]
+        assert summary.compressed_blocks == 1
+
+
 def test_the_pad_bomb_without_a_budget_parses_in_bounded_memory():
     data = pad_bomb()
     peak, error = traced_peak(lambda: parse_oas(data, 64 * 1024))

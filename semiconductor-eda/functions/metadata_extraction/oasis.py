@@ -27,6 +27,7 @@ from shared.errors import InvalidFileError
 MAGIC = b"%SEMI-OASIS\r\n"
 END_RECORD_LENGTH = 256
 _INFLATE_WINDOW = 256 * 1024  # decompressed bytes produced per step, whatever the block size
+_COMPRESSED_PIECE = 64 * 1024  # compressed bytes read per step (below the decoder's read cap)
 
 PAD, START, END = 0, 1, 2
 CELLNAME, CELLNAME_REF, TEXTSTRING, TEXTSTRING_REF = 3, 4, 5, 6
@@ -222,7 +223,7 @@ def _inflate_source(outer: _OasisDecoder, compressed: int, expected: int) -> Any
                 if inflater.unconsumed_tail:
                     data = inflater.decompress(inflater.unconsumed_tail, _INFLATE_WINDOW)
                 elif state["left"] > 0:
-                    raw = outer.read(min(state["left"], _INFLATE_WINDOW), what="CBLOCK data")
+                    raw = outer.read(min(state["left"], _COMPRESSED_PIECE), what="CBLOCK data")
                     state["left"] -= len(raw)
                     data = inflater.decompress(raw, _INFLATE_WINDOW)
                 else:
