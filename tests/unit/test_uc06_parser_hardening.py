@@ -247,6 +247,9 @@ def test_runs_of_equal_boundaries_are_counted_exactly(tmp_path):
         if i % 97 == 96:
             cell.add(gdstk.Polygon([(0, 0), (1, 0), (0, 1)], layer=40))
     cell.add(*[gdstk.rectangle((0, 0), (2, 2), layer=300 + i % 2) for i in range(64)])
+    for group in range(10):  # short runs: six rectangles, then a triangle
+        cell.add(*[gdstk.rectangle((0, 0), (3, 3), layer=500 + group, datatype=i) for i in range(6)])
+        cell.add(gdstk.Polygon([(0, 0), (1, 0), (0, 1)], layer=41))
     lib.write_gds(tmp_path / "runs.gds")
     data = (tmp_path / "runs.gds").read_bytes()
     read = gdstk.read_gds(str(tmp_path / "runs.gds")).cells[0]
@@ -254,7 +257,7 @@ def test_runs_of_equal_boundaries_are_counted_exactly(tmp_path):
     expected_layers = {(p.layer, p.datatype) for p in read.polygons}
     for chunk in (1, 64, 1000, 4096, 1 << 20):
         summary = parse_gds(data, chunk)
-        assert summary.element_count == len(read.polygons) == 367, chunk
+        assert summary.element_count == len(read.polygons) == 437, chunk
         assert set(summary.layers) == expected_layers, chunk
 
 

@@ -151,6 +151,10 @@ def _run_layers(buf: bytes, start: int, end: int, stride: int, layers: set[tuple
     """Add the layer/datatype pairs of the equal-sized boundaries in ``buf[start:end]`` (one
     every ``stride`` bytes, layer at +8, datatype at +14) without a Python step per element."""
     count = (end - start) // stride
+    if count < 16:  # a short run: a Python step per element is cheaper than the set-up below
+        for at in range(start + 8, end, stride):
+            layers.add(((buf[at] << 8) | buf[at + 1], (buf[at + 6] << 8) | buf[at + 7]))
+        return count
     keys = bytearray(4 * count)
     for offset in range(4):  # layer high, layer low, datatype high, datatype low
         field_at = start + (8, 9, 14, 15)[offset]
@@ -335,23 +339,29 @@ class _Parser:
         while pos <= end:
             # element header, LAYER header, layer, DATATYPE/TEXTTYPE header, its value, next header
             kind, w_layer, layer, w_type, datatype, word = head(buf, pos)
-            shape = kinds.get(kind)
-            if shape is None or w_layer != 0x00060D02 or w_type != shape[0]:
+            if w_layer != 0x00060D02:
                 break
             at = pos + 16
-            strans = False
-            for optional, length in shape[1]:
-                if word == optional:
-                    if optional == 0x00061A01:  # STRANS
-                        strans = True
-                    elif optional >= 0x000C0000 and not strans:  # MAG or ANGLE without STRANS
-                        word = 0
-                        break
-                    at += length
-                    if at + 4 > size:
-                        word = 0  # not wholly in the buffer
-                        break
-                    (word,) = word_at(buf, at)
+            if kind == 0x00040800:  # BOUNDARY: no optional record between DATATYPE and XY
+                if w_type != 0x00060E02:
+                    break
+            else:
+                shape = kinds.get(kind)
+                if shape is None or w_type != shape[0]:
+                    break
+                strans = False
+                for optional, length in shape[1]:
+                    if word == optional:
+                        if optional == 0x00061A01:  # STRANS
+                            strans = True
+                        elif optional >= 0x000C0000 and not strans:  # MAG or ANGLE without STRANS
+                            word = 0
+                            break
+                        at += length
+                        if at + 4 > size:
+                            word = 0  # not wholly in the buffer
+                            break
+                        (word,) = word_at(buf, at)
             # XY with data type INT4 and a length of 4 + 8k, k >= 1
             if word & 0x7FFFF != 0x41003 or word < 0xC0000:
                 break
