@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import gdsii
 import oasis
-from layout import Decoder, LayoutSummary
+from layout import Budget, Decoder, LayoutSummary
 
 from shared.aws import mapped_errors
 from shared.batch import BatchResult, Work, process_items
@@ -80,13 +80,12 @@ def _sniff(first: bytes) -> str | None:
 
 
 def extract(
-    reader: Callable[[], bytes], *, label: str, size: int | None = None, budget: Callable[[], bool] | None = None
+    reader: Callable[[], bytes], *, label: str, size: int | None = None, budget: Budget | None = None
 ) -> LayoutSummary:
     """Detect the format from the content (not the file name) and parse the whole stream.
 
-    ``size`` (the object size) bounds every length the file declares; ``budget`` returns True once
-    the file's time budget is spent (``Deadline.expired``): the parser then raises the permanent
-    ``layout.FileBudgetExceededError`` naming the bytes reached and the size."""
+    ``size`` (the object's size) bounds every declared length; ``budget`` is the decoders' time
+    budget hook (see ``layout.Decoder``)."""
     first = b""
     while len(first) < len(oasis.MAGIC):  # enough bytes to recognise either format
         chunk = reader()
