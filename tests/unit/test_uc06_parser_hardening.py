@@ -422,3 +422,17 @@ def test_extract_passes_the_size_and_the_budget_to_the_decoders(fmt, index):
         M.extraction.extract(L.bytes_source(data), label="f", size=len(data) // 2)
     summary = M.extraction.extract(L.bytes_source(data, 256), label="f", size=len(data), budget=lambda: False)
     assert summary.file_format == ("GDSII" if fmt == "gds" else "OASIS")
+
+
+def test_cells_names_and_reference_pairs_are_capped(monkeypatch):
+    # Memory follows what a file defines; the caps turn a file of millions of tiny cells into a
+    # typed error instead of a MemoryError (limits lowered here to keep the test small).
+    monkeypatch.setattr(L, "MAX_CELLS", 3)
+    monkeypatch.setattr(L, "MAX_REFERENCE_EDGES", 4)
+    assert parse_gds(gds_library([("A", []), ("B", []), ("C", [])])).cell_names == ["A", "B", "C"]
+    with pytest.raises(L.CountLimitError, match="more than 3 cells"):
+        parse_gds(gds_library([("A", []), ("B", []), ("C", []), ("D", [])]))
+    with pytest.raises(L.CountLimitError, match="more than 4 distinct"):
+        parse_gds(gds_library([("A", ["X1", "X2", "X3"]), ("B", ["X1", "X4"])]))
+    with pytest.raises(L.CountLimitError, match="more than 3 cell names"):
+        parse_oas(oasis_file(b"".join(uint(3) + astr(f"N{i}") for i in range(4))))

@@ -20,7 +20,17 @@ import zlib
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
-from layout import Budget, Decoder, LayoutBuilder, LayoutSummary, TruncatedFileError, check_units, decode_name
+import layout
+from layout import (
+    Budget,
+    Decoder,
+    LayoutBuilder,
+    LayoutSummary,
+    TruncatedFileError,
+    check_count,
+    check_units,
+    decode_name,
+)
 
 from shared.errors import InvalidFileError
 
@@ -556,6 +566,8 @@ class _Parser:
         else:
             number = self.implicit_cellname
             self.implicit_cellname += 1
+        if number not in self.cellnames:
+            check_count(len(self.cellnames), layout.MAX_CELLS, "cell names")
         self.cellnames[number] = name
 
     def named(self, dec: _OasisDecoder, kind: int, explicit: bool) -> None:
