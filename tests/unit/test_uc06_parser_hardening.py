@@ -436,3 +436,12 @@ def test_cells_names_and_reference_pairs_are_capped(monkeypatch):
         parse_gds(gds_library([("A", ["X1", "X2", "X3"]), ("B", ["X1", "X4"])]))
     with pytest.raises(L.CountLimitError, match="more than 3 cell names"):
         parse_oas(oasis_file(b"".join(uint(3) + astr(f"N{i}") for i in range(4))))
+
+
+def test_the_characters_of_all_names_kept_are_capped(monkeypatch):
+    monkeypatch.setattr(L, "MAX_NAME_CHARACTERS", 10)
+    assert parse_gds(gds_library([("AAAAA", ["BBBBB"])])).unresolved_references == ["BBBBB"]
+    with pytest.raises(L.CountLimitError, match="characters of cell names"):
+        parse_gds(gds_library([("AAAAA", ["BBBBB", "C"])]))
+    with pytest.raises(L.CountLimitError, match="characters of cell names"):
+        parse_oas(oasis_file(uint(3) + astr("N" * 6) + uint(3) + astr("M" * 6)))

@@ -53,6 +53,7 @@ MAX_READ_BYTES = 128 * 1024
 # and not by the file's size: far above real designs (full chips have 10^4 to 10^5 cells).
 MAX_CELLS = 1_000_000
 MAX_REFERENCE_EDGES = 2_000_000
+MAX_NAME_CHARACTERS = 64 * 1024 * 1024  # all cell names kept, together
 
 
 class TruncatedFileError(InvalidFileError):
@@ -329,6 +330,7 @@ class LayoutBuilder:
         self.elements = 0
         self.references = 0
         self._edges = 0
+        self._name_characters = 0
         self._current: CellFacts | None = None
 
     def begin_cell(self, key: Hashable) -> None:
@@ -336,8 +338,15 @@ class LayoutBuilder:
         current = self.cells.get(key)
         if current is None:
             check_count(len(self.cells), MAX_CELLS, "cells")
+            self.retain(key)
             current = self.cells[key] = CellFacts()
         self._current = current
+
+    def retain(self, name: Hashable) -> None:
+        """Count the characters of a name kept until the end (``MAX_NAME_CHARACTERS`` in all)."""
+        if isinstance(name, str):
+            self._name_characters += len(name)
+            check_count(self._name_characters, MAX_NAME_CHARACTERS + 1, "characters of cell names")
 
     def end_cell(self) -> None:
         self._current = None
@@ -374,6 +383,7 @@ class LayoutBuilder:
             if target not in references:
                 self._edges += 1
                 check_count(self._edges, MAX_REFERENCE_EDGES, "distinct (cell, referenced cell) pairs")
+                self.retain(target)
                 references[target] = 0
             references[target] += 1
         self.elements += 1

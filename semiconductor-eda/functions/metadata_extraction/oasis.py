@@ -568,6 +568,7 @@ class _Parser:
             self.implicit_cellname += 1
         if number not in self.cellnames:
             check_count(len(self.cellnames), layout.MAX_CELLS, "cell names")
+            self.builder.retain(name)
         self.cellnames[number] = name
 
     def named(self, dec: _OasisDecoder, kind: int, explicit: bool) -> None:
