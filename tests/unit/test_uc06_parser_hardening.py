@@ -445,3 +445,19 @@ def test_the_characters_of_all_names_kept_are_capped(monkeypatch):
         parse_gds(gds_library([("AAAAA", ["BBBBB", "C"])]))
     with pytest.raises(L.CountLimitError, match="characters of cell names"):
         parse_oas(oasis_file(uint(3) + astr("N" * 6) + uint(3) + astr("M" * 6)))
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        uint(20) + bytes([0x7B]) + uint(1) + uint(0) + uint(2) + uint(3) + uint(4) + uint(5),  # RECTANGLE, all fields
+        uint(20) + bytes([0x03]) + uint(1) + uint(0),  # RECTANGLE, layer and datatype only
+        uint(21) + bytes([0x23]) + uint(1) + uint(0) + uint(0) + uint(2) + uint(4) + uint(4),  # POLYGON
+        uint(22) + bytes([0x63]) + uint(1) + uint(0) + uint(2) + uint(0) + uint(1) + uint(6),  # PATH
+        uint(19) + bytes([0x43]) + astr("t") + uint(1) + uint(0),  # TEXT
+    ],
+)
+def test_geometry_outside_a_cell_is_a_typed_error_on_the_fast_path(record):
+    for chunk in (1, 1 << 20):  # record by record, and in the buffer
+        with pytest.raises(InvalidFileError, match="outside a CELL"):
+            parse_oas(oasis_file(record), chunk)

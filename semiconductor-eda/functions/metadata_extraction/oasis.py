@@ -409,6 +409,7 @@ class _Parser:
         runs = _FAST_RUNS
         plans = _GEOMETRY_PLAN
         zeros = _ZEROS.match
+        four = runs[0][4].match
         while True:
             buf, pos = dec.buf, dec.pos
             size = len(buf)
@@ -422,7 +423,18 @@ class _Parser:
                 while count < _FLUSH_EVERY:
                     start = pos
                     rid = buf[pos]
-                    if rid in (RECTANGLE, POLYGON, PATH):
+                    if rid == RECTANGLE and buf[pos + 1] == 0x7B:
+                        # The common rectangle: explicit layer, datatype, width, height, x, y.
+                        layer, datatype = buf[pos + 2], buf[pos + 3]
+                        if layer >= 0x80 or datatype >= 0x80 or not in_cell:
+                            break
+                        match = four(buf, pos + 4)
+                        if match is None:
+                            break
+                        pos = match.end()
+                        layers.add((layer, datatype))
+                        count += 1
+                    elif rid in (RECTANGLE, POLYGON, PATH):
                         info = buf[pos + 1]
                         pos += 2
                         if info & 0x01:
