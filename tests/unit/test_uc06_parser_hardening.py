@@ -461,3 +461,19 @@ def test_geometry_outside_a_cell_is_a_typed_error_on_the_fast_path(record):
     for chunk in (1, 1 << 20):  # record by record, and in the buffer
         with pytest.raises(InvalidFileError, match="outside a CELL"):
             parse_oas(oasis_file(record), chunk)
+
+
+def test_layer_numbers_are_unsigned_as_gdstk_reads_them(tmp_path):
+    import struct
+
+    def element(extra: bytes) -> bytes:
+        return (
+            rec(0x08, 0) + extra + rec(0x0D, 2, struct.pack(">H", 40000)) + rec(0x0E, 2, struct.pack(">H", 65535))
+            + rec(0x10, 3, int4(0, 0, 1, 0, 1, 1, 0, 1, 0, 0)) + rec(0x11, 0)
+        )
+
+    data = gds(structure("A", element(b"") + element(ELFLAGS)))  # the fast path and the grammar
+    (tmp_path / "u.gds").write_bytes(data)
+    cell = gdstk.read_gds(str(tmp_path / "u.gds")).cells[0]
+    assert isinstance(cell, gdstk.Cell)
+    assert set(parse_gds(data).layers) == {(p.layer, p.datatype) for p in cell.polygons} == {(40000, 65535)}
