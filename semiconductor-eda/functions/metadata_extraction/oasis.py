@@ -72,7 +72,7 @@ _RUN_PIECE = 512
 _ZEROS = re.compile(rb"\x00+")
 
 
-@functools.lru_cache(maxsize=2 * _RUN_PIECE)
+@functools.lru_cache(maxsize=4 * _RUN_PIECE)
 def _run(item: str, count: int) -> re.Pattern[bytes]:
     return re.compile(b"(?:" + _ITEMS[item][0] + b"){%d}" % count)
 
@@ -292,10 +292,20 @@ _REPETITION_SHAPES: dict[int, tuple[int, int, str | None]] = {
     4: (0, 0, "uint"), 6: (0, 0, "uint"), 5: (1, 0, "uint"), 7: (1, 0, "uint"),
     10: (0, 0, "g-delta"), 11: (1, 0, "g-delta"),
 }
-_FAST_LIMIT = 128  # point counts and run lengths below this are decoded in place
-_FAST_RUNS = tuple(
-    (re.compile(b""), *tuple(_run(item, n) for n in range(1, _FAST_LIMIT + 1))) for item in ("uint", "g-delta")
-)
+class _Runs(dict[int, re.Pattern[bytes]]):
+    """Patterns for runs of ``count`` items (< 128: the fast path's counts are one-byte integers),
+    compiled on first use: compiling all of them at import would cost a cold start 0.3 s."""
+
+    def __init__(self, item: str) -> None:
+        super().__init__()
+        self.item = item
+
+    def __missing__(self, count: int) -> re.Pattern[bytes]:
+        pattern = self[count] = _run(self.item, count)
+        return pattern
+
+
+_FAST_RUNS = (_Runs("uint"), _Runs("g-delta"))
 _FLUSH_EVERY = 4096  # elements counted locally between flushes (bounds the local layer set)
 
 
