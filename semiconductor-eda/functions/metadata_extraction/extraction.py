@@ -71,6 +71,7 @@ class RangeReader:
         deadline: Deadline,
         etag: str | None = None,
         reserve_seconds: float = 0.0,
+        whole_budget: bool = False,
     ) -> None:
         self._s3 = s3
         self._bucket = bucket
@@ -80,12 +81,22 @@ class RangeReader:
         self._deadline = deadline
         self.etag = etag or None
         self._reserve = reserve_seconds
+        self._whole_budget = whole_budget
         self.position = 0
         self.requests = 0
         self.etag_seen: str | None = None
 
     def check_budget(self) -> bool:
-        """The decoder's budget hook: raises ``DeadlineExceededError`` when the time is spent."""
+        """The decoder's budget hook (before every fetch and inflation window).
+
+        When less than the reserve is left: True for a file that had the invocation's whole
+        budget (the decoder raises ``FileBudgetExceededError``, permanent: no invocation can do
+        more), otherwise ``DeadlineExceededError`` (transient: the retried batch starts with it).
+        """
+        if self._deadline.remaining_seconds() > self._reserve:
+            return False
+        if self._whole_budget:
+            return True
         self._deadline.check(f"parsing {self._key}", reserve=self._reserve)
         return False
 
@@ -204,7 +215,11 @@ def layout_work(
     ranged GETs, parse it, return the layout fields. The size seen, the bytes read and (when the
     file changed) the ETag seen are recorded whatever the outcome."""
 
+    started = 0  # files this invocation has worked on: the first had the whole budget
+
     def work(item: ObjectInfo, facts: dict[str, Any]) -> Mapping[str, Any]:
+        nonlocal started
+        started += 1
         reader = RangeReader(
             s3,
             access_point_arn,
@@ -214,6 +229,7 @@ def layout_work(
             deadline=deadline,
             etag=item.etag,
             reserve_seconds=reserve_seconds,
+            whole_budget=started == 1,
         )
         try:
             if item.size == 0:

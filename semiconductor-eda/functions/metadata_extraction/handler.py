@@ -36,9 +36,10 @@ MAX_BATCH_ITEMS = config.env_int("MAX_BATCH_ITEMS", 1000, minimum=1, maximum=100
 # Time kept back to write the record of the file in progress and return before the timeout.
 DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 15_000, minimum=1_000, maximum=120_000)
 
-# Ranged reads, result lookups and writes: short timeouts and few attempts, so the time one
-# request may take (reserved before each one) stays a small part of the budget.
-S3_ATTEMPTS, S3_CONNECT_TIMEOUT, S3_READ_TIMEOUT = 3, 2.0, 10.0
+# Ranged reads, result lookups and writes: short timeouts and one retry (the Map's Retry reruns
+# the batch after that), so the time one request may take - reserved twice before every read, for
+# the read and the record after it - stays a small part of the 300 s budget: 2 x 20 s.
+S3_ATTEMPTS, S3_CONNECT_TIMEOUT, S3_READ_TIMEOUT = 2, 2.0, 5.0
 S3_REQUEST_SECONDS = aws.request_seconds(
     max_attempts=S3_ATTEMPTS, connect_timeout=S3_CONNECT_TIMEOUT, read_timeout=S3_READ_TIMEOUT
 )
