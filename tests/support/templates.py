@@ -16,8 +16,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from local.runner import stack
-from local.runner.intrinsics import NO_VALUE, IntrinsicResolver, bind_parameters
+from local.runner.intrinsics import NO_VALUE, IntrinsicResolver
+from local.template import load_template as _load_template
+from local.template import resolve_parameters
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -39,7 +40,7 @@ _PSEUDO = {
 
 def load_template(path: str | Path) -> dict[str, Any]:
     """Decode a template with cfn-lint's decoder (the runner's loader); raise if it does not parse."""
-    return stack.load_template(Path(path))
+    return _load_template(Path(path))
 
 
 def all_templates() -> list[Path]:
@@ -115,16 +116,15 @@ class Resolver(IntrinsicResolver):
         self.conditions = {}
         self.region = REGION
         declared = self.template.get("Parameters", {}) or {}
-        unknown = set(parameters) - set(declared)
-        if unknown:
-            raise KeyError(f"parameters not declared by the template: {sorted(unknown)}")
         # Required parameters without a value get a placeholder that looks like one.
         placeholders = {
             name: _placeholder(name, spec)
             for name, spec in declared.items()
             if name not in parameters and "Default" not in spec
         }
-        self.values, _ = bind_parameters(self.template, {**placeholders, **parameters})
+        # Bound and validated as CloudFormation does (local.template): a parameter set the
+        # service would refuse raises ParameterError instead of resolving to a stack.
+        self.values = resolve_parameters(self.template, {**placeholders, **parameters})
 
     def all_conditions(self) -> dict[str, bool]:
         return {name: self.condition(name) for name in self.template.get("Conditions", {}) or {}}
