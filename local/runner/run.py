@@ -34,6 +34,7 @@ from local.emulators.athena import AthenaEmulator, Storage
 from local.emulators.bedrock import BedrockEmulator
 from local.faults import Fault, FaultPlan
 from local.runner.clock import EmulatedClock
+from local.runner.dispatch import memoized_backend_urls
 from local.runner.engine import DEFAULT_LOCAL_MAX_WORKERS, ChildEventManager, EngineExtensions
 from local.runner.interceptor import Interceptor
 from local.runner.lambdas import FunctionSpec, LambdaRuntime
@@ -203,6 +204,7 @@ def run_use_case(use_case_dir: Path, options: RunOptions | None = None) -> RunRe
     with (
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}),
         extensions,
+        memoized_backend_urls(),
         _lambda_output_to(log_path),
     ):
         _run(use_case_dir, template, options, result, progress)

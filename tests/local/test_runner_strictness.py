@@ -104,7 +104,7 @@ def test_a_lasting_result_writer_failure_is_states_result_writer_failed(engine, 
 
 
 # --- 6. JSONL is split on "\n" only ----------------------------------------------------------------
-@pytest.mark.parametrize("separator", ["\u2028", "\u0085", "\u2029", "\x1c", "\x0b", "\r"])
+@pytest.mark.parametrize("separator", ["\u2028", "\u0085", "\u2029"])  # json.dumps writes them raw
 def test_jsonl_records_are_split_on_newline_only(engine, tmp_path, separator):
     spec = _reader_setup(engine, tmp_path, items=0)
     keys = [f"a{separator}b.gds", "plain.gds", f"x{separator}"]
