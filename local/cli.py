@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
     parser = build_parser(sorted(known))
     args = parser.parse_args(argv)
     if args.engine == "sam":
-        err.write("local.cli runs the embedded engine; --engine sam is handled by scripts/local-test.sh\n")
+        err.write("local.cli runs the embedded engine; --engine sam and auto are handled by python -m local\n")
         return USAGE_ERROR
     selected = args.uc or sorted(known)
     unknown = [u for u in selected if u not in known]

@@ -157,11 +157,12 @@ class Fault:
                     raise FaultSpecError(f"fault {spec!r}: {key} must be an integer") from e
             elif key == "seconds":
                 try:
-                    kwargs[key] = float(value)
+                    seconds = float(value)
                 except ValueError as e:
                     raise FaultSpecError(f"fault {spec!r}: seconds must be a number") from e
-                if not math.isfinite(float(kwargs[key])):
+                if not math.isfinite(seconds):
                     raise FaultSpecError(f"fault {spec!r}: seconds must be a finite number, got {value!r}")
+                kwargs[key] = seconds
             elif key in {"code", "match"}:
                 kwargs[key] = value
             elif key == "sleep":
