@@ -18,7 +18,10 @@ STACK = "uc6-eda"
 STACK_ID = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{STACK}/0a1b2c3d"
 MACHINE = f"arn:aws:states:us-east-1:123456789012:stateMachine:{STACK}-StateMachine"
 FUNCTIONS = ("uc6-eda-DiscoveryFunction-A1", "uc6-eda-MetadataExtractionFunction-B2")
-OTHER_PARAMETERS = {"AccessPointArn": "arn:aws:s3:us-east-1:123456789012:accesspoint/eda", "CodeVersion": "abc123"}
+OTHER_PARAMETERS = {
+    "AccessPointArn": "arn:aws:s3:us-east-1:123456789012:accesspoint/eda",
+    "DiscoveryCodeHash": "0123456789abcdef",
+}
 
 
 def function_arn(name: str) -> str:
@@ -166,7 +169,7 @@ def test_enables_keeps_other_parameters_waits_and_verifies(fake_cli: FakeCli) ->
     assert parameters == [
         "ParameterKey=AccessPointArn,UsePreviousValue=true",
         "ParameterKey=EnableSnapStart,ParameterValue=true",
-        "ParameterKey=CodeVersion,UsePreviousValue=true",
+        "ParameterKey=DiscoveryCodeHash,UsePreviousValue=true",
     ]
     assert "--use-previous-template" in update
     assert update[update.index("--capabilities") + 1 :] == ["CAPABILITY_IAM"]
@@ -310,8 +313,9 @@ def test_dry_run_changes_nothing(fake_cli: FakeCli) -> None:
 
     assert result.returncode == 0, result.stderr
     assert [argv[2:4] for argv in fake_cli.calls("aws")] == [["cloudformation", "describe-stacks"]]
-    assert "would run: aws --output json cloudformation update-stack --stack-name uc6-eda" in result.stderr
-    assert "ParameterKey=EnableSnapStart,ParameterValue=true" in result.stderr
+    # the command it would run is the dry run's product: on stdout, shell-quoted
+    assert "[dry-run] would run: aws --output json cloudformation update-stack --stack-name uc6-eda" in result.stdout
+    assert "ParameterKey=EnableSnapStart,ParameterValue=true" in result.stdout
 
 
 def test_a_stack_without_the_parameter_is_refused(fake_cli: FakeCli) -> None:
@@ -348,7 +352,7 @@ def test_a_failing_describe_is_an_error(fake_cli: FakeCli) -> None:
         ((STACK, "--bogus"), "unknown option '--bogus'"),
         ((STACK, "other"), "only one STACK may be given"),
         (("bad_name!",), "is not a stack name"),
-        ((STACK, "--region", "mars"), "is not a region name"),
+        ((STACK, "--region", "mars"), "is not an AWS Region name"),
         ((STACK, "--wait-timeout", "0"), "must be a positive number of seconds"),
         ((STACK, "--wait-timeout"), "--wait-timeout needs a value"),
     ],
