@@ -165,10 +165,23 @@ def validate_parameters(template: Mapping[str, Any], values: Mapping[str, Any]) 
     return errors
 
 
-def check_rules(template: Mapping[str, Any], values: Mapping[str, Any]) -> list[str]:
-    """The ``AssertDescription`` (or CloudFormation's default text) of every failed rule assertion."""
+# The pseudo parameters a local stack has (the emulated account and Region of every local run).
+PSEUDO_PARAMETERS: dict[str, Any] = {
+    "AWS::AccountId": "123456789012",
+    "AWS::Region": "us-east-1",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::NotificationARNs": [],
+}
+
+
+def check_rules(
+    template: Mapping[str, Any], values: Mapping[str, Any], *, pseudo: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The ``AssertDescription`` (or CloudFormation's default text) of every failed rule assertion.
+    ``Ref`` in a rule may name a parameter or a pseudo parameter (``AWS::Region``...)."""
     errors: list[str] = []
-    evaluator = _RuleEvaluator(template, values)
+    evaluator = _RuleEvaluator(template, {**PSEUDO_PARAMETERS, **(pseudo or {}), **values})
     for rule_name, rule in (template.get("Rules") or {}).items():
         if "RuleCondition" in rule and not evaluator.truth(rule["RuleCondition"]):
             continue
@@ -179,7 +192,11 @@ def check_rules(template: Mapping[str, Any], values: Mapping[str, Any]) -> list[
 
 
 def resolve_parameters(
-    template: Mapping[str, Any], given: Mapping[str, Any], *, source: str = "template"
+    template: Mapping[str, Any],
+    given: Mapping[str, Any],
+    *,
+    source: str = "template",
+    pseudo: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Bind and validate one parameter set as CloudFormation does before creating a stack.
 
@@ -195,7 +212,7 @@ def resolve_parameters(
         raise ParameterError([f"Parameters: [{', '.join(missing)}] must have values ({source})"])
     errors = validate_parameters(template, values)
     if not errors:
-        errors = check_rules(template, values)
+        errors = check_rules(template, values, pseudo=pseudo)
     if errors:
         raise ParameterError(errors)
     return values
@@ -244,7 +261,8 @@ class _RuleEvaluator:
             return all(_as_text(m) in [_as_text(a) for a in allowed] for m in members)
         if fn == "Fn::RefAll":
             kind = str(arg)
-            return [v for n, v in self.values.items() if (self.template["Parameters"][n].get("Type")) == kind]
+            declared = self.template.get("Parameters") or {}
+            return [v for n, v in self.values.items() if n in declared and declared[n].get("Type") == kind]
         raise TemplateError(f"Rules: function {fn} is not supported locally")
 
 

@@ -276,3 +276,17 @@ def test_key_paths_can_all_be_written(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(key)
     assert sorted(p.read_text() for p in tmp_path.rglob("*") if p.is_file()) == sorted(keys)
+
+
+def test_the_tests_template_resolver_refuses_what_cloudformation_refuses():
+    from local.template import load_template
+    from tests.support.templates import Resolver, deployable
+
+    template = load_template(UC6)
+    with pytest.raises(ParameterError, match="EnableAlarms=true needs KmsKeyArn"):
+        Resolver(template, {"EnableAlarms": "true"})
+    completed = deployable(template, {"EnableAlarms": "true"})
+    assert completed["KmsKeyArn"].startswith("arn:aws:kms:")
+    assert Resolver(template, completed).values["EnableAlarms"] == "true"
+    with pytest.raises(ParameterError, match="MapBatchSize"):
+        deployable(template, {"MapBatchSize": "0"})  # nothing can make this one deployable
