@@ -129,7 +129,7 @@ AP = "arn:aws:s3:us-east-1:123456789012:accesspoint/fsxn-eda-ap"
         ({"MapBatchSize": "ten"}, "Parameter 'MapBatchSize' must be a number"),
         ({"MapBatchSize": "nan"}, "Parameter 'MapBatchSize' must be a number"),
         ({"EnableSnapStart": "yes"}, "Parameter 'EnableSnapStart' must be one of AllowedValues"),
-        ({"FileSuffixes": "gds"}, "Parameter 'FileSuffixes' failed to satisfy constraint: one to twenty suffixes"),
+        ({"FileSuffixes": "gds"}, "Parameter 'FileSuffixes' failed to satisfy constraint: "),
         ({"AccessPointArn": "fsxn-eda-ap-abc123-ext-s3alias"}, "failed to satisfy constraint: must be an S3 access"),
         ({"EnableAlarms": "true"}, "EnableAlarms=true needs KmsKeyArn"),
         ({"Nope": "1"}, "Parameters: [Nope] do not exist in the template"),
