@@ -86,6 +86,14 @@ class TooManyFailuresError(PermanentError):
     """More items failed than the configured tolerance allows."""
 
 
+class AuthenticationError(PermanentError):
+    """A service refused the credentials (HTTP 401), also after they were fetched again."""
+
+
+class CertificateVerificationError(PermanentError):
+    """The server's TLS certificate did not verify against the configured CA bundle."""
+
+
 TRANSIENT_ERRORS: tuple[type[TransientError], ...] = (
     TransientError,
     ThrottlingError,
