@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shared import athena as shared_athena
 from shared.errors import (
     InvalidInputError,
     QueryFailedError,
@@ -136,8 +137,9 @@ def run(
     from tests.uc06.conftest import FakeDeadline
 
     athena.bind(fn.aggregation.QUERIES)
-    return fn.handler.aggregate_execution(
-        athena, s3, settings=fn.handler.SETTINGS, output_bucket=output_bucket, execution_id=execution_id,
+    return fn.aggregation.aggregate_execution(
+        athena, s3, settings=fn.handler.SETTINGS, table=fn.handler.GLUE_TABLE, output_bucket=output_bucket,
+        execution_id=execution_id,
         expected_count=expected, tolerated_percentage=tolerance, max_depth=32,
         deadline=deadline or FakeDeadline(300),
     )
@@ -145,7 +147,7 @@ def run(
 
 @pytest.fixture(autouse=True)
 def no_sleep(fn, monkeypatch):
-    monkeypatch.setattr(fn.aggregation.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(shared_athena.time, "sleep", lambda _s: None)
 
 
 def test_aggregate_counts_rules_and_pages(fn, aws, output_bucket):
@@ -223,7 +225,7 @@ def test_retryable_athena_failure_is_transient(fn, aws):
 
 def test_query_running_past_the_deadline_is_stopped_with_a_typed_error(fn, aws, monkeypatch):
     clock = ManualClock()
-    monkeypatch.setattr(fn.aggregation.time, "sleep", clock.advance)
+    monkeypatch.setattr(shared_athena.time, "sleep", clock.advance)
     athena = FakeAthena(default_rows(), states=("RUNNING",))
     with pytest.raises(QueryTimeoutError) as raised:
         run(fn, athena, aws.client("s3"), deadline=Deadline.after(5, clock=clock))
@@ -236,7 +238,7 @@ def test_handler_deadline_comes_from_the_context(fn, aws, monkeypatch):
     athena.bind(fn.aggregation.QUERIES)
     monkeypatch.setattr(fn.handler, "ATHENA", athena)
     clock = ManualClock()
-    monkeypatch.setattr(fn.aggregation.time, "sleep", clock.advance)
+    monkeypatch.setattr(shared_athena.time, "sleep", clock.advance)
     context = FakeLambdaContext(remaining_ms=45_000, clock=clock)  # 30 s after the 15 s margin
     with pytest.raises(QueryTimeoutError):
         fn.handler.handler(load_event(EVENTS, "drc_aggregation"), context)
@@ -306,7 +308,7 @@ def run_handler_with_slow_athena(
     athena = SlowAthena(default_rows(), clock, seconds, states=states, page_size=page_size)
     athena.bind(fn.aggregation.QUERIES)
     monkeypatch.setattr(fn.handler, "ATHENA", athena)
-    monkeypatch.setattr(fn.aggregation.time, "sleep", clock.advance)
+    monkeypatch.setattr(shared_athena.time, "sleep", clock.advance)
     context = FakeLambdaContext(remaining_ms=300_000, clock=clock)  # the template's 300 s timeout
     athena.context = context
     with pytest.raises(QueryTimeoutError) as raised:

@@ -35,7 +35,7 @@ MANIFEST_PREFIX = "manifests"
 DEADLINE_CHECK_EVERY = 1000
 
 ACCESS_POINT = config.env_access_point("ACCESS_POINT_ARN")
-OUTPUT_BUCKET = config.env_str("OUTPUT_BUCKET", pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+OUTPUT_BUCKET = config.env_bucket("OUTPUT_BUCKET")
 SOURCE_PREFIX = config.env_str("SOURCE_PREFIX", "", pattern=r"[A-Za-z0-9!_.*()/-]{0,512}")
 FILE_SUFFIXES = config.env_list("FILE_SUFFIXES", (".gds", ".gds2", ".oas", ".oasis"))
 DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 20_000, minimum=1_000, maximum=120_000)
