@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 import logging
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TextIO
 

@@ -66,7 +66,7 @@ import certifi
 import urllib3
 from urllib3.exceptions import HTTPError, MaxRetryError, ProtocolError, SSLError, TimeoutError
 
-from shared import runtime
+from shared import aws, config, runtime
 from shared.aws import mapped_errors
 from shared.errors import (
     AccessDeniedError,
@@ -441,6 +441,35 @@ class OntapClient:
             deadline,
             {"fields": ",".join(PERMISSION_FIELDS)},
         )
+
+
+HOST_PATTERN = r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?"
+SECRET_ARN_PATTERN = r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}"  # noqa: S105
+CA_BUNDLE_PATTERN = r"(/[A-Za-z0-9._/-]{1,254})?"
+
+
+def client_from_environment(secrets: SecretsClient | None = None) -> OntapClient:
+    """The client the ONTAP-calling functions build at init from their environment (validated).
+
+    ``ONTAP_ENDPOINT`` (host[:port]), ``ONTAP_SECRET_ARN``, ``ONTAP_CA_BUNDLE`` (PEM path, empty =
+    certifi), ``ONTAP_VERIFY_TLS`` (default true), ``ONTAP_CONNECT_TIMEOUT_SECONDS`` (5),
+    ``ONTAP_READ_TIMEOUT_SECONDS`` (30), ``ONTAP_MAX_ATTEMPTS`` (5), ``ONTAP_PAGE_SIZE`` (500).
+    """
+    host = config.env_str("ONTAP_ENDPOINT", pattern=HOST_PATTERN)
+    secret_arn = config.env_str("ONTAP_SECRET_ARN", pattern=SECRET_ARN_PATTERN)
+    ca_bundle = config.env_str("ONTAP_CA_BUNDLE", "", pattern=CA_BUNDLE_PATTERN) or None
+    if secrets is None:
+        secrets = runtime.register_client(aws.client("secretsmanager"))
+    return OntapClient(
+        host,
+        SecretCredentials(secrets, secret_arn),
+        ca_bundle=ca_bundle,
+        verify=config.env_bool("ONTAP_VERIFY_TLS", True),
+        connect_timeout=config.env_int("ONTAP_CONNECT_TIMEOUT_SECONDS", 5, minimum=1, maximum=60),
+        read_timeout=config.env_int("ONTAP_READ_TIMEOUT_SECONDS", 30, minimum=1, maximum=120),
+        max_attempts=config.env_int("ONTAP_MAX_ATTEMPTS", 5, minimum=1, maximum=10),
+        page_size=config.env_int("ONTAP_PAGE_SIZE", 500, minimum=1, maximum=10_000),
+    )
 
 
 def _same_host_path(href: str, path: str) -> str:

@@ -225,7 +225,7 @@ def run_use_case(use_case_dir: Path, options: RunOptions | None = None) -> RunRe
 
 def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunResult, progress: Progress) -> None:
     with contextlib.ExitStack() as exits:
-        _run_in(exits, use_case_dir, template, options, result, progress)
+        _run_in(exits, use_case_dir, template, options=options, result=result, progress=progress)
 
 
 def _sample_module(use_case_dir: Path) -> Any:
@@ -244,6 +244,7 @@ def _run_in(
     exits: contextlib.ExitStack,
     use_case_dir: Path,
     template: Path,
+    *,
     options: RunOptions,
     result: RunResult,
     progress: Progress,
@@ -261,8 +262,12 @@ def _run_in(
     s3 = session.client("s3")
     ap_arn, _ap_bucket = _create_access_point(session, use_case_dir.name)
 
-    module = None if options.sample_generator is not None else _sample_module(use_case_dir)
-    generate = options.sample_generator if options.sample_generator is not None else module.generate
+    module: Any = None
+    if options.sample_generator is not None:
+        generate = options.sample_generator
+    else:
+        module = _sample_module(use_case_dir)
+        generate = module.generate
     progress.say(f"seeding {options.objects} sample objects through {ap_arn}")
     sample_set = generate(s3, ap_arn, objects=options.objects, seed=options.seed)
     result.samples = _describe_samples(sample_set)

@@ -32,11 +32,10 @@ VOLUME_NAME = "vol_legal"
 JUNCTION_PATH = "/legal"
 USERNAME = "fsxn-audit-ro"
 PASSWORD = "local-only-password"  # noqa: S105 (the fake server's, on loopback)
-SECRET_NAME = "local/fsxn-audit-ro"
+SECRET_NAME = "local/fsxn-audit-ro"  # noqa: S105 (a name, not a secret)
 
 ADMINS = "BUILTIN\\Administrators"
 LEGAL_TEAM = "CORP\\Legal-Team"
-LEGAL_ADMINS = "CORP\\Legal-Admins"
 EVERYONE = "Everyone"
 AUTH_USERS = "NT AUTHORITY\\Authenticated Users"
 DOMAIN_USERS = "CORP\\Domain Users"
@@ -106,7 +105,8 @@ class Case:
 
 # Default template parameters the cases are written against (see the template's defaults).
 SENSITIVE_PATH_PATTERN = "^(hr|finance|litigation)/"
-ALLOWED_OWNERS = (ADMINS, LEGAL_ADMINS)
+SYSTEM = "NT AUTHORITY\\SYSTEM"
+ALLOWED_OWNERS = (ADMINS, SYSTEM)
 
 CASES: tuple[Case, ...] = (
     Case(
@@ -177,9 +177,9 @@ CASES: tuple[Case, ...] = (
     ),
     Case(
         "contracts/2026/Übersicht Verträge.docx",
-        descriptor(_baseline(), owner=LEGAL_ADMINS),
+        descriptor(_baseline(), owner=SYSTEM),
         (),
-        "negative: owned by an allowed owner, baseline ACL",
+        "negative: owned by an allowed owner (not the first in the list), baseline ACL",
     ),
 )
 
@@ -299,6 +299,10 @@ def local_services(
                 "OntapCaBundlePath": server.other_ca_file if ontap_wrong_ca else server.ca_file,
                 "OntapSvmName": SVM_NAME,
                 "OntapVolumeName": VOLUME_NAME,
+                # Required by the template; the local runner does not emulate VPC networking.
+                "VpcId": "vpc-0a1b2c3d4e5f60718",
+                "SubnetIds": "subnet-0a1b2c3d4e5f60718,subnet-0b1c2d3e4f5a60719",
+                "SecurityGroupIds": "sg-0a1b2c3d4e5f60718",
             },
             server=server,
         )
