@@ -1,10 +1,10 @@
 """A fake ONTAP REST API over HTTPS on loopback, for the tests and the local runner only.
 
 ``FakeOntap(dataset, username=..., password=...)`` is a context manager that, on entry, creates
-its own certificate authority and a server certificate for ``127.0.0.1``/``localhost`` signed by
-it (``cryptography``), writes the CA's PEM to ``ca_file`` and serves on ``127.0.0.1:<free port>``
-(``host``) in a thread, so a client's certificate verification is really exercised: the right CA
-verifies, any other CA (``other_ca_file``) fails.
+its own certificate authority and a server certificate for ``127.0.0.1`` signed by it (the sam
+engine's throw-away ``CertificateAuthority``), writes the CA's PEM to ``ca_file`` and serves on
+``127.0.0.1:<free port>`` (``host``) in a thread, so a client's certificate verification is
+really exercised: the right CA verifies, any other CA (``other_ca_file``) fails.
 
 Endpoints, in the response shapes NetApp documents (see shared/ontap.py for the pages):
 
@@ -27,8 +27,6 @@ every request (method, path, status).
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import ipaddress
 import json
 import ssl
 import tempfile
@@ -41,10 +39,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from local.sam.emulation import CertificateAuthority
 
 PERMISSIONS_PREFIX = "/api/protocols/file-security/permissions/"
 _COLLECTIONS = {
@@ -80,68 +75,6 @@ class OntapFault:
 
     def applies(self, path: str) -> bool:
         return self.used < self.times and self.match in unquote(path)
-
-
-def _certificate_authority(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def _server_certificate(
-    ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate
-) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-ontap-cluster-mgmt")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def _pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def _get_dotted(record: dict[str, Any], dotted: str) -> tuple[bool, Any]:
@@ -202,22 +135,11 @@ class FakeOntap:
     def __enter__(self) -> FakeOntap:
         self._tmp = tempfile.TemporaryDirectory(prefix="fake-ontap-")
         tmp = Path(self._tmp.name)
-        ca_key, ca_cert = _certificate_authority("Fake ONTAP local CA")
-        server_key, server_cert = _server_certificate(ca_key, ca_cert)
-        _, other_ca = _certificate_authority("Some other CA")
-        (tmp / "ca.pem").write_bytes(_pem(ca_cert))
-        (tmp / "other-ca.pem").write_bytes(_pem(other_ca))
-        (tmp / "server.pem").write_bytes(_pem(server_cert) + _pem(ca_cert))
-        (tmp / "server.key").write_bytes(
-            server_key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        self.ca_file = str(tmp / "ca.pem")
-        self.other_ca_file = str(tmp / "other-ca.pem")
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        authority = CertificateAuthority(tmp / "ca")
+        self.ca_file = str(authority.bundle_path)
+        self.other_ca_file = str(CertificateAuthority(tmp / "other-ca").bundle_path)
+        context = authority.server_context("127.0.0.1")
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(str(tmp / "server.pem"), str(tmp / "server.key"))
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
         server.daemon_threads = True
         server.socket = context.wrap_socket(server.socket, server_side=True)
