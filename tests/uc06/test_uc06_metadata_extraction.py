@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from shared.batch import parse_batch, result_key
+from shared.batch import parse_batch
 from shared.errors import DeadlineExceededError, InvalidInputError, ServiceUnavailableError, ThrottlingError
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext, ManualClock
@@ -166,28 +166,3 @@ def test_deadline_raises_transient_error_before_starting_another_file(fn, s3_acc
 def test_bad_input_is_rejected(fn, bad):
     with pytest.raises(InvalidInputError):
         fn.handler.handler(bad, FakeLambdaContext())
-
-
-def test_result_keys_use_the_full_source_key_and_stay_within_s3_limits(fn):
-    key_a = result_key(EXECUTION, "a/b/x.gds")
-    key_b = result_key(EXECUTION, "a/c/x.gds")
-    assert key_a != key_b
-    assert key_a == f"results/execution_id={EXECUTION}/a%2Fb%2Fx.gds.json"
-    long_1 = result_key(EXECUTION, "ä" * 500 + "1.gds")
-    long_2 = result_key(EXECUTION, "ä" * 500 + "2.gds")
-    assert long_1 != long_2
-    assert len(long_1.encode()) <= 1024
-
-
-@pytest.mark.parametrize(
-    "execution_id", ["e", "x" * 80, "日" * 80, "\U0001f600" * 80], ids=["short", "ascii-80", "cjk-80", "emoji-80"]
-)
-def test_result_keys_fit_s3_whatever_the_execution_name(fn, execution_id):
-    # An execution name is up to 80 characters, non-ASCII allowed: up to 320 bytes of the key.
-    for source in ("ä" * 500 + "1.gds", "a" * 1024, "designs/x.gds"):
-        key = result_key(execution_id, source)
-        assert len(key.encode()) <= 1024
-        assert key.startswith(f"results/execution_id={execution_id}/")
-    assert result_key(execution_id, "d/" + "ä" * 400 + "1.gds") != result_key(
-        execution_id, "d/" + "ä" * 400 + "2.gds"
-    )
