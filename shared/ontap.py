@@ -54,6 +54,7 @@ import base64
 import json
 import logging
 import random
+import re
 import ssl
 import threading
 import time
@@ -446,27 +447,102 @@ class OntapClient:
 HOST_PATTERN = r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?"
 SECRET_ARN_PATTERN = r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}"  # noqa: S105
 CA_BUNDLE_PATTERN = r"(/[A-Za-z0-9._/-]{1,254})?"
+SVM_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_.-]{0,46}"
+VOLUME_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]{0,202}"
 
 
-def client_from_environment(secrets: SecretsClient | None = None) -> OntapClient:
-    """The client the ONTAP-calling functions build at init from their environment (validated).
+def _text(data: Mapping[str, Any], name: str, pattern: str, *, field: str, default: str | None = None) -> str:
+    value = data.get(name, default)
+    if not isinstance(value, str) or re.fullmatch(pattern, value) is None:
+        raise InvalidInputError(f"{field}.{name} must match {pattern}, got {value!r}", field=f"{field}.{name}")
+    return value
 
-    ``ONTAP_ENDPOINT`` (host[:port]), ``ONTAP_SECRET_ARN``, ``ONTAP_CA_BUNDLE`` (PEM path, empty =
-    certifi), ``ONTAP_VERIFY_TLS`` (default true), ``ONTAP_CONNECT_TIMEOUT_SECONDS`` (5),
-    ``ONTAP_READ_TIMEOUT_SECONDS`` (30), ``ONTAP_MAX_ATTEMPTS`` (5), ``ONTAP_PAGE_SIZE`` (500).
+
+@dataclass(frozen=True)
+class OntapSettings:
+    """Where and how to reach ONTAP, as the state machine passes it (template parameters).
+
+    ``{"endpoint", "secret_arn", "ca_bundle", "verify_tls", "read_timeout_seconds", "svm_name",
+    "volume_name"}``; ``parse`` validates it (``InvalidInputError`` naming the field).
     """
-    host = config.env_str("ONTAP_ENDPOINT", pattern=HOST_PATTERN)
-    secret_arn = config.env_str("ONTAP_SECRET_ARN", pattern=SECRET_ARN_PATTERN)
-    ca_bundle = config.env_str("ONTAP_CA_BUNDLE", "", pattern=CA_BUNDLE_PATTERN) or None
+
+    endpoint: str
+    secret_arn: str
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+    read_timeout_seconds: float = 30.0
+    svm_name: str = ""
+    volume_name: str = ""
+
+    @classmethod
+    def parse(cls, data: Any, *, field: str = "ontap") -> OntapSettings:
+        if not isinstance(data, Mapping):
+            raise InvalidInputError(f"{field} must be an object with the ONTAP settings", field=field)
+        verify = data.get("verify_tls", True)
+        if not isinstance(verify, bool):
+            raise InvalidInputError(f"{field}.verify_tls must be true or false", field=f"{field}.verify_tls")
+        timeout = data.get("read_timeout_seconds", 30)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 120:
+            raise InvalidInputError(
+                f"{field}.read_timeout_seconds must be a number from 1 to 120", field=f"{field}.read_timeout_seconds"
+            )
+        return cls(
+            endpoint=_text(data, "endpoint", HOST_PATTERN, field=field),
+            secret_arn=_text(data, "secret_arn", SECRET_ARN_PATTERN, field=field),
+            ca_bundle=_text(data, "ca_bundle", CA_BUNDLE_PATTERN, field=field, default="") or None,
+            verify_tls=verify,
+            read_timeout_seconds=float(timeout),
+            svm_name=_text(data, "svm_name", f"({SVM_NAME_PATTERN})?", field=field, default=""),
+            volume_name=_text(data, "volume_name", f"({VOLUME_NAME_PATTERN})?", field=field, default=""),
+        )
+
+
+class OntapClients:
+    """One ``OntapClient`` per connection setting, kept for the execution environment.
+
+    A handler keeps one of these at module scope (with its Secrets Manager client) and asks it for
+    the client of the settings in each event: the TLS context, the connection pool and the cached
+    credentials are then reused by every invocation with the same settings. Each client registers
+    itself with ``shared.runtime``, so a SnapStart restore drops its connections and credentials.
+    """
+
+    def __init__(self, secrets: SecretsClient, **client_options: Any) -> None:
+        self._secrets = secrets
+        self._options = client_options
+        self._clients: dict[tuple[str, str, str | None, bool, float], OntapClient] = {}
+        self._lock = threading.Lock()
+
+    def get(self, settings: OntapSettings) -> OntapClient:
+        key = (
+            settings.endpoint,
+            settings.secret_arn,
+            settings.ca_bundle,
+            settings.verify_tls,
+            settings.read_timeout_seconds,
+        )
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = OntapClient(
+                    settings.endpoint,
+                    SecretCredentials(self._secrets, settings.secret_arn),
+                    ca_bundle=settings.ca_bundle,
+                    verify=settings.verify_tls,
+                    read_timeout=settings.read_timeout_seconds,
+                    **self._options,
+                )
+                self._clients[key] = client
+            return client
+
+
+def clients_from_environment(secrets: SecretsClient | None = None) -> OntapClients:
+    """The handlers' module-scope ``OntapClients``; optional tuning from the environment:
+    ``ONTAP_CONNECT_TIMEOUT_SECONDS`` (5), ``ONTAP_MAX_ATTEMPTS`` (5), ``ONTAP_PAGE_SIZE`` (500)."""
     if secrets is None:
         secrets = runtime.register_client(aws.client("secretsmanager"))
-    return OntapClient(
-        host,
-        SecretCredentials(secrets, secret_arn),
-        ca_bundle=ca_bundle,
-        verify=config.env_bool("ONTAP_VERIFY_TLS", True),
+    return OntapClients(
+        secrets,
         connect_timeout=config.env_int("ONTAP_CONNECT_TIMEOUT_SECONDS", 5, minimum=1, maximum=60),
-        read_timeout=config.env_int("ONTAP_READ_TIMEOUT_SECONDS", 30, minimum=1, maximum=120),
         max_attempts=config.env_int("ONTAP_MAX_ATTEMPTS", 5, minimum=1, maximum=10),
         page_size=config.env_int("ONTAP_PAGE_SIZE", 500, minimum=1, maximum=10_000),
     )

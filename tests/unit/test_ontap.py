@@ -288,15 +288,43 @@ def test_encode_path_and_file_path() -> None:
         encode_path("a\x00b")
 
 
-def test_client_from_environment(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
-    monkeypatch.setenv("ONTAP_ENDPOINT", world.server.host)
-    monkeypatch.setenv("ONTAP_SECRET_ARN", world.secret_arn)
-    monkeypatch.setenv("ONTAP_CA_BUNDLE", world.server.ca_file)
-    monkeypatch.setenv("ONTAP_READ_TIMEOUT_SECONDS", "7")
-    client = ontap.client_from_environment(world.secrets)
+def test_settings_from_the_payload_and_one_client_per_setting(world: World) -> None:
+    payload = {
+        "endpoint": world.server.host,
+        "secret_arn": world.secret_arn,
+        "ca_bundle": world.server.ca_file,
+        "verify_tls": True,
+        "read_timeout_seconds": 7,
+        "svm_name": "svm1",
+        "volume_name": "vol1",
+    }
+    settings = ontap.OntapSettings.parse(payload)
+    clients = ontap.OntapClients(world.secrets)
+    client = clients.get(settings)
+    assert client is clients.get(ontap.OntapSettings.parse(dict(payload)))  # reused per environment
     assert client.read_timeout == 7
     assert client.verify
     assert client.svm("svm1", deadline())["name"] == "svm1"
-    monkeypatch.setenv("ONTAP_ENDPOINT", "https://host/path")
-    with pytest.raises(ConfigurationError):
-        ontap.client_from_environment(world.secrets)
+    assert clients.get(ontap.OntapSettings.parse({**payload, "read_timeout_seconds": 9})) is not client
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("endpoint", "https://host/path"),
+        ("secret_arn", "not-an-arn"),
+        ("ca_bundle", "relative.pem"),
+        ("verify_tls", "false"),
+        ("read_timeout_seconds", 0),
+        ("svm_name", "bad name"),
+    ],
+)
+def test_invalid_settings_name_the_field(field: str, value: object) -> None:
+    payload = {
+        "endpoint": "127.0.0.1:443",
+        "secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
+        field: value,
+    }
+    with pytest.raises(InvalidInputError) as raised:
+        ontap.OntapSettings.parse(payload)
+    assert raised.value.details["field"] == f"ontap.{field}"

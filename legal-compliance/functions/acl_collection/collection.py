@@ -32,7 +32,7 @@ from shared.errors import (
     InvalidFileError,
     InvalidInputError,
 )
-from shared.ontap import file_path
+from shared.ontap import OntapSettings, file_path
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -55,6 +55,7 @@ class Scope:
 
     svm_uuid: str
     volume_path: str
+    ontap: OntapSettings
 
 
 def parse_scope(batch: Batch) -> Scope:
@@ -66,7 +67,7 @@ def parse_scope(batch: Batch) -> Scope:
         raise InvalidInputError(
             "BatchInput.volume_path must be the volume's junction path", field="BatchInput.volume_path"
         )
-    return Scope(svm_uuid, volume_path)
+    return Scope(svm_uuid, volume_path, OntapSettings.parse(batch.batch_input.get("ontap"), field="BatchInput.ontap"))
 
 
 def batch_key(execution_id: str, keys: list[str]) -> str:

@@ -3,7 +3,8 @@
 Event (from the Map's ItemBatcher)::
 
     {"Items": [{"key": "...", "size": 123, "etag": "...", "last_modified": "..."}, ...],
-     "BatchInput": {"execution_id": "<execution name>", "svm_uuid": "...", "volume_path": "/vol"}}
+     "BatchInput": {"execution_id": "<execution name>", "svm_uuid": "...", "volume_path": "/vol",
+                    "ontap": {"endpoint": "host[:port]", "secret_arn": "...", ...}}}
 
 Writes one JSONL object of records for the batch (``collection.py``) and returns the counts. Runs
 in the VPC (it calls the ONTAP management endpoint).
@@ -33,7 +34,7 @@ MAX_BATCH_ITEMS = config.env_int("MAX_BATCH_ITEMS", 1000, minimum=1, maximum=10_
 DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 15_000, minimum=1_000, maximum=120_000)
 
 S3 = runtime.register_client(aws.client("s3"))
-ONTAP = ontap.client_from_environment()
+ONTAP = ontap.clients_from_environment()
 runtime.prime(runtime.warm_client(S3, "put_object", Bucket=OUTPUT_BUCKET, Key="results/warm-up", Body=b""))
 
 
@@ -54,7 +55,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(execution_id=batch.execution_id)
     result = collect(
         S3,
-        ONTAP,
+        ONTAP.get(scope.ontap),
         output_bucket=OUTPUT_BUCKET,
         batch=batch,
         scope=scope,

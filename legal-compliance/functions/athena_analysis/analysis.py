@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -172,6 +173,29 @@ class AnalysisSettings:
     sensitive_pattern: str
     allowed_owners: tuple[str, ...]
     max_findings: int
+
+    @classmethod
+    def parse(cls, rules: Any, *, query: QuerySettings, table: str, max_findings: int) -> AnalysisSettings:
+        """The audit rules of the event (``rules``: the template's SensitivePathPattern and AllowedOwners)."""
+        if not isinstance(rules, Mapping):
+            raise InvalidInputError("event.rules must be an object", field="rules")
+        pattern = rules.get("sensitive_path_pattern")
+        if not isinstance(pattern, str) or not 1 <= len(pattern) <= 512:
+            raise InvalidInputError(
+                "rules.sensitive_path_pattern must be a regular expression", field="rules.sensitive_path_pattern"
+            )
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise InvalidInputError(
+                f"rules.sensitive_path_pattern is not a regular expression: {e}", field="rules.sensitive_path_pattern"
+            ) from e
+        owners = rules.get("allowed_owners")
+        if not isinstance(owners, str) or not owners.strip():
+            raise InvalidInputError("rules.allowed_owners must be a comma-separated list", field="rules.allowed_owners")
+        names = tuple(o.strip() for o in owners.split(",") if o.strip())
+        owners_pattern(names)  # refuses an empty list
+        return cls(query, table, pattern, names, max_findings)
 
 
 def findings_key(execution_id: str) -> str:

@@ -3,7 +3,8 @@
 Event::
 
     {"execution_id": "<execution name>", "expected_count": <files in the manifest>,
-     "tolerated_failure_percentage": <0-100>}
+     "tolerated_failure_percentage": <0-100>,
+     "rules": {"sensitive_path_pattern": "<regex>", "allowed_owners": "DOMAIN\\a,DOMAIN\\b"}}
 
 Writes ``reports/<execution_id>/findings.json`` (``analysis.py``) and returns its location, the
 counts and the findings per rule; then enforces the failure tolerance (``TooManyFailuresError``).
@@ -29,20 +30,14 @@ tracer = Tracer()
 metrics = Metrics()
 
 OUTPUT_BUCKET = config.env_bucket("OUTPUT_BUCKET")
-SETTINGS = AnalysisSettings(
-    query=QuerySettings(
-        workgroup=config.env_str("ATHENA_WORKGROUP", pattern=r"[a-zA-Z0-9._-]{1,128}"),
-        database=config.env_str("GLUE_DATABASE", pattern=r"[a-z_][a-z0-9_]{0,254}"),
-        # A created workgroup enforces its own location; an existing one may not have any.
-        output_location=f"s3://{OUTPUT_BUCKET}/athena-results/",
-    ),
-    table=config.env_str("GLUE_TABLE", "file_acls", pattern=r"[a-z_][a-z0-9_]{0,254}"),
-    sensitive_pattern=config.env_str(
-        "SENSITIVE_PATH_PATTERN", "^(hr|finance|litigation)/", pattern=r"[^\x00-\x1f]{1,512}"
-    ),
-    allowed_owners=config.env_list("ALLOWED_OWNERS", ("BUILTIN\\Administrators", "NT AUTHORITY\\SYSTEM")),
-    max_findings=config.env_int("MAX_FINDINGS", 100_000, minimum=1, maximum=1_000_000),
+QUERY_SETTINGS = QuerySettings(
+    workgroup=config.env_str("ATHENA_WORKGROUP", pattern=r"[a-zA-Z0-9._-]{1,128}"),
+    database=config.env_str("GLUE_DATABASE", pattern=r"[a-z_][a-z0-9_]{0,254}"),
+    # A created workgroup enforces its own location; an existing one may not have any.
+    output_location=f"s3://{OUTPUT_BUCKET}/athena-results/",
 )
+TABLE = config.env_str("GLUE_TABLE", "file_acls", pattern=r"[a-z_][a-z0-9_]{0,254}")
+MAX_FINDINGS = config.env_int("MAX_FINDINGS", 100_000, minimum=1, maximum=1_000_000)
 # Time kept back to stop queries and write the findings before the Lambda timeout.
 DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 15_000, minimum=5_000, maximum=120_000)
 STOP_MARGIN_MS = 2_000
@@ -52,7 +47,7 @@ S3 = runtime.register_client(aws.client("s3"))
 runtime.prime(runtime.warm_client(S3, "head_object", Bucket=OUTPUT_BUCKET, Key="reports/warm-up"))
 
 
-def parse_event(event: Any) -> tuple[str, int, float]:
+def parse_event(event: Any) -> tuple[str, int, float, AnalysisSettings]:
     if not isinstance(event, dict):
         raise InvalidInputError(f"event must be an object, got {type(event).__name__}")
     execution_id = validate_execution_id(event.get("execution_id"))
@@ -64,14 +59,15 @@ def parse_event(event: Any) -> tuple[str, int, float]:
         raise InvalidInputError(
             "tolerated_failure_percentage must be a number from 0 to 100", field="tolerated_failure_percentage"
         )
-    return execution_id, expected, float(tolerance)
+    settings = AnalysisSettings.parse(event.get("rules"), query=QUERY_SETTINGS, table=TABLE, max_findings=MAX_FINDINGS)
+    return execution_id, expected, float(tolerance), settings
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    execution_id, expected, tolerance = parse_event(event)
+    execution_id, expected, tolerance, settings = parse_event(event)
     logger.append_keys(execution_id=execution_id)
     run = QueryRun(
         ATHENA,
@@ -81,7 +77,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = analyse(
         S3,
         run,
-        settings=SETTINGS,
+        settings=settings,
         output_bucket=OUTPUT_BUCKET,
         execution_id=execution_id,
         expected_count=expected,
