@@ -289,12 +289,13 @@ def test_the_report_refuses_a_malformed_findings_document() -> None:
         "finding_count": 1,
     }
     assert compliance_report.validate_findings(good) is good
-    for bad in (
+    bad_documents: list[object] = [
         {**good, "findings": "x"},
         {**good, "finding_count": "1"},
         {**good, "findings": [{"rule_id": "R"}]},
         [],
-    ):
+    ]
+    for bad in bad_documents:
         with pytest.raises(InvalidFileError):
             compliance_report.validate_findings(bad)
 
