@@ -12,6 +12,7 @@ import logging
 import math
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
@@ -217,6 +218,18 @@ def render_table(results: list[RunResult]) -> str:
         emulated = ", ".join(f"{k}: {v} call(s)" for k, v in r.emulated.items() if v)
         if emulated:
             lines.append(f"{r.use_case}: emulated services (not AWS): {emulated}")
+        if r.findings or r.expected_findings:
+            by_rule = Counter(f[0] for f in r.findings)
+            verdict = (
+                "as the samples expect"
+                if r.findings_match
+                else f"MISMATCH: the samples expect {len(r.expected_findings)}"
+            )
+            counts = ", ".join(f"{rule} {n}" for rule, n in sorted(by_rule.items()))
+            lines.append(f"{r.use_case}: findings: {len(r.findings)} ({counts}) - {verdict}")
+            lines += [f"  {rule:<28} {principal:<48} {key}" for rule, key, principal in sorted(r.findings)[:40]]
+            if len(r.findings) > 40:
+                lines.append(f"  ... {len(r.findings) - 40} more in reports/<execution>/findings.json")
         if r.unaccounted:
             lines.append(f"{r.use_case}: input objects without a result record: {', '.join(r.unaccounted[:10])}")
         if not r.ok and r.log_file:

@@ -86,6 +86,14 @@ class TooManyFailuresError(PermanentError):
     """More items failed than the configured tolerance allows."""
 
 
+class AuthenticationError(PermanentError):
+    """A service refused the credentials (HTTP 401), also after they were fetched again."""
+
+
+class CertificateVerificationError(PermanentError):
+    """The server's TLS certificate did not verify against the configured CA bundle."""
+
+
 class SourceChangedError(PermanentError):
     """A source object changed after it was listed (its ETag no longer matches; S3 answered 412).
 

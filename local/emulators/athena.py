@@ -331,7 +331,10 @@ class AthenaEmulator:
             raise QueryError(
                 f"NOT_SUPPORTED: the local Athena emulator runs SELECT queries only, got {tree.key.upper()}"
             )
-        placeholders = list(tree.find_all(exp.Placeholder))
+        # In the order they appear in the text (depth first): that is the order Athena binds
+        # ExecutionParameters in, and the order DuckDB binds the values below in. sqlglot's default
+        # breadth-first walk would put a placeholder nested in a function call before an earlier one.
+        placeholders = list(tree.find_all(exp.Placeholder, bfs=False))
         if len(placeholders) != len(parameters):
             raise QueryError(
                 f"INVALID_PARAMETER_USAGE: the query has {len(placeholders)} parameter(s) "

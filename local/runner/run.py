@@ -62,6 +62,8 @@ class RunOptions:
     execution_input: dict[str, Any] = field(default_factory=dict)
     # Defaults to local.samples.<package>.generate; tests pass their own for fixture use cases.
     sample_generator: Callable[..., Any] | None = None
+    # Keyword arguments of the samples module's local_services() (UC1: fake ONTAP faults).
+    service_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,6 +90,10 @@ class RunResult:
     output_keys: list[str] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
     samples: dict[str, Any] = field(default_factory=dict)
+    # Findings the samples are built to produce, and the ones the pipeline reported
+    # (reports/<execution>/findings.json), each [rule id, source key, principal].
+    expected_findings: list[list[str]] = field(default_factory=list)
+    findings: list[list[str]] = field(default_factory=list)
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)
     emulated: dict[str, int] = field(default_factory=dict)
     faults: list[dict[str, Any]] = field(default_factory=list)
@@ -98,14 +104,22 @@ class RunResult:
     log_file: str | None = None
 
     @property
+    def findings_match(self) -> bool:
+        """True unless the samples declare the findings they produce and the run reported others."""
+        if not self.expected_findings or self.status != "SUCCEEDED":
+            return True
+        return sorted(self.findings) == sorted(self.expected_findings)
+
+    @property
     def ok(self) -> bool:
-        return self.status == "SUCCEEDED" and not self.unaccounted and not self.duplicated
+        return self.status == "SUCCEEDED" and not self.unaccounted and not self.duplicated and self.findings_match
 
     def to_dict(self, *, history: bool = False) -> dict[str, Any]:
         data = asdict(self)
         if not history:
             data.pop("history")
         data["ok"] = self.ok
+        data["findings_match"] = self.findings_match
         return data
 
 
@@ -214,6 +228,31 @@ def run_use_case(use_case_dir: Path, options: RunOptions | None = None) -> RunRe
 
 
 def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunResult, progress: Progress) -> None:
+    with contextlib.ExitStack() as exits:
+        _run_in(exits, use_case_dir, template, options=options, result=result, progress=progress)
+
+
+def _sample_module(use_case_dir: Path) -> Any:
+    module = sample_module_name(use_case_dir)
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        raise TemplateError(
+            f"{use_case_dir.name}: no sample data generator ({module.replace('.', '/')}.py with generate())"
+        ) from e
+
+
+def _run_in(
+    exits: contextlib.ExitStack,
+    use_case_dir: Path,
+    template: Path,
+    *,
+    options: RunOptions,
+    result: RunResult,
+    progress: Progress,
+) -> None:
     mark = time.monotonic()
 
     def lap(phase: str) -> None:
@@ -227,27 +266,33 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
     s3 = session.client("s3")
     ap_arn, _ap_bucket = _create_access_point(session, use_case_dir.name)
 
-    stack = Stack.load(template, parameters=_parameters(template, ap_arn, options.parameters))
-    created = _provision(stack, session)
-    result.not_emulated = created["not_emulated"]
-
-    lap("stack_s")
+    module: Any = None
     if options.sample_generator is not None:
         generate = options.sample_generator
     else:
-        module = sample_module_name(use_case_dir)
-        try:
-            generate = importlib.import_module(module).generate
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            raise TemplateError(
-                f"{use_case_dir.name}: no sample data generator ({module.replace('.', '/')}.py with generate())"
-            ) from e
+        module = _sample_module(use_case_dir)
+        generate = module.generate
     progress.say(f"seeding {options.objects} sample objects through {ap_arn}")
     sample_set = generate(s3, ap_arn, objects=options.objects, seed=options.seed)
     result.samples = _describe_samples(sample_set)
+    result.expected_findings = [list(f) for f in getattr(sample_set, "expected_findings", ())]
+    # A use case whose functions call something outside AWS (UC1: the ONTAP REST API) starts its
+    # fake here; it yields the template parameters that point the stack at it.
+    services = getattr(module, "local_services", None)
+    bound_services: Any = None
+    if services is not None:
+        bound_services = exits.enter_context(services(session, sample_set, **options.service_options))
+        progress.say(f"local services: {', '.join(sorted(bound_services.parameters))}")
+    elif options.service_options:
+        raise TemplateError(f"{use_case_dir.name}: service options given but its samples start no local services")
     lap("samples_s")
+
+    service_parameters: dict[str, str] = dict(bound_services.parameters) if bound_services is not None else {}
+    parameters = {**service_parameters, **options.parameters}
+    stack = Stack.load(template, parameters=_parameters(template, ap_arn, parameters))
+    created = _provision(stack, session)
+    result.not_emulated = created["not_emulated"]
+    lap("stack_s")
 
     clock = EmulatedClock()
     plan = FaultPlan(options.faults, clock)
@@ -303,6 +348,8 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
         "athena (DuckDB)": len(athena.queries),
         "bedrock-runtime Converse": len(bedrock.calls),
     }
+    if bound_services is not None:
+        result.emulated.update(bound_services.emulated())
     result.faults = plan.summary()
     _collect_items(result, created["buckets"])
     _collect_outputs(result, session, created, options.keep, use_case_dir.name)
@@ -482,15 +529,22 @@ def _collect_items(result: RunResult, buckets: list[str]) -> None:
                     manifest_keys.append(str(entry.get("key") or entry.get("Key")))
         prefix = f"results/execution_id={execution}/"
         for key, raw in storage.objects(bucket, prefix):
-            record = json.loads(raw)
-            source = str(record.get("source_key") or key[len(prefix) :])
-            records[source] += 1
-            if str(record.get("status", "")).upper() == "FAILED":
-                result.records_failed += 1
-                error = str(record.get("error_type") or "unknown")
-                result.records_by_error[error] = result.records_by_error.get(error, 0) + 1
-            else:
-                result.records_succeeded += 1
+            # One JSON record per object (UC6), or one per line of a batch's JSONL object (UC1).
+            for record in _records(raw, key.endswith(".jsonl")):
+                source = str(record.get("source_key") or key[len(prefix) :])
+                records[source] += 1
+                if str(record.get("status", "")).upper() == "FAILED":
+                    result.records_failed += 1
+                    error = str(record.get("error_type") or "unknown")
+                    result.records_by_error[error] = result.records_by_error.get(error, 0) + 1
+                else:
+                    result.records_succeeded += 1
+        findings = storage.objects(bucket, f"reports/{execution}/findings.json")
+        for _key, raw in findings:
+            for finding in json.loads(raw).get("findings", []):
+                result.findings.append(
+                    [str(finding.get("rule_id")), str(finding.get("source_key")), str(finding.get("principal"))]
+                )
     result.items_total = len(manifest_keys)
     expected = Counter(manifest_keys)
     result.unaccounted = sorted(
@@ -498,6 +552,15 @@ def _collect_items(result: RunResult, buckets: list[str]) -> None:
     )
     result.duplicated = sorted(k for k, n in records.items() if n > 1)
     result.items_failed = result.records_failed + len(result.unaccounted)
+
+
+def _records(raw: bytes, jsonl: bool) -> Iterator[dict[str, Any]]:
+    if not jsonl:
+        yield json.loads(raw)
+        return
+    for line in raw.decode("utf-8").split("\n"):
+        if line.strip():
+            yield json.loads(line)
 
 
 def _collect_outputs(

@@ -1,7 +1,7 @@
 """What the sam engine invokes: use cases, their functions and events, read from the templates.
 
 A use case is a folder with a ``template-deploy.yaml``; its events live in
-``events/uc<NN>-<folder>/<function>.json`` where ``<function>`` is the name of the function's code
+``events/uc<NN>-<folder>/<function>-event.json`` where ``<function>`` is the name of the function's code
 folder (``Code: functions/<function>``). Nothing is listed by hand, so a use case is picked up as
 soon as its template lands.
 
@@ -58,7 +58,7 @@ class UseCase:
         return self.name.replace("-", "_")
 
     def event_path(self, function: FunctionSpec) -> Path:
-        return self.events_dir / f"{function.name}.json"
+        return self.events_dir / f"{function.name}-event.json"
 
     def load_event(self, function: FunctionSpec) -> dict[str, Any]:
         path = self.event_path(function)

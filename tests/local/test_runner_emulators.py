@@ -211,3 +211,12 @@ def test_converse_validates_the_conversation(engine, bedrock):
         client.converse(modelId="amazon.nova-lite-v1:0", messages=[{"role": "assistant", "content": [{"text": "hi"}]}])
     with pytest.raises(client.exceptions.ValidationException):
         client.converse(modelId="not a model", messages=[{"role": "user", "content": [{"text": "hi"}]}])
+
+
+def test_parameters_bind_in_the_order_they_appear_in_the_text(engine, athena):
+    # The second placeholder sits inside a function call, shallower in the syntax tree than the
+    # first: binding in tree order (breadth first) would swap them and match nothing.
+    sql = "SELECT count(*) FROM records WHERE execution_id = ? AND status = 'SUCCEEDED' AND regexp_like(source_key, ?)"
+    qid, _, status = _run(engine, sql, ["'run-1'", "'f[12]$'"])
+    assert status["State"] == "SUCCEEDED", status
+    assert _rows(engine, qid)[0][1] == ["2"]

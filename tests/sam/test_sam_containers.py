@@ -78,7 +78,7 @@ def probe_use_case(tmp_path: Path):
     (uc / "functions" / "probe" / "handler.py").write_text(HANDLER)
     events = tmp_path / "events" / "uc99-probe-uc"
     events.mkdir(parents=True)
-    (events / "probe.json").write_text(json.dumps({"raise": False}))
+    (events / "probe-event.json").write_text(json.dumps({"raise": False}))
     (tmp_path / "events" / "env.json").write_text(json.dumps({"ProbeFunction": {"ACCESS_POINT_ARN": ARN}}))
     return load_use_case(uc, tmp_path / "events"), tmp_path
 
@@ -134,7 +134,7 @@ def test_a_handler_reaches_the_emulated_access_point_in_a_python313_container(pr
 def test_a_handler_exception_is_a_failure_although_sam_exits_zero(probe_use_case, invoker) -> None:
     run, _, _ = invoker
     use_case, root = probe_use_case
-    (root / "events" / "uc99-probe-uc" / "probe.json").write_text(json.dumps({"raise": True}))
+    (root / "events" / "uc99-probe-uc" / "probe-event.json").write_text(json.dumps({"raise": True}))
     verdict = run.invoke(use_case, use_case.functions[0], 60)
     assert not verdict.passed
     assert verdict.error_type == "ValueError"

@@ -27,6 +27,21 @@ def pools_kept_after_restore(result: dict[str, Any]) -> list[str]:
     return [f"{c['name']} ({c['service']})" for c in result["clients_after_restore"] if c["open_pools"]]
 
 
+def ontap_kept_after_restore(result: dict[str, Any]) -> list[str]:
+    """ONTAP clients (shared.ontap) that keep connections or cached credentials once the
+    after-restore hooks ran again: a restored environment must connect and authenticate anew."""
+    return [
+        f"{c['name']} ({c['host']}): "
+        + ", ".join(
+            what
+            for what, kept in (("pooled connections", c["open_pools"]), ("cached credentials", c["credentials_cached"]))
+            if kept
+        )
+        for c in result.get("ontap_after_rehook", [])
+        if c["open_pools"] or c["credentials_cached"]
+    ]
+
+
 def repeated_across_restores(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
     """Values that must be unique per execution environment but came out equal in two restores."""
     repeated = [f"host probe {key}" for key in _UNIQUE_PROBES if first[key] == second[key]]

@@ -176,10 +176,11 @@ def _criu_errors(log: Path) -> str:
 class Snapshot:
     """One checkpoint of a function host after init, restorable any number of times."""
 
-    def __init__(self, spec: FunctionSpec, workdir: Path, *, invocations: int = 1) -> None:
+    def __init__(self, spec: FunctionSpec, workdir: Path, *, invocations: int = 1, rehooked: int = 0) -> None:
         self.spec = spec
         self.workdir = workdir
         self.invocations = invocations
+        self.rehooked = rehooked  # invocations after running the after-restore hooks once more
         self.control = _fresh_control(workdir / "control")
         self.images = workdir / "images"
         self.images.mkdir()
@@ -194,7 +195,9 @@ class Snapshot:
         with stderr_path.open("w") as stderr:
             # Own session: the dumped tree must not share a session or terminal with the test runner.
             process = subprocess.Popen(
-                _host_command(self.spec, self.control, snapshot=True, invocations=self.invocations),
+                _host_command(
+                    self.spec, self.control, snapshot=True, invocations=self.invocations, rehooked=self.rehooked
+                ),
                 env=_host_env(self.spec, self.control),
                 cwd=REPO_ROOT,
                 stdin=subprocess.DEVNULL,

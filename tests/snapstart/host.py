@@ -97,6 +97,25 @@ def client_report(module: Any) -> list[dict[str, Any]]:
     return report
 
 
+def ontap_report(module: Any) -> list[dict[str, Any]]:
+    """Every ONTAP client a module-scope ``shared.ontap.OntapClients`` holds: pooled connections
+    and whether credentials are cached (both must be gone after the after-restore hooks)."""
+    report = []
+    for name, value in sorted(vars(module).items()):
+        if type(value).__name__ != "OntapClients" or type(value).__module__ != "shared.ontap":
+            continue
+        for client in list(value._clients.values()):
+            report.append(
+                {
+                    "name": name,
+                    "host": client.host,
+                    "open_pools": len(client._pool.pools),
+                    "credentials_cached": client.credentials.cached,
+                }
+            )
+    return report
+
+
 def _hooks() -> tuple[list[Any], list[Any]]:
     import snapshot_restore_py
 
@@ -227,8 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     for index in range(args.invocations):
         result["invocations"].append(_invoke(handler, event, index))
     result["rehooked_invocations"] = []
+    result["ontap_before_rehook"] = ontap_report(module)
+    result["ontap_after_rehook"] = []
     for index in range(args.rehooked_invocations):
         run_after_restore()
+        if index == 0:
+            result["ontap_after_rehook"] = ontap_report(module)
         result["rehooked_invocations"].append(_invoke(handler, event, args.invocations + index))
     result["clients_after_invocations"] = client_report(module)
     write_json(control / "result.json", result)

@@ -66,3 +66,29 @@ def test_ids_timestamps_and_temp_files_made_at_init_are_found(
 def test_an_unregistered_client_is_found(fixture_spec: Callable[[str], FunctionSpec], tmp_path: Path) -> None:
     run = cold_run(fixture_spec("leaky"), tmp_path / "a")
     assert unregistered_clients(run.init) == ["S3 (s3)"]
+
+
+def test_the_ontap_check_sees_connections_and_credentials_until_the_hooks_drop_them() -> None:
+    import json
+    from types import SimpleNamespace
+
+    import boto3
+    from moto import mock_aws
+
+    from local.emulators.ontap import FakeOntap, OntapDataset
+    from shared import ontap, runtime
+    from shared.retry import Deadline
+    from tests.snapstart.checks import ontap_kept_after_restore
+
+    dataset = OntapDataset(svms=[{"uuid": "u1", "name": "svm1"}])
+    with mock_aws(), FakeOntap(dataset, username="u", password="p") as server:
+        secrets = boto3.client("secretsmanager", region_name="us-east-1")
+        arn = secrets.create_secret(Name="s", SecretString=json.dumps({"username": "u", "password": "p"}))["ARN"]
+        clients = ontap.OntapClients(secrets)
+        settings = ontap.OntapSettings(endpoint=server.host, secret_arn=arn, ca_bundle=server.ca_file)
+        clients.get(settings).svm("svm1", Deadline.after(30))
+        module = SimpleNamespace(ONTAP=clients)
+        before = {"ontap_after_rehook": host.ontap_report(module)}
+        assert ontap_kept_after_restore(before)  # known-bad: a used client holds both
+        runtime.run_after_restore_hooks()
+        assert ontap_kept_after_restore({"ontap_after_rehook": host.ontap_report(module)}) == []

@@ -13,7 +13,7 @@ EVENTS_DIR = REPO_ROOT / "events"
 
 def event_path(use_case_dir: str, function_name: str) -> Path:
     """``use_case_dir`` is the events folder name, e.g. ``uc06-semiconductor-eda``."""
-    return EVENTS_DIR / use_case_dir / f"{function_name}.json"
+    return EVENTS_DIR / use_case_dir / f"{function_name}-event.json"
 
 
 def load_event(use_case_dir: str, function_name: str, **overrides: Any) -> dict[str, Any]:

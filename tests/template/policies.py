@@ -24,6 +24,10 @@ WILDCARD_ONLY_ACTIONS = frozenset(
         "logs:PutResourcePolicy",
         "logs:DescribeResourcePolicies",
         "logs:DescribeLogGroups",
+        # EC2 Describe calls a function in a VPC needs (no resource types in the Service
+        # Authorization Reference; guard-rules/iam-least-privilege.guard lists them too).
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
         # Rekognition image/video analysis APIs.
         "rekognition:DetectLabels",
         "rekognition:DetectText",
