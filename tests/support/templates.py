@@ -177,9 +177,6 @@ class Resolver(IntrinsicResolver):
 
 # Example values for parameters a template's Rules demand once a switch is on (EnableAlarms=true
 # needs KmsKeyArn), by the end of the parameter's name.
-_RULE_COMPANIONS = {
-    "KmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0000abcd-00ab-40cd-80ef-000000000000",
-}
 
 
 def opt_in_parameters(template: Mapping[str, Any]) -> dict[str, str]:
@@ -194,7 +191,7 @@ def opt_in_parameters(template: Mapping[str, Any]) -> dict[str, str]:
 
 def deployable(template: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, str]:
     """``params`` as a stack CloudFormation accepts: when the template's Rules refuse them, every
-    parameter the Rules name that is not given and has an example value (``_RULE_COMPANIONS``)
+    parameter the Rules name that is not given and has an example value (``_EXAMPLES``)
     gets it. Raises ``ParameterError`` when the set is still refused (a test must not reason about
     a stack that cannot exist)."""
     try:
@@ -207,19 +204,37 @@ def deployable(template: Mapping[str, Any], params: Mapping[str, str]) -> dict[s
     named = set(re.findall(r"'Ref': '([A-Za-z0-9]+)'", str(template.get("Rules") or {})))
     completed = dict(params)
     for name in sorted(named & set(declared) - set(params)):
-        example = next((v for suffix, v in _RULE_COMPANIONS.items() if name.endswith(suffix)), None)
+        example = next((v for suffix, v in _EXAMPLES.items() if name.endswith(suffix)), None)
         if example is not None:
             completed[name] = example
     Resolver(template, completed)
     return completed
 
 
+# Example values, by parameter-name suffix, for required parameters whose AllowedPattern a plain
+# placeholder would not satisfy (the resolver validates parameters as CloudFormation does).
+_EXAMPLES = {
+    "AccessPointArn": f"arn:aws:s3:{REGION}:{ACCOUNT}:accesspoint/placeholder-ap",
+    "SecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:placeholder-AbCdEf",
+    "SubnetIds": "subnet-0123456789abcdef0",
+    "SecurityGroupIds": "sg-0123456789abcdef0",
+    "VpcId": "vpc-0123456789abcdef0",
+    "RouteTableIds": "rtb-0123456789abcdef0",
+    "KmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0000abcd-00ab-40cd-80ef-000000000000",
+    "Endpoint": "ontap.example.internal",
+    "Name": "placeholder_name",
+}
+
+
 def _placeholder(name: str, spec: Mapping[str, Any]) -> str:
-    if "AccessPoint" in name and "Arn" in name:
-        return f"arn:aws:s3:{REGION}:{ACCOUNT}:accesspoint/placeholder-ap"
     if "AllowedValues" in spec:
         return str(spec["AllowedValues"][0])
-    return f"placeholder-{name.lower()}"
+    pattern = spec.get("AllowedPattern")
+    candidates = [v for suffix, v in _EXAMPLES.items() if name.endswith(suffix)] + [f"placeholder-{name.lower()}"]
+    for value in candidates:
+        if pattern is None or re.fullmatch(pattern, value):
+            return value
+    raise ValueError(f"no placeholder for required parameter {name} matches {pattern!r}: add one to _EXAMPLES")
 
 
 def state_machines(
