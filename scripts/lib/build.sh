@@ -63,8 +63,11 @@ template_declares() {
 build_layer() {
   local skip="$1" args=(--quiet)
   [[ "$DRY_RUN" -eq 1 ]] && args+=(--dry-run)
-  if [[ "$skip" -eq 0 ]]; then
+  if [[ "$skip" -eq 0 && "$DRY_RUN" -eq 1 ]]; then
     "$ROOT/scripts/build-layer.sh" "${args[@]}" || die "building the layer failed"
+  elif [[ "$skip" -eq 0 ]]; then
+    # its result line is progress here: stdout carries the script's own result
+    "$ROOT/scripts/build-layer.sh" "${args[@]}" >&2 || die "building the layer failed"
   elif [[ ! -d "$ROOT/.build/layer/python/shared" ]]; then
     die "--skip-layer given but .build/layer/python/shared does not exist (run scripts/build-layer.sh)"
   fi

@@ -1,45 +1,23 @@
 """scripts/package.sh and scripts/build-layer.sh against fake aws/python executables.
 
-Each test runs the scripts from a scratch copy of the files they read (scripts/, shared/, a use
-case, the requirement pins), so nothing is built or packaged in the working tree.
+Each test runs the scripts from a scratch copy of the files they read (the ``repo`` fixture of
+conftest.py), so nothing is built or packaged in the working tree.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.scripts.conftest import layer_env
 from tests.support.fake_cli import FakeCli
-from tests.support.templates import REPO_ROOT, load_template
+from tests.support.templates import load_template
 from tests.template.version_identity import changes, identity_problems
 
 pytestmark = pytest.mark.scripts
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    (root / "scripts").mkdir(parents=True)
-    for script in ("package.sh", "build-layer.sh"):
-        shutil.copy2(REPO_ROOT / "scripts" / script, root / "scripts" / script)
-    shutil.copytree(REPO_ROOT / "scripts" / "lib", root / "scripts" / "lib")  # the library they source
-    for name in ("requirements-runtime.txt", "requirements-lock.txt"):
-        shutil.copy2(REPO_ROOT / name, root / name)
-    shutil.copytree(REPO_ROOT / "shared", root / "shared", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO_ROOT / "semiconductor-eda", root / "semiconductor-eda",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return root
-
-
-def layer_env(fake_cli: FakeCli) -> dict[str, str]:
-    fake_cli.install("python")
-    env = fake_cli.env()
-    env["BUILD_LAYER_PYTHON"] = str(fake_cli.bin_dir / "python")
-    return env
 
 
 def code_hashes(output: str) -> dict[str, str]:
