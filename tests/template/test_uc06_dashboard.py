@@ -55,7 +55,7 @@ def test_every_dashboard_metric_is_one_the_stack_emits():
     service_names = {v["POWERTOOLS_SERVICE_NAME"] for v in variables}
     function_names = {resolver.resolve({"Ref": logical}) for logical in functions}
     state_machine = resolver.resolve({"Ref": "StateMachine"})
-    seen = {"restores": set(), "errors": set()}
+    seen: dict[str, set[str]] = {"restores": set(), "errors": set()}
     for namespace, name, dimension, value in dashboard_metrics(body):
         if namespace == "AWS/States":
             assert (name, dimension, value) in {(n, "StateMachineArn", state_machine) for n in STATES}
