@@ -3,6 +3,8 @@
 #   .venv/          Python 3.13 virtual environment (requirements-dev.txt, constrained by requirements-lock.txt)
 #   .tools/npm/     cfn-guard 3.x (official static binary from @cdklabs/cdk-validator-cfnguard) and asl-validator
 #   .tools/bin/     cfn-guard, asl-validator and shellcheck on one PATH entry
+#   .tools/awscli-venv/  the AWS CLI the build tests run (requirements-awscli.txt; its own venv: awscli v1
+#                   vendors its own botocore, and AWS CLI v2 is not on PyPI)
 # Idempotent: a stamp of the pinned inputs is kept per component and a rerun with unchanged
 # pins installs nothing.
 set -euo pipefail
@@ -112,4 +114,20 @@ ln -sfn ../../.venv/bin/shellcheck "$TOOLS/bin/shellcheck"
 "$TOOLS/bin/shellcheck" --version >/dev/null || die "shellcheck does not run"
 "$TOOLS/bin/asl-validator" --version >/dev/null || die "asl-validator does not run"
 
-log "ready: $("$VENV/bin/python" --version), cfn-guard $guard_version, asl-validator $("$TOOLS/bin/asl-validator" --version)"
+# --- the AWS CLI for the build tests, in its own venv ---------------------------------------------
+AWSCLI_VENV="$TOOLS/awscli-venv"
+AWSCLI_STAMP_FILE="$AWSCLI_VENV/.setup-stamp"
+awscli_stamp="$(stamp_of "$ROOT/requirements-awscli.txt")"
+if [[ $FORCE -eq 0 && -f "$AWSCLI_STAMP_FILE" && "$(cat "$AWSCLI_STAMP_FILE")" == "$awscli_stamp" && -x "$AWSCLI_VENV/bin/aws" ]]; then
+  log "aws cli up to date"
+else
+  log "installing the pinned AWS CLI into $AWSCLI_VENV"
+  base_python="$("$VENV/bin/python" -c 'import sys; print(sys._base_executable)')"
+  [[ -x "$AWSCLI_VENV/bin/python" ]] || "$base_python" -m venv "$AWSCLI_VENV"
+  "$AWSCLI_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements-awscli.txt" \
+    || die "pip install -r requirements-awscli.txt failed"
+  echo "$awscli_stamp" >"$AWSCLI_STAMP_FILE"
+fi
+awscli_version="$("$AWSCLI_VENV/bin/aws" --version 2>&1 | cut -d' ' -f1)" || die "the AWS CLI in $AWSCLI_VENV does not run"
+
+log "ready: $("$VENV/bin/python" --version), cfn-guard $guard_version, asl-validator $("$TOOLS/bin/asl-validator" --version), $awscli_version"

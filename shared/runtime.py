@@ -23,6 +23,7 @@ local runs and tests.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import random
@@ -31,6 +32,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import snapshot_restore_py
@@ -38,6 +40,7 @@ import urllib3
 from botocore.awsrequest import AWSResponse
 
 __all__ = [
+    "HookRun",
     "TtlCache",
     "after_restore",
     "before_snapshot",
@@ -45,6 +48,7 @@ __all__ = [
     "register_client",
     "run_after_restore_hooks",
     "run_before_snapshot_hooks",
+    "take_restore_runs",
     "warm_client",
 ]
 
@@ -63,9 +67,62 @@ def before_snapshot[F: Callable[..., Any]](fn: F) -> F:
     return fn
 
 
+@dataclass(frozen=True)
+class HookRun:
+    """One after-restore hook's run: wall-clock start and end (epoch seconds), the exception type
+    it raised (None when it returned). shared.observability turns these into the restore's
+    X-Ray subsegment and metrics on the next invocation."""
+
+    name: str
+    start: float
+    end: float
+    error: str | None = None
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end - self.start) * 1000
+
+
+# The runs since the last take_restore_runs(): non-empty exactly when the process was restored
+# (our own hooks are registered at import) and no invocation has reported the restore yet.
+_restore_runs: list[HookRun] = []
+_restore_lock = threading.Lock()
+
+
+def _timed[F: Callable[..., Any]](fn: F) -> F:
+    """``fn`` that records a HookRun each time it runs (and still raises what it raises)."""
+    name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        start = time.time()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            with _restore_lock:
+                _restore_runs.append(HookRun(name, start, time.time(), type(exc).__name__))
+            raise
+        with _restore_lock:
+            _restore_runs.append(HookRun(name, start, time.time()))
+        return result
+
+    return run  # type: ignore[return-value]
+
+
+def take_restore_runs() -> list[HookRun]:
+    """The after-restore hook runs recorded since the last call (in run order), and forget them."""
+    with _restore_lock:
+        runs = list(_restore_runs)
+        _restore_runs.clear()
+    return runs
+
+
 def after_restore[F: Callable[..., Any]](fn: F) -> F:
-    """Decorator: run ``fn()`` in every execution environment restored from the snapshot."""
-    snapshot_restore_py.register_after_restore(fn)
+    """Decorator: run ``fn()`` in every execution environment restored from the snapshot.
+
+    The registered hook is timed (take_restore_runs); ``fn`` itself is returned unchanged.
+    """
+    snapshot_restore_py.register_after_restore(_timed(fn))
     return fn
 
 
@@ -224,6 +281,6 @@ def run_after_restore_hooks() -> None:
 
 # Registered once, at the first import of this module (which happens during init).
 snapshot_restore_py.register_before_snapshot(_close_clients)
-snapshot_restore_py.register_after_restore(_reseed_random)
-snapshot_restore_py.register_after_restore(_close_clients)
-snapshot_restore_py.register_after_restore(_clear_caches)
+after_restore(_reseed_random)
+after_restore(_close_clients)
+after_restore(_clear_caches)

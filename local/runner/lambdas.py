@@ -63,6 +63,12 @@ class FunctionStats:
     seconds: float = 0.0
 
 
+def trace_header() -> str:
+    """An X-Ray trace header as Lambda passes it in ``_X_AMZN_TRACE_ID``: a new root, a parent
+    id, sampled (with tracing off the SDK is disabled and sends nothing)."""
+    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=1"
+
+
 class LambdaContext:
     """The attributes and method the Python runtime's context object has."""
 
@@ -184,6 +190,7 @@ class LambdaRuntime:
         return None
 
     def environment_of(self, spec: FunctionSpec) -> dict[str, str]:
+        """The variables Lambda sets for one invocation of ``spec``, then the function's own."""
         env = dict(self.base_environment)
         env.update(
             {
@@ -194,6 +201,8 @@ class LambdaRuntime:
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
                 "LAMBDA_TASK_ROOT": str(spec.code_dir),
                 "_HANDLER": spec.handler,
+                # A new trace per invocation, as Lambda sets it (the X-Ray SDK's facade segment).
+                "_X_AMZN_TRACE_ID": trace_header(),
             }
         )
         env.update(spec.environment)

@@ -1,10 +1,12 @@
-"""Fixtures for the bash script tests: fake ``aws``/``sam`` executables first on PATH, and
-loopback stand-ins for a Debian mirror (one that serves trixie's InRelease, one that refuses)."""
+"""Fixtures for the bash script tests: fake ``aws``/``sam`` executables first on PATH, a scratch
+copy of the files the build scripts read (``repo``), and loopback stand-ins for a Debian mirror
+(one that serves trixie's InRelease, one that refuses)."""
 
 from __future__ import annotations
 
 import functools
 import http.server
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,9 +14,32 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fake_cli import fake_cli
+from tests.support.fake_cli import FakeCli, fake_cli
+from tests.support.templates import REPO_ROOT
 
-__all__ = ["closed_port", "fake_cli", "stand_in_mirror"]
+__all__ = ["closed_port", "fake_cli", "layer_env", "repo", "stand_in_mirror"]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A scratch copy of what package.sh, deploy.sh and build-layer.sh read: scripts/ (with the
+    libraries they source), shared/, the requirement pins and the use case semiconductor-eda."""
+    root = tmp_path / "repo"
+    shutil.copytree(REPO_ROOT / "scripts", root / "scripts")
+    for name in ("requirements-runtime.txt", "requirements-lock.txt"):
+        shutil.copy2(REPO_ROOT / name, root / name)
+    shutil.copytree(REPO_ROOT / "shared", root / "shared", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO_ROOT / "semiconductor-eda", root / "semiconductor-eda",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def layer_env(fake_cli: FakeCli) -> dict[str, str]:
+    """The environment for build-layer.sh with a fake ``python`` as the pip that installs the layer."""
+    fake_cli.install("python")
+    env = fake_cli.env()
+    env["BUILD_LAYER_PYTHON"] = str(fake_cli.bin_dir / "python")
+    return env
 
 
 def closed_port() -> int:

@@ -1,45 +1,23 @@
 """scripts/package.sh and scripts/build-layer.sh against fake aws/python executables.
 
-Each test runs the scripts from a scratch copy of the files they read (scripts/, shared/, a use
-case, the requirement pins), so nothing is built or packaged in the working tree.
+Each test runs the scripts from a scratch copy of the files they read (the ``repo`` fixture of
+conftest.py), so nothing is built or packaged in the working tree.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.scripts.conftest import layer_env
 from tests.support.fake_cli import FakeCli
-from tests.support.templates import REPO_ROOT, load_template
+from tests.support.templates import load_template
 from tests.template.version_identity import changes, identity_problems
 
 pytestmark = pytest.mark.scripts
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    (root / "scripts").mkdir(parents=True)
-    for script in ("package.sh", "build-layer.sh"):
-        shutil.copy2(REPO_ROOT / "scripts" / script, root / "scripts" / script)
-    shutil.copytree(REPO_ROOT / "scripts" / "lib", root / "scripts" / "lib")  # the library they source
-    for name in ("requirements-runtime.txt", "requirements-lock.txt"):
-        shutil.copy2(REPO_ROOT / name, root / name)
-    shutil.copytree(REPO_ROOT / "shared", root / "shared", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO_ROOT / "semiconductor-eda", root / "semiconductor-eda",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return root
-
-
-def layer_env(fake_cli: FakeCli) -> dict[str, str]:
-    fake_cli.install("python")
-    env = fake_cli.env()
-    env["BUILD_LAYER_PYTHON"] = str(fake_cli.bin_dir / "python")
-    return env
 
 
 def code_hashes(output: str) -> dict[str, str]:
@@ -154,8 +132,8 @@ def test_dry_run_calls_nothing_and_code_hashes_follow_the_code(fake_cli, repo):
         (("--uc", "semiconductor-eda"), "--s3-bucket is required"),
         (("--uc", "nothing-here", "--s3-bucket", "b-1"), "template-deploy.yaml not found"),
         (("--uc", "../etc", "--s3-bucket", "b-1"), "must be a use-case folder name"),
-        (("--uc", "semiconductor-eda", "--s3-bucket", "Bad_Bucket"), "not a valid bucket name"),
-        (("--uc", "semiconductor-eda", "--s3-bucket", "b-1", "--region", "mars"), "not a region name"),
+        (("--uc", "semiconductor-eda", "--s3-bucket", "Bad_Bucket"), "is not a valid S3 bucket name"),
+        (("--uc", "semiconductor-eda", "--s3-bucket", "b-1", "--region", "mars"), "is not an AWS Region name"),
         (("--uc", "semiconductor-eda", "--s3-bucket", "b-1", "--s3-prefix", "a b"), "--s3-prefix"),
         (("--uc", "semiconductor-eda", "--s3-bucket", "b-1", "--kms-key-id", "nope!"), "--kms-key-id"),
         (("--uc", "semiconductor-eda", "--s3-bucket", "b-1", "--stack-name", "1-bad_name"), "--stack-name"),

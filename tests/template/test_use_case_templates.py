@@ -74,6 +74,27 @@ def parameter_sets(template: Mapping[str, Any]) -> Iterator[dict[str, str]]:
     yield _with_access_point(template, _switches_on(template))
 
 
+def _non_string_parameter_values(template: Mapping[str, Any]) -> list[str]:
+    """Parameter values a YAML 1.1 parser does not read as strings: unquoted OFF/ON/yes/no become
+    booleans, so AllowedValues [OFF, ...] would refuse the value 'OFF' the user passes."""
+    found = []
+    for name, spec in (template.get("Parameters") or {}).items():
+        for value in [spec.get("Default", "")] + list(spec.get("AllowedValues") or []):
+            if isinstance(value, bool):
+                found.append(f"{name}: {value!r}")
+    return found
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=IDS)
+def test_parameter_values_are_strings_not_yaml_booleans(path: Path) -> None:
+    assert _non_string_parameter_values(load_template(path)) == []
+
+
+def test_the_string_check_catches_an_unquoted_off() -> None:
+    bad = {"Parameters": {"Level": {"Type": "String", "Default": "ERROR", "AllowedValues": [False, "ERROR"]}}}
+    assert _non_string_parameter_values(bad) == ["Level: False"]
+
+
 # --------------------------------------------------------------------------------------- lint
 @pytest.mark.parametrize("path", TEMPLATES, ids=IDS)
 def test_cfn_lint_reports_nothing(path: Path) -> None:

@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared import aws, config, runtime
+from shared import aws, config, observability, runtime
 from shared.errors import ConfigurationError, InvalidInputError
 from shared.events import validate_execution_id
 from shared.retry import Deadline
@@ -90,9 +90,7 @@ def parse_event(event: Any) -> str:
     return validate_execution_id(event.get("execution_id"))
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     execution_id = parse_event(event)
     logger.append_keys(execution_id=execution_id)

@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared import aws, config, runtime
+from shared import aws, config, observability, runtime
 from shared.athena import IDENTIFIER_RE, QuerySettings
 from shared.errors import InvalidInputError
 from shared.events import validate_execution_id
@@ -62,9 +62,7 @@ def parse_event(event: Any) -> tuple[str, int, float]:
     return execution_id, expected, float(tolerance)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     execution_id, expected, tolerance = parse_event(event)
     logger.append_keys(execution_id=execution_id)

@@ -20,7 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from extraction import process_batch
 
-from shared import aws, config, runtime
+from shared import aws, config, observability, runtime
 from shared.batch import parse_batch
 from shared.retry import Deadline
 
@@ -57,9 +57,7 @@ def _log_failure(record: Mapping[str, Any]) -> None:
         )
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = parse_batch(event, max_items=MAX_BATCH_ITEMS)
     execution_id = batch.execution_id

@@ -18,7 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from report import generate_report
 
-from shared import aws, config, runtime
+from shared import aws, config, observability, runtime
 from shared.errors import InvalidInputError
 from shared.events import validate_execution_id
 from shared.retry import Deadline
@@ -57,9 +57,7 @@ def parse_event(event: Any, output_bucket: str) -> tuple[str, str]:
     return execution_id, key
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     execution_id, key = parse_event(event, OUTPUT_BUCKET)
     logger.append_keys(execution_id=execution_id)

@@ -1,0 +1,167 @@
+"""The build for real: scripts/package.sh runs the pinned AWS CLI's ``cloudformation package``
+(requirements-awscli.txt, .tools/awscli-venv, installed by scripts/setup.sh) against a moto S3
+server on loopback, for every use case of the repository.
+
+For each use case the packaged template lints clean (cfn-lint: no error, no warning), every
+function's ``Code`` and the layer's ``Content`` point at an object that was really uploaded, and
+each function's artifact, unzipped beside the unzipped layer the way Lambda lays them out
+(``/var/task`` and ``/opt/python``), imports its handler in a fresh python3.13 process that sees
+nothing else (``-I -S``: no site-packages, no PYTHONPATH) but what the Lambda runtime itself
+provides (``snapshot_restore_py``, copied from the venv) with the function's environment from
+events/env.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import snapshot_restore_py
+from moto.server import ThreadedMotoServer
+
+from tests.support.templates import REPO_ROOT, load_template, use_case_templates
+
+pytestmark = pytest.mark.scripts
+
+AWS_CLI = REPO_ROOT / ".tools" / "awscli-venv" / "bin" / "aws"
+BUCKET = "package-test-artifacts"
+REGION = "us-east-1"
+USE_CASES = [path.parent.name for path in use_case_templates()]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """A moto server on loopback, holding one empty artifact bucket."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        s3_client(endpoint).create_bucket(Bucket=BUCKET)
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def s3_client(endpoint: str) -> Any:
+    return boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def cli_env(endpoint: str) -> dict[str, str]:
+    """The pinned AWS CLI first on PATH, pointed at the moto server with dummy credentials."""
+    if not AWS_CLI.is_file():
+        pytest.fail(f"{AWS_CLI} is missing: run scripts/setup.sh (it installs requirements-awscli.txt)")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update({
+        "PATH": f"{AWS_CLI.parent}{os.pathsep}{env.get('PATH', '')}",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    })
+    return env
+
+
+@pytest.fixture(scope="module", params=USE_CASES)
+def packaged(
+    request: pytest.FixtureRequest, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
+    """(use case, packaged template) after a real scripts/package.sh run."""
+    uc: str = request.param
+    output = tmp_path_factory.mktemp(uc) / "packaged.yaml"
+    result = subprocess.run(
+        [str(REPO_ROOT / "scripts/package.sh"), "--uc", uc, "--s3-bucket", BUCKET, "--region", REGION,
+         "--output-template", str(output)],
+        env=cli_env(s3_endpoint), capture_output=True, text=True, timeout=600, check=False, cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert output.is_file()
+    return uc, output
+
+
+def located(template: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """{logical id: (type, S3 location)} for every function Code and layer Content."""
+    result = {}
+    for logical, resource in template["Resources"].items():
+        key = {"AWS::Lambda::Function": "Code", "AWS::Lambda::LayerVersion": "Content"}.get(resource["Type"])
+        if key:
+            result[logical] = (resource["Type"], resource["Properties"][key])
+    return result
+
+
+def test_the_packaged_template_lints_clean(packaged):
+    _, output = packaged
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    lint = subprocess.run([str(cfn_lint), "--format", "parseable", "--", str(output)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert (lint.returncode, lint.stdout) == (0, ""), lint.stdout + lint.stderr
+
+
+def test_every_code_location_is_an_uploaded_artifact_that_imports_its_handler(packaged, s3_endpoint, tmp_path):
+    uc, output = packaged
+    template = load_template(output)
+    locations = located(template)
+    s3 = s3_client(s3_endpoint)
+    environments = json.loads((REPO_ROOT / "events/env.json").read_text())
+
+    def fetch(location: dict[str, Any], into: Path) -> Path:
+        assert set(location) == {"S3Bucket", "S3Key"}, location  # no local path left behind
+        assert location["S3Bucket"] == BUCKET
+        assert location["S3Key"].startswith(f"{uc}/"), location  # package.sh's default prefix
+        archive = tmp_path / location["S3Key"].replace("/", "_")
+        s3.download_file(BUCKET, location["S3Key"], str(archive))
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(into)
+        return into
+
+    (layer_id,) = [logical for logical, (kind, _) in locations.items() if kind == "AWS::Lambda::LayerVersion"]
+    opt = fetch(locations[layer_id][1], tmp_path / "opt")
+    assert (opt / "python/shared/__init__.py").is_file()
+    runtime = tmp_path / "runtime"  # what the python3.13 Lambda runtime provides beside the code
+    runtime.mkdir()
+    shutil.copy2(snapshot_restore_py.__file__, runtime)
+    functions = {logical: loc for logical, (kind, loc) in locations.items() if kind == "AWS::Lambda::Function"}
+    assert functions
+    for logical, location in functions.items():
+        task = fetch(location, tmp_path / "task" / logical)
+        assert (task / "handler.py").is_file()
+        env = {"PATH": os.environ["PATH"], "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               **environments.get("Parameters", {}), **environments.get(logical, {})}
+        code = ("import sys; sys.path[:0] = sys.argv[1:4]; import handler, shared; "
+                "assert callable(handler.handler); "
+                "assert handler.__file__.startswith(sys.argv[1]) and shared.__file__.startswith(sys.argv[2]); "
+                "print('ok')")
+        run = subprocess.run([python313(), "-I", "-S", "-c", code, str(task), str(opt / "python"), str(runtime)],
+                             env=env,
+                             capture_output=True, text=True, timeout=120, check=False)
+        assert (run.returncode, run.stdout) == (0, "ok\n"), f"{uc} {logical}: {run.stderr}"
+
+
+def python313() -> str:
+    """A python3.13 outside the project's venv (the interpreter the venv was made from)."""
+    base: str = getattr(sys, "_base_executable", sys.executable)
+    check = subprocess.run([base, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
+                           capture_output=True, text=True, check=True)
+    assert check.stdout.strip() == "True", base
+    return base
