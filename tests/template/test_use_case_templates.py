@@ -79,7 +79,7 @@ def _non_string_parameter_values(template: Mapping[str, Any]) -> list[str]:
     booleans, so AllowedValues [OFF, ...] would refuse the value 'OFF' the user passes."""
     found = []
     for name, spec in (template.get("Parameters") or {}).items():
-        for value in [spec.get("Default", "")] + list(spec.get("AllowedValues") or []):
+        for value in [spec.get("Default", ""), *(spec.get("AllowedValues") or [])]:
             if isinstance(value, bool):
                 found.append(f"{name}: {value!r}")
     return found
