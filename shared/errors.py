@@ -86,6 +86,18 @@ class TooManyFailuresError(PermanentError):
     """More items failed than the configured tolerance allows."""
 
 
+class CapacityUnavailableError(PermanentError):
+    """A scale-to-zero endpoint had no capacity (no instance or no copy) within the time budget.
+
+    Permanent for the invocation that raises it: waiting longer is the state machine's call (UC9
+    falls back to Batch Transform), not a Lambda retry's.
+    """
+
+
+class PayloadTooLargeError(PermanentError):
+    """A request body exceeds the synchronous limit of the endpoint it was meant for."""
+
+
 TRANSIENT_ERRORS: tuple[type[TransientError], ...] = (
     TransientError,
     ThrottlingError,
