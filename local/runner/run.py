@@ -31,6 +31,7 @@ from moto import mock_aws
 
 from local.emulators.athena import AthenaEmulator, Storage
 from local.emulators.bedrock import BedrockEmulator
+from local.emulators.sagemaker import DEFAULT_SCALE_FROM_ZERO_S, SageMakerEmulator
 from local.faults import Fault, FaultPlan
 from local.runner.clock import EmulatedClock
 from local.runner.engine import DEFAULT_LOCAL_MAX_WORKERS, ChildEventManager, EngineExtensions
@@ -62,6 +63,8 @@ class RunOptions:
     execution_input: dict[str, Any] = field(default_factory=dict)
     # Defaults to local.samples.<package>.generate; tests pass their own for fixture use cases.
     sample_generator: Callable[..., Any] | None = None
+    # Emulated time an inference component with zero copies takes to serve its first request.
+    sagemaker_scale_from_zero_s: float = DEFAULT_SCALE_FROM_ZERO_S
 
 
 @dataclass
@@ -223,7 +226,8 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
     s3 = session.client("s3")
     ap_arn, _ap_bucket = _create_access_point(session, use_case_dir.name)
 
-    stack = Stack.load(template, parameters=_parameters(template, ap_arn, options.parameters))
+    provided = _provided_parameters(use_case_dir, options, session)
+    stack = Stack.load(template, parameters=_parameters(template, ap_arn, {**provided, **options.parameters}))
     created = _provision(stack, session)
     result.not_emulated = created["not_emulated"]
 
@@ -253,11 +257,17 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
     runtime = LambdaRuntime(functions, clock, base_environment={"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION})
     athena = AthenaEmulator(session, clock, account_id=ACCOUNT, query_run_seconds=plan.slow_seconds)
     bedrock = BedrockEmulator()
+    sagemaker = SageMakerEmulator(
+        s3, clock, account_id=ACCOUNT, region=REGION, scale_from_zero_seconds=options.sagemaker_scale_from_zero_s
+    )
+    _register_sagemaker(stack, sagemaker)
     interceptor = Interceptor()
     interceptor.add(plan.hook)
     interceptor.add(runtime.hook, service="lambda")
     interceptor.add(athena.hook, service="athena")
     interceptor.add(bedrock.hook, service="bedrock-runtime")
+    interceptor.add(sagemaker.hook, service="sagemaker")
+    interceptor.add(sagemaker.hook, service="sagemaker-runtime")
 
     sfn = session.client("stepfunctions")
     (sm_logical, sm_arn), *others = created["state_machines"].items()
@@ -301,6 +311,12 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
         "athena (DuckDB)": len(athena.queries),
         "bedrock-runtime Converse": len(bedrock.calls),
     }
+    if sagemaker.models:
+        result.emulated["sagemaker-runtime InvokeEndpoint"] = sagemaker.stats.invocations
+        result.emulated["sagemaker transform jobs"] = sagemaker.stats.transform_jobs
+        result.emulated["sagemaker no-capacity replies"] = (
+            sagemaker.stats.no_capacity_replies + sagemaker.stats.model_not_ready_replies
+        )
     result.faults = plan.summary()
     _collect_items(result, created["buckets"])
     _collect_outputs(result, session, created, options.keep, use_case_dir.name)
@@ -326,6 +342,38 @@ def _parameters(template: Path, ap_arn: str, given: dict[str, str]) -> dict[str,
         if name not in params and "Default" not in spec and name.endswith("AccessPointArn"):
             params[name] = ap_arn
     return params
+
+
+def _provided_parameters(use_case_dir: Path, options: RunOptions, session: boto3.Session) -> dict[str, str]:
+    """Template parameters the use case's sample module provides (``stack_parameters(session)``).
+
+    For parameters that name artifacts a deployment uploads first (a model archive, say): the
+    module creates them in the emulated account and returns their values. ``--parameter`` wins.
+    """
+    if options.sample_generator is not None:
+        return {}
+    try:
+        module = importlib.import_module(sample_module_name(use_case_dir))
+    except ModuleNotFoundError:
+        return {}
+    provide = getattr(module, "stack_parameters", None)
+    if provide is None:
+        return {}
+    values = provide(session)
+    return {str(k): str(v) for k, v in values.items()}
+
+
+def _register_sagemaker(stack: Stack, emulator: SageMakerEmulator) -> None:
+    """The template's SageMaker resources, in dependency order, as CloudFormation creates them."""
+    for lid in stack.resources("AWS::SageMaker::Model"):
+        emulator.add_model(stack.physical[lid].attrs["ModelName"], stack.properties(lid))
+    for lid in stack.resources("AWS::SageMaker::EndpointConfig"):
+        emulator.add_endpoint_config(stack.physical[lid].attrs["EndpointConfigName"], stack.properties(lid))
+    for lid in stack.resources("AWS::SageMaker::Endpoint"):
+        config_name = str(stack.properties(lid)["EndpointConfigName"])
+        emulator.add_endpoint(stack.physical[lid].attrs["EndpointName"], config_name)
+    for lid in stack.resources("AWS::SageMaker::InferenceComponent"):
+        emulator.add_inference_component(stack.physical[lid].attrs["InferenceComponentName"], stack.properties(lid))
 
 
 def _provision(stack: Stack, session: boto3.Session) -> dict[str, Any]:
@@ -401,6 +449,10 @@ def _provision(stack: Stack, session: boto3.Session) -> dict[str, Any]:
         "AWS::Lambda::Function",
         "AWS::Lambda::Version",
         "AWS::Lambda::Alias",
+        "AWS::SageMaker::Model",
+        "AWS::SageMaker::EndpointConfig",
+        "AWS::SageMaker::Endpoint",
+        "AWS::SageMaker::InferenceComponent",
     }
     created["not_emulated"] = sorted(
         f"{lid} ({res['Type']})" for lid, res in stack.resources().items() if res.get("Type") not in handled
