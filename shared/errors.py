@@ -62,6 +62,10 @@ class InvalidFileError(PermanentError):
     """A source file is corrupt, truncated or not of the format it claims (a per-item failure)."""
 
 
+class SourceChangedError(PermanentError):
+    """A source object changed after it was listed (its ETag or size no longer match: HTTP 412)."""
+
+
 class AccessDeniedError(PermanentError):
     """IAM or a resource policy refused the request."""
 
