@@ -62,10 +62,6 @@ class InvalidFileError(PermanentError):
     """A source file is corrupt, truncated or not of the format it claims (a per-item failure)."""
 
 
-class SourceChangedError(PermanentError):
-    """A source object changed after it was listed (its ETag or size no longer match: HTTP 412)."""
-
-
 class AccessDeniedError(PermanentError):
     """IAM or a resource policy refused the request."""
 
@@ -88,6 +84,26 @@ class ModelInvocationError(PermanentError):
 
 class TooManyFailuresError(PermanentError):
     """More items failed than the configured tolerance allows."""
+
+
+class SourceChangedError(PermanentError):
+    """A source object changed after it was listed (its ETag no longer matches; S3 answered 412).
+
+    A per-item failure: the listing the run works from is stale for that object.
+    """
+
+
+class BudgetExceededError(PermanentError):
+    """One item cannot be finished within a whole invocation's time budget; retrying cannot help."""
+
+
+class InvalidRecordError(PermanentError):
+    """A result record cannot be written as built (a non-finite number, a value JSON cannot hold,
+    too large)."""
+
+
+class InternalError(PermanentError):
+    """An unexpected exception inside one item's work (a bug); the record names its type."""
 
 
 TRANSIENT_ERRORS: tuple[type[TransientError], ...] = (
