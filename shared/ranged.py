@@ -71,6 +71,9 @@ class RangedObjectFile(io.RawIOBase):
         self._pos = 0
         self.requests = 0
         self.bytes_fetched = 0
+        # The last typed error a read raised. Decoders that call read() from native code (FFmpeg,
+        # lazrs) may turn it into their own error; the caller re-raises this one instead.
+        self.failure: PipelineError | None = None
 
     # --- io.RawIOBase -------------------------------------------------------------------------
     def readable(self) -> bool:
@@ -134,6 +137,13 @@ class RangedObjectFile(io.RawIOBase):
         return max(0, self.size - self._pos)
 
     def _block(self, index: int) -> bytes:
+        try:
+            return self._fetch(index)
+        except PipelineError as e:
+            self.failure = e
+            raise
+
+    def _fetch(self, index: int) -> bytes:
         block = self._blocks.get(index)
         if block is not None:
             self._blocks.move_to_end(index)
