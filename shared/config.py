@@ -4,7 +4,7 @@ Handlers read their settings at module scope, so a bad value fails the function'
 ``ConfigurationError`` that names the variable and what was expected, instead of surfacing later
 as a confusing failure inside business logic::
 
-    OUTPUT_BUCKET = config.env_str("OUTPUT_BUCKET")
+    OUTPUT_BUCKET = config.env_bucket("OUTPUT_BUCKET")
     MAX_OBJECTS = config.env_int("MAX_OBJECTS", 1_000_000, minimum=1)
     SOURCE = config.env_access_point("SOURCE_ACCESS_POINT_ARN")
 
@@ -24,6 +24,10 @@ from shared.s3ap import AccessPoint
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_RE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
+_BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-")
+_BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3")
 
 
 def _raw(name: str) -> str | None:
@@ -144,6 +148,28 @@ def env_list(name: str, default: Collection[str] | None = None, *, separator: st
     if not items:
         raise _invalid(name, value, expected + " with at least one item")
     return items
+
+
+def env_bucket(name: str, default: str | None = None) -> str:
+    """A general purpose S3 bucket name, by the S3 naming rules: 3-63 characters of lower-case
+    letters, digits, ``.`` and ``-``, starting and ending with a letter or digit; no ``..``; not
+    an IP address; none of the reserved prefixes (``xn--``, ``sthree-``) and suffixes
+    (``-s3alias``, ``--ol-s3``, ``.mrap``, ``--x-s3``) S3 refuses."""
+    expected = "an S3 bucket name (3-63 characters: a-z, 0-9, '.', '-'; letter or digit at both ends)"
+    value = _raw(name)
+    if value is None:
+        if default is None:
+            raise _missing(name, expected)
+        return default
+    if (
+        _BUCKET_RE.fullmatch(value) is None
+        or ".." in value
+        or _IP_RE.fullmatch(value) is not None
+        or value.startswith(_BUCKET_RESERVED_PREFIXES)
+        or value.endswith(_BUCKET_RESERVED_SUFFIXES)
+    ):
+        raise _invalid(name, value, expected)
+    return value
 
 
 def env_access_point(name: str) -> AccessPoint:

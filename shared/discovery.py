@@ -104,9 +104,7 @@ def discover_manifests(
     with ExitStack() as stack:
         # Entered in order; on any exception ExitStack aborts every writer (no partial manifest).
         writers = {
-            route.name: stack.enter_context(
-                ManifestWriter(s3, output_bucket, manifest_key(execution_id, route.name))
-            )
+            route.name: stack.enter_context(ManifestWriter(s3, output_bucket, manifest_key(execution_id, route.name)))
             for route in routes
         }
         for obj in list_objects(s3, access_point_arn, prefix=prefix, suffixes=all_suffixes):

@@ -98,6 +98,26 @@ class PayloadTooLargeError(PermanentError):
     """A request body exceeds the synchronous limit of the endpoint it was meant for."""
 
 
+class SourceChangedError(PermanentError):
+    """A source object changed after it was listed (its ETag no longer matches; S3 answered 412).
+
+    A per-item failure: the listing the run works from is stale for that object.
+    """
+
+
+class BudgetExceededError(PermanentError):
+    """One item cannot be finished within a whole invocation's time budget; retrying cannot help."""
+
+
+class InvalidRecordError(PermanentError):
+    """A result record cannot be written as built (a non-finite number, a value JSON cannot hold,
+    too large)."""
+
+
+class InternalError(PermanentError):
+    """An unexpected exception inside one item's work (a bug); the record names its type."""
+
+
 TRANSIENT_ERRORS: tuple[type[TransientError], ...] = (
     TransientError,
     ThrottlingError,
