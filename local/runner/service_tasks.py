@@ -52,7 +52,7 @@ class LocalSageMakerTask(StateTaskServiceCallback):
     """``arn:aws:states:::sagemaker:<action>[.sync]`` for the actions in ``_SYNC_ACTIONS``."""
 
     def __init__(self) -> None:
-        super().__init__(supported_integration_patterns={ResourceCondition.Sync})
+        super().__init__(supported_integration_patterns={ResourceCondition.Sync})  # type: ignore[arg-type]
 
     def _client(self, part: ResourceRuntimePart, credentials: StateCredentials) -> Any:
         return boto_client_for(service="sagemaker", region=part.region, state_credentials=credentials)
@@ -64,7 +64,7 @@ class LocalSageMakerTask(StateTaskServiceCallback):
                 env=env,
                 error_name=CustomErrorName(name),
                 event_type=HistoryEventType.TaskFailed,
-                event_details=EventDetails(
+                event_details=EventDetails(  # type: ignore[typeddict-item]
                     taskFailedEventDetails=TaskFailedEventDetails(
                         error=name,
                         cause=str(ex.response["Error"].get("Message", "")),
@@ -114,7 +114,7 @@ class LocalSageMakerTask(StateTaskServiceCallback):
                         env=env,
                         error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
                         event_type=HistoryEventType.TaskFailed,
-                        event_details=EventDetails(
+                        event_details=EventDetails(  # type: ignore[typeddict-item]
                             taskFailedEventDetails=TaskFailedEventDetails(
                                 resource=self._get_sfn_resource(),
                                 resourceType=self._get_sfn_resource_type(),

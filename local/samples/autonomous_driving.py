@@ -35,6 +35,12 @@ import laspy
 import numpy as np
 import numpy.typing as npt
 
+# The model artifact the template's ModelDataUrl names, built as scripts/package-model.sh builds
+# it; the runner calls stack_parameters(session) before it resolves the template.
+from local.samples.autonomous_driving_model import stack_parameters
+
+__all__ = ["SampleSet", "generate", "stack_parameters"]
+
 PREFIX = "sensors/"
 BROKEN_EVERY = 20
 KEYFRAME_INTERVAL = 12

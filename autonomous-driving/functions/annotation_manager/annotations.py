@@ -8,7 +8,8 @@ mislabelled dataset.
 Outputs (execution-scoped keys):
 
 - ``annotations/<execution_id>/coco.json``: COCO ``info``, ``images`` (one per key frame:
-  ``file_name`` is the frame's S3 key, plus ``source_key`` and ``scene``), ``annotations``
+  ``file_name`` is the frame's S3 key, plus ``source_key``, ``scene`` and the image-level
+  ``tags``: driving categories seen in the frame), ``annotations``
   (``bbox`` [x, y, w, h] in pixels, ``area``, ``iscrowd`` 0, ``score``) and ``categories``;
 - ``annotations/<execution_id>/pointclouds.jsonl``: one line per point cloud with its
   annotation readiness;
@@ -58,6 +59,7 @@ class Totals:
     pointclouds: int = 0
     pointclouds_ready: int = 0
     by_category: dict[str, int] = field(default_factory=dict)
+    tags_by_category: dict[str, int] = field(default_factory=dict)
     by_scene: dict[str, int] = field(default_factory=dict)
 
 
@@ -142,10 +144,16 @@ def _frame(
         "timestamp_s": record.get("timestamp_s"),
         "scene": scene,
         "scene_score": prediction.get("scene_score"),
+        "tags": prediction.get("tags") or [],
     }
     images.write(("," if totals.images else "") + json.dumps(image, separators=(",", ":"), ensure_ascii=False))
     totals.images += 1
     totals.by_scene[scene] = totals.by_scene.get(scene, 0) + 1
+    for tag in prediction.get("tags") or []:
+        if tag.get("category_id") not in _CATEGORY_IDS:
+            raise ModelInvocationError(f"prediction tags unknown category id {tag.get('category_id')!r}")
+        name = str(tag.get("category"))
+        totals.tags_by_category[name] = totals.tags_by_category.get(name, 0) + 1
     for detection in prediction.get("detections") or []:
         category_id = detection.get("category_id")
         if category_id not in _CATEGORY_IDS:

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 VIDEO_SUFFIXES = (".mp4",)
 POINTCLOUD_SUFFIXES = (".pcd", ".las", ".laz")
-QC_FIELDS = ("point_count", "nan_ratio", "zero_ratio", "density", "intensity_min", "intensity_max")
 
 
 def results_prefix(execution_id: str) -> str:
@@ -104,42 +103,57 @@ def _kind(source_key: str, record: dict[str, Any]) -> str:
 
 
 def model_records(record: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The model records of one SUCCEEDED result record (without record_id)."""
+    """The model records of one SUCCEEDED result record (without record_id).
+
+    Videos (frame_extraction): one record per stored frame whose labelling SUCCEEDED (a frame
+    Rekognition refused is already a recorded per-frame failure). Labels keep ``name`` and
+    ``confidence``, and ``instances`` with their bounding boxes when the record has them.
+    Point clouds (pointcloud_qc): the QC figures the readiness model weighs.
+    """
     source_key = str(record["source_key"])
     if _kind(source_key, record) == "video":
         for frame in record.get("frames") or []:
+            if str(frame.get("status", "SUCCEEDED")).upper() != "SUCCEEDED":
+                continue
             yield {
                 "kind": "frame",
                 "source_key": source_key,
-                "frame_key": frame.get("key") or frame.get("frame_key"),
-                "timestamp_s": frame.get("timestamp_s"),
+                "frame_key": frame.get("key"),
+                "timestamp_s": frame.get("pts_seconds"),
                 "width": int(frame.get("width") or 0),
                 "height": int(frame.get("height") or 0),
                 "labels": [
                     {
-                        "name": label.get("name") or label.get("Name"),
-                        "confidence": label.get("confidence", label.get("Confidence", 0.0)),
+                        "name": label.get("name"),
+                        "confidence": float(label.get("confidence") or 0.0),
                         "instances": [
                             {
-                                "confidence": inst.get("confidence", inst.get("Confidence", 0.0)),
-                                "bbox": _bbox(inst.get("bbox") or inst.get("BoundingBox") or {}),
+                                "confidence": float(inst.get("confidence") or 0.0),
+                                "bbox": _bbox(inst.get("bbox") or inst.get("bounding_box") or {}),
                             }
-                            for inst in (label.get("instances") or label.get("Instances") or [])
+                            for inst in label.get("instances") or []
                         ],
                     }
-                    for label in (frame.get("labels") or [])
+                    for label in frame.get("labels") or []
                 ],
             }
     else:
-        qc = record.get("qc") or record.get("metrics") or record
         yield {
             "kind": "pointcloud",
             "source_key": source_key,
-            "qc": {name: qc.get(name) for name in QC_FIELDS},
+            "qc": {
+                "point_count": record.get("point_count"),
+                "nan_ratio": record.get("nan_ratio"),
+                "zero_ratio": record.get("zero_ratio"),
+                "density": record.get("density_per_m2"),
+                "intensity_min": record.get("intensity_min"),
+                "intensity_max": record.get("intensity_max"),
+            },
         }
 
 
 def _bbox(box: dict[str, Any]) -> dict[str, float]:
+    """Rekognition's ratio box (Left/Top/Width/Height, either case) as the model reads it."""
     return {
         name: float(box.get(name, box.get(name.capitalize(), 0.0)) or 0.0)
         for name in ("left", "top", "width", "height")

@@ -20,9 +20,10 @@ Records (written by the prepare_inference function)::
      "qc": {"point_count": 120000, "nan_ratio": 0.0, "zero_ratio": 0.01, "density": 35.2,
             "intensity_min": 0.0, "intensity_max": 255.0}}
 
-Predictions: a frame gets COCO detections (``category_id``, pixel ``bbox`` [x, y, w, h],
-``score``) for the labels the model maps to a driving category above that category's threshold,
-plus a scene class (softmax regression over label confidences); a point cloud gets an
+Predictions: a frame gets the driving categories seen in it (``tags``: ``category_id``,
+``score``, for labels above the category's threshold), COCO detections (``category_id``, pixel
+``bbox`` [x, y, w, h], ``score``) for the label instances that carry a bounding box, plus a
+scene class (softmax regression over label confidences); a point cloud gets an
 annotation-readiness probability (logistic regression over its QC figures). Pure Python: no
 dependency beyond what every framework container has.
 """
@@ -105,6 +106,24 @@ def pointcloud_features(qc: dict[str, Any]) -> list[float]:
     ]
 
 
+def _tags(record: dict[str, Any], model: dict[str, Any]) -> list[dict[str, Any]]:
+    """Driving categories seen in the frame (label confidence above the category's threshold)."""
+    categories = {c["label"]: c for c in model["categories"]}
+    best: dict[int, dict[str, Any]] = {}
+    for label in record.get("labels") or []:
+        category = categories.get(str(label.get("name", "")))
+        score = float(label.get("confidence", 0.0)) / 100.0
+        if category is None or score < category["min_score"]:
+            continue
+        if category["id"] not in best or best[category["id"]]["score"] < score:
+            best[category["id"]] = {
+                "category_id": category["id"],
+                "category": category["name"],
+                "score": round(score, 4),
+            }
+    return [best[k] for k in sorted(best)]
+
+
 def _detections(record: dict[str, Any], model: dict[str, Any]) -> list[dict[str, Any]]:
     width = float(record.get("width") or 0)
     height = float(record.get("height") or 0)
@@ -153,6 +172,7 @@ def predict_fn(records: list[dict[str, Any]], model: dict[str, Any]) -> list[dic
                     "kind": "frame",
                     "scene": scene["classes"][best],
                     "scene_score": round(probs[best], 4),
+                    "tags": _tags(record, model),
                     "detections": _detections(record, model),
                 }
             )
