@@ -186,7 +186,10 @@ def build() -> dict[str, Any]:
             "held_out_accuracy": round(accuracy(scene_predict, _scene_samples(held_out, 50)), 4),
         },
         "pointcloud": {
-            "features": ["nan_ratio", "zero_ratio", "log10_points_over_7", "log10_density_over_4", "intensity_varies"],
+            "features": [
+                "nan_ratio", "zero_ratio", "log10_points_over_7", "at_least_1000_points",
+                "log10_density_over_4", "intensity_varies",
+            ],
             "weights": cloud_weights,
             "bias": cloud_bias,
             "threshold": READINESS_THRESHOLD,

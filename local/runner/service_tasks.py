@@ -12,6 +12,7 @@ runner's SageMaker emulator, a fault) answers them. Nothing here is specific to 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -44,7 +45,17 @@ from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 _SYNC_ACTIONS: Final = {"create_transform_job": ("describe_transform_job", "TransformJobName", "TransformJobStatus")}
+# CreateTransformJob's request members (SageMaker API reference), the parameters the task accepts.
+_SUPPORTED_PARAMETERS: Final = {
+    "createtransformjob": {
+        "TransformJobName", "ModelName", "MaxConcurrentTransforms", "ModelClientConfig", "MaxPayloadInMB",
+        "BatchStrategy", "Environment", "TransformInput", "TransformOutput", "DataCaptureConfig",
+        "TransformResources", "DataProcessing", "Tags", "ExperimentConfig",
+    },
+}  # fmt: skip
 _TERMINAL_OK: Final = {"Completed"}
+# Seconds between DescribeTransformJob polls (real time; the emulated job finishes in two polls).
+_POLL_SECONDS: Final = 0.2
 _TERMINAL_FAILED: Final = {"Failed", "Stopped"}
 
 
@@ -53,6 +64,9 @@ class LocalSageMakerTask(StateTaskServiceCallback):
 
     def __init__(self) -> None:
         super().__init__(supported_integration_patterns={ResourceCondition.Sync})  # type: ignore[arg-type]
+
+    def _get_supported_parameters(self) -> set[str] | None:
+        return _SUPPORTED_PARAMETERS.get(self.resource.api_action.lower())
 
     def _client(self, part: ResourceRuntimePart, credentials: StateCredentials) -> Any:
         return boto_client_for(service="sagemaker", region=part.region, state_credentials=credentials)
@@ -89,6 +103,24 @@ class LocalSageMakerTask(StateTaskServiceCallback):
         response = getattr(self._client(resource_runtime_part, state_credentials), action)(**normalised_parameters)
         response.pop("ResponseMetadata", None)
         env.stack.append(response)
+
+    def _eval_integration_pattern(
+        self,
+        env: Environment,
+        resource_runtime_part: ResourceRuntimePart,
+        normalised_parameters: dict[str, Any],
+        state_credentials: StateCredentials,
+    ) -> None:
+        # moto 5.2.5's version calls interrupt_all() on the task-token endpoint even when the
+        # integration has none (.sync only), which fails every .sync task; this is its .sync path.
+        resolve = self._build_sync_resolver(env, resource_runtime_part, normalised_parameters, state_credentials)
+        assert resolve is not None  # noqa: S101 - _build_sync_resolver always returns one
+        outcome: Any = None
+        while env.is_running() and outcome is None:
+            outcome = resolve()
+            if outcome is None:
+                time.sleep(_POLL_SECONDS)
+        env.stack.append(outcome)
 
     def _build_sync_resolver(
         self,

@@ -101,6 +101,7 @@ def pointcloud_features(qc: dict[str, Any]) -> list[float]:
         float(qc.get("nan_ratio") or 0.0),
         float(qc.get("zero_ratio") or 0.0),
         math.log10(points + 1.0) / 7.0,
+        1.0 if points >= 1000 else 0.0,
         math.log10(density + 1.0) / 4.0,
         1.0 if span > 0 else 0.0,
     ]
