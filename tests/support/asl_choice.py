@@ -10,25 +10,25 @@ a value of another type is false, as in Step Functions.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _MISSING = object()
 
-_COMPARISONS = {
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "Equals": lambda a, b: a == b,
     "LessThan": lambda a, b: a < b,
     "LessThanEquals": lambda a, b: a <= b,
     "GreaterThan": lambda a, b: a > b,
     "GreaterThanEquals": lambda a, b: a >= b,
 }
-_KINDS = {
+_KINDS: dict[str, Callable[[Any], bool]] = {
     "String": lambda v: isinstance(v, str),
     "Numeric": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
     "Boolean": lambda v: isinstance(v, bool),
     "Timestamp": lambda v: isinstance(v, str),
 }
-_TYPE_TESTS = {
+_TYPE_TESTS: dict[str, Callable[[Any], bool]] = {
     "IsNull": lambda v: v is None,
     "IsPresent": lambda v: v is not _MISSING,
     "IsNumeric": _KINDS["Numeric"],
