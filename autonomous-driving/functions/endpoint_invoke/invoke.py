@@ -73,7 +73,8 @@ class CapacityWait:
     """Retries the no-capacity replies within ``deadline``; counts what it did."""
 
     deadline: Deadline
-    sleep: Callable[[float], object] = time.sleep
+    # None: time.sleep, looked up at each sleep (so a patched or emulated sleep is honoured).
+    sleep: Callable[[float], object] | None = None
     enabled: bool = True
     retries: int = 0
     waited_s: float = 0.0
@@ -100,7 +101,7 @@ class CapacityWait:
                 logger.warning("%s: no capacity yet (attempt %d); retrying in %.1f s", what, attempt, delay)
                 self.retries += 1
                 self.waited_s += delay
-                self.sleep(delay)
+                (self.sleep or time.sleep)(delay)
             except AWS_ERRORS as error:
                 raise from_client_error(error, what) from error
 
