@@ -172,7 +172,9 @@ def _decode(data: bytes) -> np.ndarray[Any, np.dtype[np.float32]]:
     return np.asarray(small, dtype=np.float32) / 255.0
 
 
-def _label(name: str, confidence: float, parents: tuple[str, ...] = (), instances: list[Any] | None = None) -> dict[str, Any]:
+def _label(
+    name: str, confidence: float, parents: tuple[str, ...] = (), instances: list[Any] | None = None
+) -> dict[str, Any]:
     return {
         "Name": name,
         "Confidence": round(min(99.9, max(0.0, confidence)), 3),
@@ -187,7 +189,7 @@ def derive_labels(data: bytes) -> list[dict[str, Any]]:
     """The labels of one image (see the module docstring)."""
     rgb = _decode(data)
     height = rgb.shape[0]
-    top, bottom = rgb[: height // 2], rgb[height // 2 :]
+    top, _bottom = rgb[: height // 2], rgb[height // 2 :]
     brightness = float(rgb.mean()) * 255
     high, low = rgb.max(axis=2), rgb.min(axis=2)
     saturation = np.where(high > 0, (high - low) / np.maximum(high, 1e-6), 0.0)
@@ -212,7 +214,12 @@ def derive_labels(data: bytes) -> list[dict[str, Any]]:
         }
         confidence = 60 + 39 * min(1.0, share * 10)
         labels.append(
-            _label("Car", confidence + jitter, ("Vehicle", "Transportation"), [{"BoundingBox": box, "Confidence": confidence}])
+            _label(
+                "Car",
+                confidence + jitter,
+                ("Vehicle", "Transportation"),
+                [{"BoundingBox": box, "Confidence": confidence}],
+            )
         )
         labels.append(_label("Vehicle", confidence - 1 + jitter, ("Transportation",)))
         labels.append(_label("Transportation", confidence - 2 + jitter))
