@@ -98,6 +98,9 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/python"
 log "installing runtime dependencies for python$PY_VERSION $PLATFORM"
 "${pip_cmd[@]}" --target "$work/python" || die "pip install failed"
+# Console scripts: pip writes the build interpreter's path into their first line, so they would
+# make the layer differ from machine to machine, and nothing on a Lambda PATH runs them.
+rm -rf "$work/python/bin"
 log "copying shared/"
 while IFS= read -r file; do
   mkdir -p "$work/python/$(dirname "$file")"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Packages a use-case stack for deployment: builds the shared layer, uploads every local code path
 # of <uc>/template-deploy.yaml (function folders, the layer) with `aws cloudformation package`, and
-# prints the CodeVersion to deploy with: a hash of the function and layer code, so a code change
-# publishes new Lambda versions when EnableSnapStart is true.
+# prints one code hash per function (<Name>CodeHash for <Name>Function) and the deploy command that
+# passes them. A function's hash covers its folder, the layer and its own resource block in the
+# template, so with EnableSnapStart=true exactly the functions that changed get a new published
+# version (docs/snapstart.md).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,13 +21,16 @@ Usage: scripts/package.sh --uc USE_CASE --s3-bucket BUCKET [--s3-prefix PREFIX] 
   --kms-key-id KEY       KMS key for the uploaded artifacts (default: the bucket's encryption)
   --output-template FILE packaged template to write (default: .build/<use-case>/packaged.yaml)
   --skip-layer           do not run scripts/build-layer.sh (the layer must already be built)
-  --dry-run              print the commands it would run and the CodeVersion; upload nothing
+  --dry-run              print the commands it would run and the code hashes; upload nothing
   --help                 show this help
 
-Then deploy, for example:
+It prints one <Name>CodeHash=<hash> line per function and the deploy command to run, for example:
   aws cloudformation deploy --template-file .build/semiconductor-eda/packaged.yaml \
-    --stack-name uc6-eda --capabilities CAPABILITY_IAM \
-    --parameter-overrides AccessPointArn=arn:aws:s3:... CodeVersion=<printed value>
+    --s3-bucket my-artifacts --s3-prefix semiconductor-eda --stack-name STACK \
+    --capabilities CAPABILITY_IAM --parameter-overrides AccessPointArn=arn:aws:s3:... \
+    DiscoveryCodeHash=<hash> MetadataExtractionCodeHash=<hash> ...
+--s3-bucket is required there too: the packaged template is larger than the 51,200 bytes that
+aws cloudformation deploy sends inline.
 EOF
 }
 
@@ -85,28 +90,89 @@ elif [[ ! -d "$ROOT/.build/layer/python/shared" ]]; then
   die "--skip-layer given but .build/layer/python/shared does not exist (run scripts/build-layer.sh)"
 fi
 
-# --- CodeVersion: a hash of everything the functions run ----------------------------------------
-code_files() {
-  (cd "$ROOT" && find "$UC/functions" .build/layer -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print 2>/dev/null \
-    | LC_ALL=C sort)
+# --- code hashes: one per function --------------------------------------------------------------
+# The functions of the template: "<logical id> <code path>" for every AWS::Lambda::Function whose
+# Code is a local folder (the layout every use-case template follows: resources at two spaces,
+# Type at four, Code at six).
+template_functions() {
+  awk '
+    function flush() { if (type == "AWS::Lambda::Function") print id, code }
+    /^Resources:[[:space:]]*$/ { inres = 1; next }
+    inres && /^[^[:space:]#]/ { flush(); inres = 0; id = ""; type = ""; code = "" }
+    inres && /^  [A-Za-z0-9]+:[[:space:]]*$/ { flush(); id = $1; sub(/:$/, "", id); type = ""; code = "" }
+    inres && /^    Type:/ { type = $2 }
+    inres && /^      Code:/ { code = $2 }
+    END { if (inres) flush() }
+  ' "$TEMPLATE"
 }
-code_version() {
-  local file
-  while IFS= read -r file; do
-    printf '%s %s\n' "$file" "$(sha256sum "$ROOT/$file" | cut -d' ' -f1)"
-  done < <(code_files) | sha256sum | cut -c1-16
+# The text of one resource block of the template (from "  <id>:" to the next resource).
+resource_block() {
+  awk -v id="$1" '
+    /^Resources:[[:space:]]*$/ { inres = 1; next }
+    inres && /^[^[:space:]#]/ { inres = 0 }
+    inres && /^  [A-Za-z0-9]+:[[:space:]]*$/ { on = ($1 == id ":") }
+    inres && on { print }
+  ' "$TEMPLATE"
 }
-[[ -n "$(cd "$ROOT" && find "$UC/functions" -name handler.py -print -quit)" ]] || die "$UC/functions has no handler.py"
-CODE_VERSION="$(code_version)"
+# "<sha256>  <path>" for every file under a folder (paths relative to the repository), sorted
+# bytewise: the same tree always gives the same listing, whatever the file times. A wheel's RECORD
+# is left out: it only lists the other files' hashes (which are in the listing themselves) plus the
+# console scripts' hashes, which depend on the build interpreter's path (build-layer.sh drops them).
+tree_digest() {
+  [[ -d "$ROOT/$1" ]] || return 0
+  (cd "$ROOT" && find "$1" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path '*.dist-info/RECORD' -print0 \
+    | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+}
+declared_parameter() {
+  awk -v name="$1" '
+    /^Parameters:[[:space:]]*$/ { inpar = 1; next }
+    inpar && /^[^[:space:]#]/ { inpar = 0 }
+    inpar && $0 == "  " name ":" { found = 1 }
+    END { exit found ? 0 : 1 }
+  ' "$TEMPLATE"
+}
+
+mapfile -t functions < <(template_functions)
+[[ ${#functions[@]} -gt 0 ]] || die "$UC/template-deploy.yaml declares no AWS::Lambda::Function"
+if [[ ! -d "$ROOT/.build/layer" ]]; then
+  echo "package.sh: note: .build/layer is not built (dry run): the hashes cover no layer files" >&2
+fi
+LAYER_DIGEST="$(tree_digest .build/layer | sha256sum | cut -d' ' -f1)"
+overrides=()
+for entry in "${functions[@]}"; do
+  logical="${entry%% *}"
+  code="${entry#* }"
+  [[ "$logical" == *Function ]] || die "function $logical: logical ids of functions end in 'Function'"
+  [[ "$code" =~ ^functions/[a-z0-9_]+$ ]] || die "function $logical: Code must be a local folder functions/<name> (found '$code')"
+  [[ -f "$ROOT/$UC/$code/handler.py" ]] || die "function $logical: $UC/$code/handler.py not found"
+  param="${logical%Function}CodeHash"
+  declared_parameter "$param" || die "function $logical: the template declares no parameter $param"
+  hash="$({
+    echo "layer $LAYER_DIGEST"
+    echo "definition $(resource_block "$logical" | sha256sum | cut -d' ' -f1)"
+    tree_digest "$UC/$code"
+  } | sha256sum | cut -c1-16)"
+  overrides+=("$param=$hash")
+done
 
 cmd=(aws cloudformation package --template-file "$TEMPLATE" --s3-bucket "$BUCKET" --s3-prefix "$PREFIX"
   --output-template-file "$OUTPUT")
 [[ -n "$REGION" ]] && cmd+=(--region "$REGION")
 [[ -n "$KMS_KEY" ]] && cmd+=(--kms-key-id "$KMS_KEY")
 
+print_result() {
+  printf '%s\n' "${overrides[@]}"
+  local deploy=(aws cloudformation deploy --template-file "$OUTPUT" --s3-bucket "$BUCKET" --s3-prefix "$PREFIX")
+  [[ -n "$REGION" ]] && deploy+=(--region "$REGION")
+  [[ -n "$KMS_KEY" ]] && deploy+=(--kms-key-id "$KMS_KEY")
+  echo "deploy with (add the stack's own parameters, e.g. AccessPointArn=...):"
+  printf ' %q' "${deploy[@]}" --stack-name STACK --capabilities CAPABILITY_IAM --parameter-overrides "${overrides[@]}"
+  echo
+}
+
 if [[ $DRY_RUN -eq 1 ]]; then
   printf 'would run:'; printf ' %q' "${cmd[@]}"; echo
-  echo "CodeVersion=$CODE_VERSION"
+  print_result
   exit 0
 fi
 
@@ -115,4 +181,4 @@ mkdir -p "$(dirname "$OUTPUT")"
 "${cmd[@]}" || die "aws cloudformation package failed"
 [[ -s "$OUTPUT" ]] || die "aws cloudformation package did not write $OUTPUT"
 echo "packaged template: $OUTPUT"
-echo "CodeVersion=$CODE_VERSION"
+print_result

@@ -212,10 +212,20 @@ def las_expected(values: dict[str, npt.NDArray[np.int32]]) -> dict[str, Any]:
 
 # --- video ------------------------------------------------------------------------------------------
 def write_mp4(
-    rng: random.Random, *, seconds: int = VIDEO_SECONDS, fps: int = FPS, gop: int = KEYFRAME_INTERVAL
+    rng: random.Random,
+    *,
+    seconds: int = VIDEO_SECONDS,
+    fps: int = FPS,
+    gop: int = KEYFRAME_INTERVAL,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    moving: bool = True,
 ) -> bytes:
-    """A real H.264 MP4 (libx264 bundled with PyAV): a moving scene, keyframes every ``gop`` frames."""
-    palette = [(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(4)]
+    """A real H.264 MP4 (libx264 bundled with PyAV): a road scene with a car driving across
+    (``moving``) or standing still, a keyframe exactly every ``gop`` frames (scene-cut off)."""
+    sky, road = (150, 190, 235), (90, 90, 95)
+    car = rng.choice(((220, 30, 30), (30, 60, 220), (240, 200, 20), (20, 160, 60)))
+    sign = rng.choice(((255, 255, 255), (250, 120, 0)))
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="mp4") as container:
         stream = container.add_stream(
@@ -230,16 +240,17 @@ def write_mp4(
                 "threads": "1",
             },
         )
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = Fraction(1, fps)
-        sky, road, car, sign = palette
+        car_w, car_h = max(4, width // 5), max(2, height // 5)
         for index in range(seconds * fps):
-            image = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
-            image[: HEIGHT // 2] = sky
-            image[HEIGHT // 2 :] = road
-            left = (index * 4) % (WIDTH - 30)
-            image[70:95, left : left + 30] = car
-            image[20:40, 120:135] = sign
+            image = np.zeros((height, width, 3), dtype=np.uint8)
+            image[: height // 2] = sky
+            image[height // 2 :] = road
+            left = (index * max(1, width // 30)) % (width - car_w) if moving else width // 3
+            top = height * 3 // 5
+            image[top : top + car_h, left : left + car_w] = car
+            image[height // 6 : height // 3, width * 3 // 4 : width * 3 // 4 + max(2, width // 12)] = sign
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = index
             for packet in stream.encode(frame):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from unittest import mock
@@ -112,3 +113,34 @@ def test_every_missing_required_value_names_the_variable(name, value):
     with env(name, value):
         for fn in (config.env_str, config.env_int, config.env_bool, config.env_list, config.env_access_point):
             raises_naming(name, fn, name)
+
+
+bucket_names = st.from_regex(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", fullmatch=True).filter(
+    lambda n: ".." not in n
+    and not n.startswith(("xn--", "sthree-"))
+    and not n.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3"))
+    and re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,3}){3}", n) is None
+)
+
+
+@given(names, bucket_names, padding)
+def test_valid_bucket_names_round_trip(name, bucket, pad):
+    with env(name, f"{pad}{bucket}{pad}"):
+        assert config.env_bucket(name) == bucket
+
+
+@given(names, env_text)
+def test_env_bucket_accepts_only_what_the_naming_rules_allow(name, value):
+    error: ConfigurationError | None
+    with env(name, value):
+        try:
+            bucket = config.env_bucket(name, "default-bucket")
+        except ConfigurationError as e:
+            error = e
+        else:
+            error = None
+    if error is not None:
+        assert error.details["variable"] == name
+        return
+    assert bucket == "default-bucket" or (3 <= len(bucket) <= 63 and bucket == bucket.lower() and ".." not in bucket)
+    assert bucket == "default-bucket" or set(bucket) <= set("abcdefghijklmnopqrstuvwxyz0123456789.-")

@@ -18,7 +18,10 @@ STACK = "uc6-eda"
 STACK_ID = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{STACK}/0a1b2c3d"
 MACHINE = f"arn:aws:states:us-east-1:123456789012:stateMachine:{STACK}-StateMachine"
 FUNCTIONS = ("uc6-eda-DiscoveryFunction-A1", "uc6-eda-MetadataExtractionFunction-B2")
-OTHER_PARAMETERS = {"AccessPointArn": "arn:aws:s3:us-east-1:123456789012:accesspoint/eda", "CodeVersion": "abc123"}
+OTHER_PARAMETERS = {
+    "AccessPointArn": "arn:aws:s3:us-east-1:123456789012:accesspoint/eda",
+    "DiscoveryCodeHash": "0123456789abcdef",
+}
 
 
 def function_arn(name: str) -> str:
@@ -166,7 +169,7 @@ def test_enables_keeps_other_parameters_waits_and_verifies(fake_cli: FakeCli) ->
     assert parameters == [
         "ParameterKey=AccessPointArn,UsePreviousValue=true",
         "ParameterKey=EnableSnapStart,ParameterValue=true",
-        "ParameterKey=CodeVersion,UsePreviousValue=true",
+        "ParameterKey=DiscoveryCodeHash,UsePreviousValue=true",
     ]
     assert "--use-previous-template" in update
     assert update[update.index("--capabilities") + 1 :] == ["CAPABILITY_IAM"]

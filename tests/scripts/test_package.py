@@ -7,13 +7,15 @@ case, the requirement pins), so nothing is built or packaged in the working tree
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.support.fake_cli import FakeCli
-from tests.support.templates import REPO_ROOT
+from tests.support.templates import REPO_ROOT, load_template
+from tests.template.version_identity import changes, identity_problems
 
 pytestmark = pytest.mark.scripts
 
@@ -39,10 +41,11 @@ def layer_env(fake_cli: FakeCli) -> dict[str, str]:
     return env
 
 
-def code_version(output: str) -> str:
-    match = re.search(r"^CodeVersion=([0-9a-f]{16})$", output, flags=re.M)
-    assert match, output
-    return match.group(1)
+def code_hashes(output: str) -> dict[str, str]:
+    """The ``<Name>CodeHash=<hash>`` lines package.sh prints, as {parameter: hash}."""
+    hashes = dict(re.findall(r"^([A-Za-z0-9]+CodeHash)=([0-9a-f]{16})$", output, flags=re.M))
+    assert hashes, output
+    return hashes
 
 
 # --- build-layer.sh -----------------------------------------------------------------------------
@@ -117,7 +120,7 @@ def test_package_builds_the_layer_then_runs_cloudformation_package(fake_cli, rep
         "--s3-bucket", "artifacts-bucket", "--s3-prefix", "semiconductor-eda",
         "--output-template-file", str(output), "--region", "eu-west-1", "--kms-key-id", "alias/artifacts",
     ]]
-    code_version(result.stdout)
+    code_hashes(result.stdout)
 
 
 def test_package_fails_when_the_aws_cli_fails(fake_cli, repo):
@@ -127,7 +130,7 @@ def test_package_fails_when_the_aws_cli_fails(fake_cli, repo):
     assert "aws cloudformation package failed" in result.stderr
 
 
-def test_dry_run_calls_nothing_and_code_version_follows_the_code(fake_cli, repo):
+def test_dry_run_calls_nothing_and_code_hashes_follow_the_code(fake_cli, repo):
     args = ("--uc", "semiconductor-eda", "--s3-bucket", "artifacts-bucket", "--dry-run")
     first = package(fake_cli, repo, *args)
     assert first.returncode == 0, first.stderr
@@ -135,10 +138,12 @@ def test_dry_run_calls_nothing_and_code_version_follows_the_code(fake_cli, repo)
     assert fake_cli.calls("aws") == []
     assert fake_cli.invocations("python") == []
     again = package(fake_cli, repo, *args)
-    assert code_version(again.stdout) == code_version(first.stdout)
+    assert code_hashes(again.stdout) == code_hashes(first.stdout)
     with (repo / "semiconductor-eda/functions/discovery/handler.py").open("a") as handle:
         handle.write("\n# changed\n")
-    assert code_version(package(fake_cli, repo, *args).stdout) != code_version(first.stdout)
+    changed = code_hashes(package(fake_cli, repo, *args).stdout)
+    before = code_hashes(first.stdout)
+    assert {name for name in before if changed[name] != before[name]} == {"DiscoveryCodeHash"}
 
 
 @pytest.mark.parametrize(
@@ -167,3 +172,106 @@ def test_package_help(fake_cli, repo):
     result = package(fake_cli, repo, "--help")
     assert result.returncode == 0
     assert "Usage: scripts/package.sh" in result.stdout
+
+
+# --- per-function hashes, followed through the resolved template ---------------------------------
+DRY = ("--uc", "semiconductor-eda", "--s3-bucket", "artifacts-bucket", "--dry-run")
+HASHES = {"DiscoveryCodeHash", "MetadataExtractionCodeHash", "DrcAggregationCodeHash", "ReportGenerationCodeHash"}
+
+
+def dry_hashes(fake_cli: FakeCli, repo: Path, *extra: str) -> dict[str, str]:
+    result = package(fake_cli, repo, *DRY, *extra)
+    assert result.returncode == 0, result.stderr
+    return code_hashes(result.stdout)
+
+
+def deployed(repo: Path, hashes: dict[str, str]) -> tuple[dict, dict[str, str]]:
+    """The repo copy's template and the parameters a SnapStart deploy with these hashes passes."""
+    return load_template(repo / "semiconductor-eda/template-deploy.yaml"), {"EnableSnapStart": "true", **hashes}
+
+
+def test_one_hash_per_function_and_the_same_tree_twice_replaces_nothing(fake_cli, repo):
+    first, second = dry_hashes(fake_cli, repo), dry_hashes(fake_cli, repo)
+    assert set(first) == HASHES
+    assert len(set(first.values())) == len(first)
+    assert first == second
+    template, params = deployed(repo, first)
+    result = changes(template, params, deployed(repo, second)[1])
+    assert result.replaced_versions == set()
+    assert result.modified_functions == set()
+
+
+def test_one_handler_edited_changes_only_that_function_and_its_version(fake_cli, repo):
+    before = dry_hashes(fake_cli, repo)
+    with (repo / "semiconductor-eda/functions/drc_aggregation/handler.py").open("a") as handle:
+        handle.write("\n# changed\n")
+    after = dry_hashes(fake_cli, repo)
+    assert {name for name in HASHES if before[name] != after[name]} == {"DrcAggregationCodeHash"}
+    template, old = deployed(repo, before)
+    new = deployed(repo, after)[1]
+    result = changes(template, old, new)
+    assert result.replaced_versions == {"DrcAggregationVersion"}
+    assert result.modified_functions == {"DrcAggregationFunction"}
+    assert identity_problems(template, old, new) == []
+
+
+def test_a_new_module_beside_a_handler_counts_as_its_code(fake_cli, repo):
+    before = dry_hashes(fake_cli, repo)
+    (repo / "semiconductor-eda/functions/discovery/extra.py").write_text("VALUE = 1\n")
+    after = dry_hashes(fake_cli, repo)
+    assert {name for name in HASHES if before[name] != after[name]} == {"DiscoveryCodeHash"}
+
+
+def test_a_template_edit_of_one_function_republishes_only_that_function(fake_cli, repo):
+    # MemorySize is written in the template, not in any parameter: the function's own resource
+    # block is part of its hash.
+    before = dry_hashes(fake_cli, repo)
+    path = repo / "semiconductor-eda/template-deploy.yaml"
+    text = path.read_text()
+    assert text.count("      MemorySize: 1769\n") == 1
+    path.write_text(text.replace("      MemorySize: 1769\n", "      MemorySize: 3008\n"))
+    after = dry_hashes(fake_cli, repo)
+    assert {name for name in HASHES if before[name] != after[name]} == {"MetadataExtractionCodeHash"}
+    template, new = deployed(repo, after)
+    result = changes(template, {**new, **before}, new)
+    assert result.replaced_versions == {"MetadataExtractionVersion"}
+    assert identity_problems(template, {**new, **before}, new) == []
+
+
+def test_a_layer_change_changes_every_hash(fake_cli, repo):
+    layer = repo / ".build/layer/python/shared"
+    layer.mkdir(parents=True)
+    (layer / "errors.py").write_text("A = 1\n")
+    before = dry_hashes(fake_cli, repo, "--skip-layer")
+    (layer / "errors.py").write_text("A = 2\n")
+    after = dry_hashes(fake_cli, repo, "--skip-layer")
+    assert all(before[name] != after[name] for name in HASHES)
+    # A wheel's RECORD is not part of the layer's identity (it depends on the build interpreter).
+    record = repo / ".build/layer/python/x-1.0.dist-info/RECORD"
+    record.parent.mkdir()
+    record.write_text("bin/x,sha256=abc\n")
+    assert dry_hashes(fake_cli, repo, "--skip-layer") == after
+
+
+def test_the_printed_deploy_command_passes_the_bucket_and_every_hash(fake_cli, repo):
+    result = package(fake_cli, repo, *DRY, "--region", "eu-west-1")
+    hashes = code_hashes(result.stdout)
+    (line,) = [line for line in result.stdout.splitlines() if "cloudformation deploy" in line]
+    argv = shlex.split(line)
+    assert argv[:3] == ["aws", "cloudformation", "deploy"]
+    assert argv[argv.index("--s3-bucket") + 1] == "artifacts-bucket"
+    assert argv[argv.index("--region") + 1] == "eu-west-1"
+    assert argv[argv.index("--template-file") + 1] == str(repo / ".build/semiconductor-eda/packaged.yaml")
+    overrides = argv[argv.index("--parameter-overrides") + 1 :]
+    assert dict(o.split("=", 1) for o in overrides) == hashes
+    declared = load_template(repo / "semiconductor-eda/template-deploy.yaml")["Parameters"]
+    assert {name for name in declared if name.endswith("CodeHash")} == set(hashes)
+    assert "--s3-bucket" in package(fake_cli, repo, "--help").stdout.split("deploy", 1)[1]
+
+
+def test_a_function_without_its_hash_parameter_is_refused(fake_cli, repo):
+    path = repo / "semiconductor-eda/template-deploy.yaml"
+    path.write_text(path.read_text().replace("  ReportGenerationCodeHash:\n", "  ReportGenerationHash:\n"))
+    result = package(fake_cli, repo, *DRY)
+    assert result.returncode == 1
+    assert "declares no parameter ReportGenerationCodeHash" in result.stderr

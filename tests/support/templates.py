@@ -183,13 +183,16 @@ def _placeholder(name: str, spec: Mapping[str, Any]) -> str:
     return f"placeholder-{name.lower()}"
 
 
-def state_machines(template: Mapping[str, Any], params: Mapping[str, str] | None = None) -> dict[str, Any]:
+def state_machines(
+    template: Mapping[str, Any], params: Mapping[str, str] | None = None, resolver: Resolver | None = None
+) -> dict[str, Any]:
     """{logical id: ASL definition dict} for the state machines that exist with ``params``.
 
     ``DefinitionSubstitutions`` are applied the way Step Functions applies them: to the JSON text
-    of the definition.
+    of the definition. ``resolver`` (instead of ``params``) evaluates them with another resolver,
+    e.g. one with a different partition.
     """
-    resolver = Resolver(template, params or {})
+    resolver = resolver or Resolver(template, params or {})
     out: dict[str, Any] = {}
     for logical_id, resource in resolver.resources().items():
         if resource.get("Type") != "AWS::StepFunctions::StateMachine":

@@ -1,7 +1,8 @@
 """SnapStart takes effect (DESIGN §4): versions, aliases, what the state machines invoke, IAM.
 
 SnapStart applies only to published versions. With ``EnableSnapStart=true`` every function must
-have a Version (replaced when ``CodeVersion`` changes) and an Alias on it, every state machine
+have a Version (replaced when its own ``<Name>CodeHash`` changes; the full per-function identity
+is checked by test_version_identity.py) and an Alias on it, every state machine
 must invoke the aliases, and its role must allow exactly those. With ``false`` none of that
 exists and the state machines invoke (and may invoke) the functions themselves. cfn-lint's W2530
 (SnapStart without a version) must never appear.
@@ -116,7 +117,8 @@ def wiring_problems(template: Mapping[str, Any], enabled: bool) -> list[str]:
     """Everything that stops SnapStart from taking effect (enabled) or is left over (disabled)."""
     problems: list[str] = []
     declared = template.get("Parameters", {})
-    for name in ("EnableSnapStart", "CodeVersion"):
+    wanted = ["EnableSnapStart"] + [f"{fid.removesuffix('Function')}CodeHash" for fid in _functions(template)]
+    for name in wanted:
         if name not in declared:
             problems.append(f"parameter {name} is missing")
     if problems:
@@ -187,14 +189,15 @@ def _version_and_alias_problems(
     if alias["Properties"].get("FunctionVersion") != {"Fn::GetAtt": [version_id, "Version"]}:
         problems.append(f"{alias_id}: FunctionVersion is not !GetAtt {version_id}.Version")
     # CloudFormation publishes a new version only when the Version resource is replaced, i.e.
-    # when one of its properties changes: a new CodeVersion must change them.
+    # when one of its properties changes: a new code hash of its function must change them.
+    hash_parameter = f"{function_id.removesuffix('Function')}CodeHash"
     old, new = (
-        Resolver(template, {"EnableSnapStart": "true", "CodeVersion": code}).resolve(version["Properties"])
-        for code in ("code-hash-a", "code-hash-b")
+        Resolver(template, {"EnableSnapStart": "true", hash_parameter: code}).resolve(version["Properties"])
+        for code in ("0123456789abcdef", "fedcba9876543210")
     )
     if old == new:
         problems.append(
-            f"{version_id}: its properties do not change with CodeVersion, so new code publishes no version"
+            f"{version_id}: its properties do not change with {hash_parameter}, so new code publishes no version"
         )
     return problems
 
@@ -219,7 +222,7 @@ def test_cfn_lint_never_reports_w2530(path: Path) -> None:
 GOOD = """
 Parameters:
   EnableSnapStart: {Type: String, Default: 'false', AllowedValues: ['true', 'false']}
-  CodeVersion: {Type: String, Default: initial}
+  WorkCodeHash: {Type: String, Default: unpackaged, AllowedPattern: '^([0-9a-f]{16}|unpackaged)$', MaxLength: 16}
 Conditions:
   SnapStartEnabled: !Equals [!Ref EnableSnapStart, 'true']
 Resources:
@@ -237,12 +240,13 @@ Resources:
       Role: !GetAtt WorkRole.Arn
       Code: {ZipFile: "def handler(e, c): return {}"}
       SnapStart: !If [SnapStartEnabled, {ApplyOn: PublishedVersions}, !Ref AWS::NoValue]
+      Description: !Sub '${WorkCodeHash}'
   WorkVersion:
     Type: AWS::Lambda::Version
     Condition: SnapStartEnabled
     Properties:
       FunctionName: !Ref WorkFunction
-      Description: !Sub 'code ${CodeVersion}'
+      Description: !Sub '${WorkCodeHash}'
   WorkAlias:
     Type: AWS::Lambda::Alias
     Condition: SnapStartEnabled
@@ -338,7 +342,7 @@ def test_version_not_replaced_by_new_code_is_caught() -> None:
     def edit(resources: dict[str, Any]) -> None:
         resources["WorkVersion"]["Properties"]["Description"] = "published by the stack"
 
-    assert any("do not change with CodeVersion" in p for p in wiring_problems(_with(edit), enabled=True))
+    assert any("do not change with WorkCodeHash" in p for p in wiring_problems(_with(edit), enabled=True))
 
 
 def test_iam_broader_or_narrower_than_what_is_invoked_is_caught() -> None:

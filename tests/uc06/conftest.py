@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.functions import load_function_modules
+from tests.support.functions import load_function_from
 from tests.support.templates import REPO_ROOT
 
 UC_DIR = REPO_ROOT / "semiconductor-eda"
@@ -26,13 +26,8 @@ ACCESS_POINT_ENV = "ACCESS_POINT_ARN"
 
 
 def load_function(function: str, *modules: str) -> SimpleNamespace:
-    """Import ``functions/<function>/<module>.py`` for each module, freshly and together.
-
-    The modules are imported in one window with the folder first on ``sys.path`` (as Lambda runs
-    them), so a module and its siblings share the same module objects; ``handler`` is imported
-    under a unique name. Afterwards the folder's bare names leave ``sys.modules`` again.
-    """
-    return load_function_modules(FUNCTIONS_DIR / function, *modules, prefix="uc06")
+    """Import ``functions/<function>/<module>.py`` for each module, freshly and together."""
+    return load_function_from(FUNCTIONS_DIR / function, *modules, prefix="uc06")
 
 
 class FakeDeadline:

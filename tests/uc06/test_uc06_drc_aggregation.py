@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from typing import Any
 
@@ -16,6 +15,7 @@ from shared.errors import (
     TooManyFailuresError,
 )
 from shared.retry import Deadline
+from tests.support.athena import FakeAthena, SlowAthena
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext, ManualClock
 from tests.uc06.conftest import EVENTS, load_function
@@ -49,68 +49,17 @@ def default_rows(succeeded: int = 9, failed: int = 1) -> dict[str, Any]:
     }
 
 
-class FakeAthena:
-    """Answers the handler's Athena calls; query states advance one step per GetQueryExecution."""
+TABLE = '"db_x"."file_metadata"'
 
-    def __init__(
-        self,
-        rows: dict[str, Any],
-        *,
-        states: tuple[Any, ...] = ("QUEUED", "RUNNING", "SUCCEEDED"),
-        page_size: int = 2,
-        final: dict[str, Any] | None = None,
-    ) -> None:
-        self.rows = rows
-        self.states = states
-        self.page_size = page_size
-        self.final = final or {}
-        self.started: dict[str, dict] = {}
-        self.stopped: list[str] = []
-        self._ids = itertools.count()
-        self._queries: dict[str, str] = {}
 
-    def bind(self, queries: dict[str, str]) -> None:
-        self._queries = queries
+def results(rows: dict[str, Any]) -> dict[str, Any]:
+    """UC6's result columns with ``rows``, for the fake Athena."""
+    return {name: (COLUMNS[name], rows[name]) for name in COLUMNS}
 
-    def start_query_execution(self, **kw):
-        table = '"db_x"."file_metadata"'
-        name = next(n for n, q in self._queries.items() if q.format(table=table) == kw["QueryString"])
-        qid = f"q-{next(self._ids)}-{name}"
-        self.started[qid] = {"name": name, "request": kw, "polls": 0}
-        return {"QueryExecutionId": qid}
 
-    def get_query_execution(self, QueryExecutionId):  # noqa: N803 - boto3 parameter names
-        q = self.started[QueryExecutionId]
-        if QueryExecutionId in self.stopped:
-            return {"QueryExecution": {"Status": {"State": "CANCELLED"}}}
-        states = self.final.get(q["name"], self.states)
-        state = states[min(q["polls"], len(states) - 1)]
-        q["polls"] += 1
-        status = {"State": state if isinstance(state, str) else state["State"]}
-        if not isinstance(state, str):
-            status.update(state)
-        return {"QueryExecution": {"Status": status}}
-
-    def stop_query_execution(self, QueryExecutionId):  # noqa: N803
-        self.stopped.append(QueryExecutionId)
-        return {}
-
-    def get_query_results(self, QueryExecutionId, MaxResults, NextToken=None):  # noqa: N803
-        name = self.started[QueryExecutionId]["name"]
-        header = [[c for c, _ in COLUMNS[name]]]
-        rows = header + self.rows[name]
-        start = int(NextToken or 0)
-        page = rows[start : start + min(MaxResults, self.page_size)]
-        reply: dict[str, Any] = {
-            "ResultSet": {
-                "Rows": [{"Data": [{} if v is None else {"VarCharValue": str(v).lower() if isinstance(v, bool)
-                                                         else str(v)} for v in row]} for row in page],
-                "ResultSetMetadata": {"ColumnInfo": [{"Name": c, "Type": t} for c, t in COLUMNS[name]]},
-            }
-        }
-        if start + len(page) < len(rows):
-            reply["NextToken"] = str(start + len(page))
-        return reply
+def uc6_sql(fn: Any) -> dict[str, str]:
+    """The SQL text of each UC6 query as the handler sends it."""
+    return {name: sql.format(table=TABLE) for name, sql in fn.aggregation.QUERIES.items()}
 
 
 @pytest.fixture
@@ -135,9 +84,10 @@ def run(
 ) -> dict[str, Any]:
     from tests.uc06.conftest import FakeDeadline
 
-    athena.bind(fn.aggregation.QUERIES)
-    return fn.handler.aggregate_execution(
-        athena, s3, settings=fn.handler.SETTINGS, output_bucket=output_bucket, execution_id=execution_id,
+    athena.bind(uc6_sql(fn))
+    return fn.aggregation.aggregate_execution(
+        athena, s3, settings=fn.handler.SETTINGS, table=fn.handler.GLUE_TABLE, output_bucket=output_bucket,
+        execution_id=execution_id,
         expected_count=expected, tolerated_percentage=tolerance, max_depth=32,
         deadline=deadline or FakeDeadline(300),
     )
@@ -145,12 +95,12 @@ def run(
 
 @pytest.fixture(autouse=True)
 def no_sleep(fn, monkeypatch):
-    monkeypatch.setattr(fn.aggregation.time, "sleep", lambda _s: None)
+    monkeypatch.setattr("time.sleep", lambda _s: None)
 
 
 def test_aggregate_counts_rules_and_pages(fn, aws, output_bucket):
     s3 = aws.client("s3")
-    athena = FakeAthena(default_rows())
+    athena = FakeAthena(results(default_rows()))
     reply = run(fn, athena, s3)
     assert reply == {"execution_id": "exec-7", "aggregate_bucket": output_bucket,
                      "aggregate_key": "reports/exec-7/aggregate.json", "total": 10, "succeeded": 9, "failed": 1,
@@ -167,7 +117,7 @@ def test_aggregate_counts_rules_and_pages(fn, aws, output_bucket):
 
 
 def test_queries_bind_the_execution_id_and_never_contain_it(fn, aws):
-    athena = FakeAthena(default_rows())
+    athena = FakeAthena(results(default_rows()))
     run(fn, athena, aws.client("s3"))
     assert len(athena.started) == len(fn.aggregation.QUERIES)
     for q in athena.started.values():
@@ -181,7 +131,7 @@ def test_queries_bind_the_execution_id_and_never_contain_it(fn, aws):
 
 def test_a_quote_in_the_execution_id_stays_inside_the_bound_literal(fn, aws):
     # Step Functions allows ' in an execution name; Athena reads a parameter as SQL, so it is doubled.
-    athena = FakeAthena(default_rows())
+    athena = FakeAthena(results(default_rows()))
     reply = run(fn, athena, aws.client("s3"), execution_id="it's-1")
     assert reply["aggregate_key"] == "reports/it's-1/aggregate.json"
     for q in athena.started.values():
@@ -190,7 +140,7 @@ def test_a_quote_in_the_execution_id_stays_inside_the_bound_literal(fn, aws):
 
 
 def test_missing_records_count_as_failures(fn, aws, output_bucket):
-    athena = FakeAthena(default_rows(succeeded=8, failed=1))
+    athena = FakeAthena(results(default_rows(succeeded=8, failed=1)))
     s3 = aws.client("s3")
     with pytest.raises(TooManyFailuresError) as raised:
         run(fn, athena, s3, expected=10)  # 1 FAILED record + 1 file whose batch crashed = 20 %
@@ -200,16 +150,16 @@ def test_missing_records_count_as_failures(fn, aws, output_bucket):
 
 
 def test_failures_within_tolerance_pass_and_all_failed_always_fails(fn, aws):
-    run(fn, FakeAthena(default_rows(succeeded=9, failed=1)), aws.client("s3"), expected=10, tolerance=10)
+    run(fn, FakeAthena(results(default_rows(succeeded=9, failed=1))), aws.client("s3"), expected=10, tolerance=10)
     rows = default_rows(succeeded=0, failed=3)
     rows["rules"] = []
     with pytest.raises(TooManyFailuresError, match="all 3 files failed"):
-        run(fn, FakeAthena(rows), aws.client("s3"), expected=3, tolerance=100)
+        run(fn, FakeAthena(results(rows)), aws.client("s3"), expected=3, tolerance=100)
 
 
 def test_failed_query_is_typed_and_stops_the_others(fn, aws):
     failing = ({"State": "FAILED", "StateChangeReason": "SYNTAX_ERROR", "AthenaError": {"Retryable": False}},)
-    athena = FakeAthena(default_rows(), states=("RUNNING",), final={"status": failing})
+    athena = FakeAthena(results(default_rows()), states=("RUNNING",), final={"status": failing})
     with pytest.raises(QueryFailedError, match="SYNTAX_ERROR"):
         run(fn, athena, aws.client("s3"))
     assert len(athena.stopped) == len(fn.aggregation.QUERIES) - 1
@@ -218,13 +168,13 @@ def test_failed_query_is_typed_and_stops_the_others(fn, aws):
 def test_retryable_athena_failure_is_transient(fn, aws):
     failing = ({"State": "FAILED", "StateChangeReason": "internal", "AthenaError": {"Retryable": True}},)
     with pytest.raises(ServiceUnavailableError):
-        run(fn, FakeAthena(default_rows(), final={"formats": failing}), aws.client("s3"))
+        run(fn, FakeAthena(results(default_rows()), final={"formats": failing}), aws.client("s3"))
 
 
 def test_query_running_past_the_deadline_is_stopped_with_a_typed_error(fn, aws, monkeypatch):
     clock = ManualClock()
-    monkeypatch.setattr(fn.aggregation.time, "sleep", clock.advance)
-    athena = FakeAthena(default_rows(), states=("RUNNING",))
+    monkeypatch.setattr("time.sleep", clock.advance)
+    athena = FakeAthena(results(default_rows()), states=("RUNNING",))
     with pytest.raises(QueryTimeoutError) as raised:
         run(fn, athena, aws.client("s3"), deadline=Deadline.after(5, clock=clock))
     assert sorted(athena.stopped) == sorted(athena.started)
@@ -232,11 +182,11 @@ def test_query_running_past_the_deadline_is_stopped_with_a_typed_error(fn, aws, 
 
 
 def test_handler_deadline_comes_from_the_context(fn, aws, monkeypatch):
-    athena = FakeAthena(default_rows(), states=("RUNNING",))
-    athena.bind(fn.aggregation.QUERIES)
+    athena = FakeAthena(results(default_rows()), states=("RUNNING",))
+    athena.bind(uc6_sql(fn))
     monkeypatch.setattr(fn.handler, "ATHENA", athena)
     clock = ManualClock()
-    monkeypatch.setattr(fn.aggregation.time, "sleep", clock.advance)
+    monkeypatch.setattr("time.sleep", clock.advance)
     context = FakeLambdaContext(remaining_ms=45_000, clock=clock)  # 30 s after the 15 s margin
     with pytest.raises(QueryTimeoutError):
         fn.handler.handler(load_event(EVENTS, "drc_aggregation"), context)
@@ -259,54 +209,14 @@ def test_bad_input(fn, bad):
         fn.handler.handler(bad, FakeLambdaContext())
 
 
-class SlowAthena(FakeAthena):
-    """A FakeAthena whose calls take ``seconds[operation]`` on an injected clock (no real sleeping).
-
-    ``requests`` records, per call, the operation and the Lambda time left when it started and
-    when it ended, so a test can see that nothing ran past the function's timeout.
-    """
-
-    def __init__(self, rows: dict[str, Any], clock: ManualClock, seconds: dict[str, float], **kwargs: Any) -> None:
-        super().__init__(rows, **kwargs)
-        self.clock = clock
-        self.seconds = seconds
-        self.context: FakeLambdaContext | None = None
-        self.requests: list[tuple[str, int, int]] = []
-
-    def _timed(self, operation: str, call: Any, **kw: Any) -> Any:
-        assert self.context is not None
-        before = self.context.get_remaining_time_in_millis()
-        self.clock.advance(self.seconds.get(operation, 0.0))
-        self.requests.append((operation, before, self.context.get_remaining_time_in_millis()))
-        return call(**kw)
-
-    def start_query_execution(self, **kw):
-        return self._timed("StartQueryExecution", super().start_query_execution, **kw)
-
-    def get_query_execution(self, QueryExecutionId):  # noqa: N803 - boto3 parameter names
-        return self._timed("GetQueryExecution", super().get_query_execution, QueryExecutionId=QueryExecutionId)
-
-    def stop_query_execution(self, QueryExecutionId):  # noqa: N803
-        return self._timed("StopQueryExecution", super().stop_query_execution, QueryExecutionId=QueryExecutionId)
-
-    def get_query_results(self, QueryExecutionId, MaxResults, NextToken=None):  # noqa: N803
-        return self._timed(
-            "GetQueryResults",
-            super().get_query_results,
-            QueryExecutionId=QueryExecutionId,
-            MaxResults=MaxResults,
-            NextToken=NextToken,
-        )
-
-
 def run_handler_with_slow_athena(
     fn: Any, monkeypatch: Any, seconds: dict[str, float], *, states: tuple[Any, ...] = ("RUNNING",), page_size: int = 2
 ) -> tuple[SlowAthena, FakeLambdaContext, pytest.ExceptionInfo[QueryTimeoutError]]:
     clock = ManualClock()
-    athena = SlowAthena(default_rows(), clock, seconds, states=states, page_size=page_size)
-    athena.bind(fn.aggregation.QUERIES)
+    athena = SlowAthena(results(default_rows()), clock, seconds, states=states, page_size=page_size)
+    athena.bind(uc6_sql(fn))
     monkeypatch.setattr(fn.handler, "ATHENA", athena)
-    monkeypatch.setattr(fn.aggregation.time, "sleep", clock.advance)
+    monkeypatch.setattr("time.sleep", clock.advance)
     context = FakeLambdaContext(remaining_ms=300_000, clock=clock)  # the template's 300 s timeout
     athena.context = context
     with pytest.raises(QueryTimeoutError) as raised:
@@ -328,32 +238,3 @@ def test_slow_polls_stop_the_queries_before_the_lambda_timeout(fn, aws, monkeypa
     polls = [before for op, before, _after in athena.requests if op == "GetQueryExecution"]
     assert len(polls) > len(fn.aggregation.QUERIES)
     assert all(before - 15_000 > 20_000 for before in polls[1:])
-
-
-def test_slow_starts_stop_the_queries_already_started(fn, aws, monkeypatch):
-    # Starting a query takes 60 s: not all six fit in the budget.
-    athena, _context, raised = run_handler_with_slow_athena(fn, monkeypatch, {"StartQueryExecution": 60.0})
-    assert 0 < len(athena.started) < len(fn.aggregation.QUERIES)
-    assert sorted(athena.stopped) == sorted(athena.started)
-    assert set(raised.value.details["queries"].values()) == set(athena.started)
-
-
-def test_slow_result_pages_end_with_the_typed_error(fn, aws, monkeypatch):
-    # The queries finish at once but every result page takes 100 s.
-    athena, _context, raised = run_handler_with_slow_athena(
-        fn, monkeypatch, {"GetQueryResults": 100.0}, states=("SUCCEEDED",)
-    )
-    assert athena.stopped == []  # nothing left running to stop
-    assert "results" in raised.value.message
-
-
-def test_slow_stops_give_up_before_the_lambda_timeout(fn, aws, monkeypatch):
-    # Polls take 20 s and stops 10 s: the time left cannot stop all six queries; the handler
-    # stops what it can and names the rest rather than being killed mid-way.
-    athena, _context, raised = run_handler_with_slow_athena(
-        fn, monkeypatch, {"GetQueryExecution": 20.0, "StopQueryExecution": 10.0}
-    )
-    not_stopped = raised.value.details["not_stopped"]
-    assert athena.stopped
-    assert not_stopped
-    assert sorted(athena.stopped + not_stopped) == sorted(athena.started)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from shared.batch import parse_batch
 from shared.errors import InvalidInputError
 from tests.uc06.conftest import load_function
 
@@ -29,14 +30,13 @@ def parsers(monkeypatch, s3_access_point, output_bucket) -> dict[str, Callable[[
     monkeypatch.setenv("BEDROCK_MODEL_ID", "amazon.nova-lite-v1:0")
     monkeypatch.setenv("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:uc6-reports")
     discovery = load_function("discovery", "handler")
-    extraction = load_function("metadata_extraction", "extraction")
     drc = load_function("drc_aggregation", "handler")
     report = load_function("report_generation", "handler")
     return {
         "discovery": lambda eid: discovery.handler.parse_event({"execution_id": eid}),
-        "metadata_extraction": lambda eid: extraction.extraction.parse_items(
+        "metadata_extraction": lambda eid: parse_batch(
             {"Items": [ITEM], "BatchInput": {"execution_id": eid}}, max_items=10
-        ),
+        ).execution_id,
         "drc_aggregation": lambda eid: drc.handler.parse_event(
             {"execution_id": eid, "expected_count": 1, "tolerated_failure_percentage": 10}
         ),

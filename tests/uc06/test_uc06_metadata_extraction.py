@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
+from shared.batch import parse_batch
 from shared.errors import DeadlineExceededError, InvalidInputError, ServiceUnavailableError, ThrottlingError
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext, ManualClock
@@ -45,9 +46,9 @@ def record(s3, bucket: str, key: str, execution: str = EXECUTION) -> dict:
 
 def test_canonical_event_shape_is_accepted(fn):
     canonical = load_event(EVENTS, "metadata_extraction")
-    execution_id, items = fn.extraction.parse_items(canonical, max_items=10)
-    assert execution_id == canonical["BatchInput"]["execution_id"]
-    assert [i.to_dict() for i in items] == canonical["Items"]
+    batch = parse_batch(canonical, max_items=10)
+    assert batch.execution_id == canonical["BatchInput"]["execution_id"]
+    assert [i.to_dict() for i in batch.items] == canonical["Items"]
 
 
 def test_one_record_per_item_success_and_typed_failures(fn, s3_access_point, output_bucket, gdstk_files):
@@ -116,7 +117,7 @@ def test_throttling_and_5xx_raise_for_the_map_retry(  # noqa: PLR0917
     with pytest.raises(raised):
         fn.extraction.process_batch(
             s3, access_point_arn=s3_access_point.arn, output_bucket=output_bucket, execution_id=EXECUTION,
-            items=fn.extraction.parse_items(event([item(s3_access_point, "designs/a.gds")]), max_items=10)[1],
+            items=parse_batch(event([item(s3_access_point, "designs/a.gds")]), max_items=10).items,
             deadline=fake_deadline(), chunk_bytes=65536, max_names=100,
         )
     # Nothing recorded for the file: the retried batch processes it.
@@ -129,7 +130,7 @@ def test_retry_skips_files_already_recorded(  # noqa: PLR0917
     ap = s3_access_point
     ap.put("designs/1.gds", gdstk_files()["gds"])
     ap.put("designs/2.oas", gdstk_files()["oas"])
-    items = fn.extraction.parse_items(event([item(ap, "designs/1.gds"), item(ap, "designs/2.oas")]), max_items=10)[1]
+    items = parse_batch(event([item(ap, "designs/1.gds"), item(ap, "designs/2.oas")]), max_items=10).items
     s3 = failing_client(ap.s3)
     s3.fail("get_object", client_error("SlowDown", 503), when=lambda **kw: kw["Key"] == "designs/2.oas")
     kwargs = {"access_point_arn": ap.arn, "output_bucket": output_bucket, "execution_id": EXECUTION,
@@ -165,28 +166,3 @@ def test_deadline_raises_transient_error_before_starting_another_file(fn, s3_acc
 def test_bad_input_is_rejected(fn, bad):
     with pytest.raises(InvalidInputError):
         fn.handler.handler(bad, FakeLambdaContext())
-
-
-def test_result_keys_use_the_full_source_key_and_stay_within_s3_limits(fn):
-    key_a = fn.extraction.result_key(EXECUTION, "a/b/x.gds")
-    key_b = fn.extraction.result_key(EXECUTION, "a/c/x.gds")
-    assert key_a != key_b
-    assert key_a == f"results/execution_id={EXECUTION}/a%2Fb%2Fx.gds.json"
-    long_1 = fn.extraction.result_key(EXECUTION, "ä" * 500 + "1.gds")
-    long_2 = fn.extraction.result_key(EXECUTION, "ä" * 500 + "2.gds")
-    assert long_1 != long_2
-    assert len(long_1.encode()) <= 1024
-
-
-@pytest.mark.parametrize(
-    "execution_id", ["e", "x" * 80, "日" * 80, "\U0001f600" * 80], ids=["short", "ascii-80", "cjk-80", "emoji-80"]
-)
-def test_result_keys_fit_s3_whatever_the_execution_name(fn, execution_id):
-    # An execution name is up to 80 characters, non-ASCII allowed: up to 320 bytes of the key.
-    for source in ("ä" * 500 + "1.gds", "a" * 1024, "designs/x.gds"):
-        key = fn.extraction.result_key(execution_id, source)
-        assert len(key.encode()) <= 1024
-        assert key.startswith(f"results/execution_id={execution_id}/")
-    assert fn.extraction.result_key(execution_id, "d/" + "ä" * 400 + "1.gds") != fn.extraction.result_key(
-        execution_id, "d/" + "ä" * 400 + "2.gds"
-    )

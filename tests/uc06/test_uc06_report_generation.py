@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.errors import DeadlineExceededError, InvalidInputError, ModelInvocationError, ThrottlingError
+from shared.report import Prompt, converse
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.uc06.conftest import EVENTS, load_function
@@ -149,7 +150,8 @@ def test_empty_model_reply_is_a_model_error(fn, aws, output_bucket, bedrock):
     client, stubber = bedrock
     stubber.add_response("converse", converse_reply(text="", stop="content_filtered"))
     with pytest.raises(ModelInvocationError, match="no text"):
-        R.report.converse(client, model_id=MODEL, prompt=R.report.Prompt("hi", {}), max_tokens=256, temperature=0)
+        converse(client, model_id=MODEL, system_prompt=R.report.SYSTEM_PROMPT, prompt=Prompt("hi", {}),
+                 max_tokens=256, temperature=0)
 
 
 def test_no_time_for_a_model_call_raises_deadline(fn, aws, output_bucket):

@@ -14,7 +14,7 @@ AP_ARN = "arn:aws:s3:us-east-1:123456789012:accesspoint/fsxn-eda-ap"
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("X_STR", "X_INT", "X_BOOL", "X_LIST", "X_AP"):
+    for name in ("X_STR", "X_INT", "X_BOOL", "X_LIST", "X_AP", "X_BUCKET"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -155,3 +155,26 @@ class TestEnvAccessPoint:
         err = _error(config.env_access_point, "X_AP")
         assert "X_AP" in err.message
         assert "access point ARN" in err.message
+
+
+class TestEnvBucket:
+    @pytest.mark.parametrize("name", ["abc", "pipeline-output-bucket", "a.b-c.1", "1" * 63, "my.bucket.2026"])
+    def test_valid_names(self, monkeypatch, name):
+        monkeypatch.setenv("X_BUCKET", f" {name} ")
+        assert config.env_bucket("X_BUCKET") == name
+
+    @pytest.mark.parametrize(
+        "name",
+        ["ab", "a" * 64, "Upper", "under_score", "-start", "end-", ".start", "end.", "two..dots", "192.168.5.4",
+         "xn--punycode", "sthree-x", "x-s3alias", "x--ol-s3", "x.mrap", "x--x-s3", "s3://bucket", "a/b"],
+    )
+    def test_names_s3_refuses_name_the_variable(self, monkeypatch, name):
+        monkeypatch.setenv("X_BUCKET", name)
+        error = _error(config.env_bucket, "X_BUCKET")
+        assert error.details["variable"] == "X_BUCKET"
+        assert repr(name) in error.message
+
+    def test_missing_with_and_without_default(self, monkeypatch):
+        monkeypatch.setenv("X_BUCKET", "  ")
+        assert config.env_bucket("X_BUCKET", "fallback-bucket") == "fallback-bucket"
+        assert "required" in _error(config.env_bucket, "X_BUCKET").message

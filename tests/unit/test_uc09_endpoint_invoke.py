@@ -25,14 +25,14 @@ from shared.errors import (
     TransientError,
 )
 from shared.retry import Deadline
-from tests.support.functions import load_function_modules
+from tests.support.functions import load_function_from
 from tests.support.lambda_context import FakeLambdaContext, ManualClock
 from tests.support.templates import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
 FOLDER = REPO_ROOT / "autonomous-driving" / "functions" / "endpoint_invoke"
-invoke = load_function_modules(FOLDER, "invoke", prefix="uc09").invoke
+invoke = load_function_from(FOLDER, "invoke", prefix="uc09").invoke
 
 NO_CAPACITY = (
     "Inference Component has no capacity to process this request. ApplicationAutoScaling may be in-progress "
@@ -210,7 +210,7 @@ def components_handler(monkeypatch):
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="uc9-out")
-        mod = load_function_modules(FOLDER, "handler", prefix="uc09").handler
+        mod = load_function_from(FOLDER, "handler", prefix="uc09").handler
         yield mod, s3
 
 

@@ -59,7 +59,7 @@ VIDEO = "video"
 POINTCLOUD = "pointcloud"
 
 ACCESS_POINT = config.env_access_point("ACCESS_POINT_ARN")
-OUTPUT_BUCKET = config.env_str("OUTPUT_BUCKET", pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+OUTPUT_BUCKET = config.env_bucket("OUTPUT_BUCKET")
 SOURCE_PREFIX = config.env_str("SOURCE_PREFIX", "", pattern=r"[A-Za-z0-9!_.*()/-]{0,512}")
 VIDEO_SUFFIXES = discovery.validate_suffixes("VIDEO_SUFFIXES", config.env_list("VIDEO_SUFFIXES", (".mp4",)))
 POINTCLOUD_SUFFIXES = discovery.validate_suffixes(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import BinaryIO
 
 import laspy
+import lazrs
 import numpy as np
 from stats import CloudStats
 
@@ -73,8 +74,17 @@ def analyse(stream: BinaryIO, size: int, *, label: str, chunk_points: int = 6553
             point_format = int(header.point_format.id)
     except PipelineError:
         raise
-    except (laspy.errors.LaspyException, ValueError, EOFError, OSError, IndexError, KeyError, TypeError) as e:
-        raise InvalidFileError(f"{label}: unreadable {'LAS/LAZ'}: {type(e).__name__}: {e}") from e
+    except (
+        laspy.errors.LaspyException,
+        lazrs.LazrsError,
+        ValueError,
+        EOFError,
+        OSError,
+        IndexError,
+        KeyError,
+        TypeError,
+    ) as e:
+        raise InvalidFileError(f"{label}: unreadable LAS/LAZ: {type(e).__name__}: {e}") from e
     return {
         "format": "LAZ" if compressed else "LAS",
         "encoding": "laszip" if compressed else "uncompressed",

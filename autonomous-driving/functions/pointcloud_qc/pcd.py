@@ -3,7 +3,8 @@
 A PCD file is an ASCII header of ``KEY values`` lines ending with ``DATA ascii|binary|
 binary_compressed``, then the points:
 
-- ``ascii``: one line per point, whitespace-separated values in FIELDS order;
+- ``ascii``: one line per point, whitespace-separated values in FIELDS order, each line ending
+  in a newline (as PCL writes it; a last line without one is taken as truncated);
 - ``binary``: POINTS records of sum(SIZE*COUNT) bytes, little-endian, row-major;
 - ``binary_compressed``: uint32 compressed size, uint32 uncompressed size, then one LZF block
   whose output is column-major (all values of the first field, then the second, ...).
@@ -238,7 +239,10 @@ def _read_ascii(stream: BinaryIO, size: int, header: PcdHeader, stats: CloudStat
         if len(pending) > _ASCII_LINE_MAX:
             raise InvalidFileError(f"PCD ascii: a line longer than {_ASCII_LINE_MAX} bytes")
         consume(complete)
-    consume([pending])
+    if pending.strip():
+        # PCL ends every point line with a newline: a last line without one was cut short (a
+        # truncated number would otherwise still parse).
+        raise InvalidFileError(f"PCD ascii: truncated: the last line has no newline ({read_points} points before it)")
     if read_points != header.points:
         raise InvalidFileError(f"PCD ascii: truncated: {read_points} of {header.points} points")
 
@@ -259,15 +263,20 @@ class LzfStream:
         self.produced = 0
 
     def _need(self, count: int) -> None:
-        available = len(self._inp) - self._pos
-        if available >= count:
+        if len(self._inp) - self._pos >= count:
             return
-        want = min(self._left, max(65536, count - available))
-        data = self._read(want) if want else b""
-        self._left -= len(data)
-        self._inp = self._inp[self._pos :] + data
+        pieces = [self._inp[self._pos :]]
+        available = len(pieces[0])
+        while available < count and self._left > 0:  # a stream may return fewer bytes than asked
+            data = self._read(min(self._left, max(65536, count - available)))
+            if not data:
+                break
+            self._left -= len(data)
+            pieces.append(data)
+            available += len(data)
+        self._inp = b"".join(pieces)
         self._pos = 0
-        if len(self._inp) < count:
+        if available < count:
             raise InvalidFileError("LZF: compressed data truncated")
 
     def _exhausted(self) -> bool:

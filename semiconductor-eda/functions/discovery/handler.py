@@ -28,7 +28,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 ACCESS_POINT = config.env_access_point("ACCESS_POINT_ARN")
-OUTPUT_BUCKET = config.env_str("OUTPUT_BUCKET", pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+OUTPUT_BUCKET = config.env_bucket("OUTPUT_BUCKET")
 SOURCE_PREFIX = config.env_str("SOURCE_PREFIX", "", pattern=r"[A-Za-z0-9!_.*()/-]{0,512}")
 FILE_SUFFIXES = discovery.validate_suffixes(
     "FILE_SUFFIXES", config.env_list("FILE_SUFFIXES", (".gds", ".gds2", ".oas", ".oasis"))

@@ -13,42 +13,31 @@ at all, raises ``TooManyFailuresError`` (after the aggregate is written, for dia
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from aggregation import (
-    QUERIES,
-    QueryRun,
-    QuerySettings,
-    build_aggregate,
-    enforce_tolerance,
-)
+from aggregation import aggregate_execution
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import aws, config, runtime
-from shared.aws import mapped_errors
+from shared.athena import IDENTIFIER_RE, QuerySettings
 from shared.errors import InvalidInputError
 from shared.events import validate_execution_id
 from shared.retry import Deadline
-
-if TYPE_CHECKING:
-    from mypy_boto3_athena import AthenaClient
-    from mypy_boto3_s3 import S3Client
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-OUTPUT_BUCKET = config.env_str("OUTPUT_BUCKET", pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+OUTPUT_BUCKET = config.env_bucket("OUTPUT_BUCKET")
 SETTINGS = QuerySettings(
     workgroup=config.env_str("ATHENA_WORKGROUP", pattern=r"[a-zA-Z0-9._-]{1,128}"),
-    database=config.env_str("GLUE_DATABASE", pattern=r"[a-z_][a-z0-9_]{0,254}"),
-    table=config.env_str("GLUE_TABLE", "file_metadata", pattern=r"[a-z_][a-z0-9_]{0,254}"),
+    database=config.env_str("GLUE_DATABASE", pattern=IDENTIFIER_RE.pattern),
     # A created workgroup enforces its own location; an existing one may not have any.
     output_location=f"s3://{OUTPUT_BUCKET}/athena-results/",
 )
+GLUE_TABLE = config.env_str("GLUE_TABLE", "file_metadata", pattern=IDENTIFIER_RE.pattern)
 MAX_HIERARCHY_DEPTH = config.env_int("MAX_HIERARCHY_DEPTH", 32, minimum=1, maximum=1000)
 # Time kept back to stop queries and write the aggregate before the Lambda timeout.
 DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 15_000, minimum=5_000, maximum=120_000)
@@ -73,52 +62,6 @@ def parse_event(event: Any) -> tuple[str, int, float]:
     return execution_id, expected, float(tolerance)
 
 
-def aggregate_key(execution_id: str) -> str:
-    return f"reports/{execution_id}/aggregate.json"
-
-
-def aggregate_execution(
-    athena: AthenaClient,
-    s3: S3Client,
-    *,
-    settings: QuerySettings,
-    output_bucket: str,
-    execution_id: str,
-    expected_count: int,
-    tolerated_percentage: float,
-    max_depth: int,
-    deadline: Deadline,
-    stop_deadline: Deadline | None = None,
-) -> dict[str, Any]:
-    queries = QueryRun(athena, deadline=deadline, stop_deadline=stop_deadline)
-    query_ids = queries.start(settings, execution_id, max_depth)
-    logger.info("queries started", extra={"query_execution_ids": query_ids})
-    queries.wait()
-    results = {name: queries.rows(name) for name in QUERIES}
-    aggregate, counts = build_aggregate(
-        execution_id,
-        results,
-        expected_count=expected_count,
-        tolerated_percentage=tolerated_percentage,
-        max_depth=max_depth,
-        query_ids=query_ids,
-    )
-    key = aggregate_key(execution_id)
-    body = json.dumps(aggregate, ensure_ascii=False, indent=1, allow_nan=False).encode("utf-8")
-    with mapped_errors("PutObject"):
-        s3.put_object(Bucket=output_bucket, Key=key, Body=body, ContentType="application/json")
-    enforce_tolerance(counts, tolerated_percentage)
-    return {
-        "execution_id": execution_id,
-        "aggregate_bucket": output_bucket,
-        "aggregate_key": key,
-        "total": counts.total,
-        "succeeded": counts.succeeded,
-        "failed": counts.failed,
-        "findings": aggregate["files_with_findings"],
-    }
-
-
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -129,6 +72,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ATHENA,
         S3,
         settings=SETTINGS,
+        table=GLUE_TABLE,
         output_bucket=OUTPUT_BUCKET,
         execution_id=execution_id,
         expected_count=expected,

@@ -18,9 +18,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from extraction import parse_items, process_batch
+from extraction import process_batch
 
 from shared import aws, config, runtime
+from shared.batch import parse_batch
 from shared.retry import Deadline
 
 logger = Logger()
@@ -28,7 +29,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 ACCESS_POINT = config.env_access_point("ACCESS_POINT_ARN")
-OUTPUT_BUCKET = config.env_str("OUTPUT_BUCKET", pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+OUTPUT_BUCKET = config.env_bucket("OUTPUT_BUCKET")
 CHUNK_BYTES = config.env_int("RANGE_CHUNK_BYTES", 1024 * 1024, minimum=64 * 1024, maximum=64 * 1024 * 1024)
 MAX_LISTED_NAMES = config.env_int("MAX_LISTED_NAMES", 1000, minimum=1, maximum=100_000)
 MAX_BATCH_ITEMS = config.env_int("MAX_BATCH_ITEMS", 1000, minimum=1, maximum=100_000)
@@ -51,7 +52,8 @@ def _log_failure(record: Mapping[str, Any]) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    execution_id, items = parse_items(event, max_items=MAX_BATCH_ITEMS)
+    batch = parse_batch(event, max_items=MAX_BATCH_ITEMS)
+    execution_id = batch.execution_id
     logger.append_keys(execution_id=execution_id)
     deadline = Deadline.from_context(context, margin_ms=DEADLINE_MARGIN_MS)
     result = process_batch(
@@ -59,7 +61,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         access_point_arn=ACCESS_POINT.arn,
         output_bucket=OUTPUT_BUCKET,
         execution_id=execution_id,
-        items=items,
+        items=batch.items,
         deadline=deadline,
         chunk_bytes=CHUNK_BYTES,
         max_names=MAX_LISTED_NAMES,
@@ -67,6 +69,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     metrics.add_metric(name="FilesSucceeded", unit=MetricUnit.Count, value=result.succeeded)
     metrics.add_metric(name="FilesFailed", unit=MetricUnit.Count, value=result.failed)
-    metrics.add_metric(name="BytesRead", unit=MetricUnit.Bytes, value=result.bytes_read)
+    metrics.add_metric(name="BytesRead", unit=MetricUnit.Bytes, value=result.totals["bytes_read"])
     logger.info("batch done", extra=result.to_dict(execution_id))
     return result.to_dict(execution_id)

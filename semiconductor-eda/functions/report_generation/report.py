@@ -7,24 +7,30 @@ fits, and the prompt states how many entries were left out; the counts and table
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from shared.aws import AWS_ERRORS
-from shared.errors import (
-    InvalidFileError,
-    ModelInvocationError,
-    PipelineError,
-    ServiceUnavailableError,
-    from_client_error,
+from shared.aws import mapped_errors
+from shared.errors import InvalidFileError
+from shared.report import (
+    ModelReply,
+    Prompt,
+    converse,
+    markdown_table,
+    model_summary,
+    publish_report,
+    report_keys,
 )
+from shared.report import build_prompt as build_bounded_prompt
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+
+    from shared.retry import Deadline
 
 SYSTEM_PROMPT = (
     "You are a senior physical-design engineer reviewing the layout database of a chip project. "
@@ -36,18 +42,7 @@ SYSTEM_PROMPT = (
 )
 _LIST_FIELDS = ("findings", "failed_files")
 _MAX_MESSAGE_CHARS = 200
-# Bedrock model errors a retry can fix, beyond the throttling/5xx codes shared.errors knows.
-_TRANSIENT_MODEL_CODES = frozenset({"ModelTimeoutException", "ModelNotReadyException", "ServiceUnavailableException"})
-
-
-@dataclass(frozen=True)
-class Prompt:
-    text: str
-    omitted: dict[str, int]
-
-    @property
-    def truncated(self) -> bool:
-        return any(self.omitted.values())
+TEMPERATURE = 0.2
 
 
 def validate_aggregate(aggregate: Any) -> Mapping[str, Any]:
@@ -57,95 +52,16 @@ def validate_aggregate(aggregate: Any) -> Mapping[str, Any]:
     return aggregate
 
 
-def _facts(aggregate: Mapping[str, Any], keep: int | None) -> tuple[dict[str, Any], dict[str, int]]:
-    facts = {k: v for k, v in aggregate.items() if k not in ("query_execution_ids", *_LIST_FIELDS)}
-    omitted: dict[str, int] = {}
-    for name in _LIST_FIELDS:
-        entries = [dict(e) for e in aggregate[name]]
-        for entry in entries:
-            if isinstance(entry.get("error_message"), str):
-                entry["error_message"] = entry["error_message"][:_MAX_MESSAGE_CHARS]
-        kept = entries if keep is None else entries[:keep]
-        facts[name] = kept
-        omitted[name] = len(entries) - len(kept)
-    return facts, omitted
-
-
 def build_prompt(aggregate: Mapping[str, Any], *, max_chars: int) -> Prompt:
     """The user message for the model, never longer than ``max_chars``."""
-    keep: int | None = None
-    longest = max(len(aggregate[name]) for name in _LIST_FIELDS)
-    while True:
-        facts, omitted = _facts(aggregate, keep)
-        note = ""
-        if any(omitted.values()):
-            parts = [f"{count} {name.replace('_', ' ')}" for name, count in omitted.items() if count]
-            note = f"\nFor length, these entries were left out of the lists below: {', '.join(parts)}.\n"
-        text = (
-            "Review the layout metadata of pipeline execution "
-            f"{aggregate['execution_id']}.{note}\n```json\n"
-            f"{json.dumps(facts, ensure_ascii=False, indent=1, sort_keys=True)}\n```"
-        )
-        if len(text) <= max_chars:
-            return Prompt(text=text, omitted=omitted)
-        if keep == 0:
-            # Even without list entries it does not fit: cut the text itself (still deterministic).
-            marker = "\n[... truncated to fit the prompt limit]"
-            return Prompt(text=text[: max_chars - len(marker)] + marker, omitted=omitted)
-        keep = longest // 2 if keep is None else keep // 2
-
-
-@dataclass(frozen=True)
-class ModelReply:
-    text: str
-    stop_reason: str
-    input_tokens: int
-    output_tokens: int
-
-
-def converse(
-    bedrock: BedrockRuntimeClient, *, model_id: str, prompt: Prompt, max_tokens: int, temperature: float
-) -> ModelReply:
-    """Call the Converse API; transient failures raise retryable errors, others ModelInvocationError."""
-    try:
-        reply = bedrock.converse(
-            modelId=model_id,
-            system=[{"text": SYSTEM_PROMPT}],
-            messages=[{"role": "user", "content": [{"text": prompt.text}]}],
-            inferenceConfig={"maxTokens": max_tokens, "temperature": temperature},
-        )
-    except AWS_ERRORS as e:
-        error: PipelineError = from_client_error(e, "Converse")
-        code = e.response.get("Error", {}).get("Code", "") if isinstance(e, ClientError) else ""
-        if code in _TRANSIENT_MODEL_CODES:
-            error = ServiceUnavailableError(error.message, **error.details)
-        elif not error.transient:
-            error = ModelInvocationError(f"Bedrock model {model_id}: {error.message}", **error.details)
-        raise error from e
-    content = reply.get("output", {}).get("message", {}).get("content", [])
-    text = "\n".join(block["text"] for block in content if isinstance(block, Mapping) and block.get("text"))
-    stop_reason = str(reply.get("stopReason", ""))
-    if not text.strip():
-        raise ModelInvocationError(
-            f"Bedrock model {model_id} returned no text (stopReason {stop_reason or 'missing'})",
-            stop_reason=stop_reason,
-        )
-    usage = reply.get("usage", {})
-    return ModelReply(
-        text=text.strip(),
-        stop_reason=stop_reason,
-        input_tokens=int(usage.get("inputTokens", 0)),
-        output_tokens=int(usage.get("outputTokens", 0)),
+    return build_bounded_prompt(
+        aggregate,
+        intro=f"Review the layout metadata of pipeline execution {aggregate['execution_id']}.",
+        max_chars=max_chars,
+        list_fields=_LIST_FIELDS,
+        hidden=("query_execution_ids",),
+        field_limits={"error_message": _MAX_MESSAGE_CHARS},
     )
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    def cell(value: Any) -> str:
-        return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def render_markdown(
@@ -156,7 +72,7 @@ def render_markdown(
     parts = [
         f"# Layout design review - execution {aggregate['execution_id']}",
         "",
-        _table(
+        markdown_table(
             ["files listed", "succeeded", "failed", "files with findings", "mixed units"],
             [[counts["total"], counts["succeeded"], counts["failed"], aggregate.get("files_with_findings", 0),
               "yes" if aggregate.get("mixed_units") else "no"]],
@@ -170,7 +86,7 @@ def render_markdown(
         "",
         "### Formats",
         "",
-        _table(
+        markdown_table(
             ["format", "files", "bytes", "cells", "elements", "placements", "max depth"],
             [[f.get("format"), f.get("files"), f.get("total_bytes"), f.get("cells"), f.get("elements"),
               f.get("placements"), f.get("max_depth")] for f in aggregate["formats"]],
@@ -178,16 +94,16 @@ def render_markdown(
         "",
         "### Database units",
         "",
-        _table(
+        markdown_table(
             ["database unit (m)", "user unit", "files"],
             [[u.get("db_unit_meters"), u.get("user_unit"), u.get("files")] for u in aggregate["units"]],
         ),
         "",
         f"### Design-rule findings (hierarchy depth limit {rules['max_hierarchy_depth']})",
         "",
-        _table(["rule", "files"], [[name, count] for name, count in rules["files_per_rule"].items()]),
+        markdown_table(["rule", "files"], [[name, count] for name, count in rules["files_per_rule"].items()]),
         "",
-        _table(
+        markdown_table(
             ["file", "format", "top cells", "unresolved references", "empty cells", "depth"],
             [[f.get("source_key"), f.get("format"), f.get("top_cell_count"), f.get("unresolved_reference_count"),
               f.get("empty_cell_count"), f.get("max_hierarchy_depth")] for f in aggregate["findings"][:max_rows]],
@@ -195,12 +111,12 @@ def render_markdown(
         "",
         "### Files that could not be read",
         "",
-        _table(
+        markdown_table(
             ["error type", "files"],
             [[f.get("error_type"), f.get("files")] for f in aggregate["failures_by_type"]],
         ),
         "",
-        _table(
+        markdown_table(
             ["file", "error type", "message"],
             [[f.get("source_key"), f.get("error_type"), (f.get("error_message") or "")[:_MAX_MESSAGE_CHARS]]
              for f in aggregate["failed_files"][:max_rows]],
@@ -215,3 +131,76 @@ def render_markdown(
     if reply.stop_reason == "max_tokens":
         parts.append("The model's review was cut at the output token limit.")
     return "\n".join(parts) + "\n"
+
+
+def read_aggregate(s3: S3Client, bucket: str, key: str, *, max_bytes: int) -> dict[str, Any]:
+    with mapped_errors("GetObject"):
+        reply = s3.get_object(Bucket=bucket, Key=key)
+        if reply["ContentLength"] > max_bytes:
+            raise InvalidFileError(f"s3://{bucket}/{key} is {reply['ContentLength']} bytes, more than {max_bytes}")
+        body = reply["Body"].read()
+    try:
+        return dict(validate_aggregate(json.loads(body)))
+    except ValueError as e:
+        raise InvalidFileError(f"s3://{bucket}/{key} is not JSON: {e}") from e
+
+
+def generate_report(
+    s3: S3Client,
+    sns: SNSClient,
+    bedrock: BedrockRuntimeClient,
+    *,
+    bucket: str,
+    execution_id: str,
+    aggregate_key: str,
+    model_id: str,
+    topic_arn: str,
+    max_prompt_chars: int,
+    max_output_tokens: int,
+    max_aggregate_bytes: int,
+    deadline: Deadline,
+) -> dict[str, Any]:
+    """Read the aggregate, ask the model, write report.md + summary.json, publish the notification."""
+    aggregate = read_aggregate(s3, bucket, aggregate_key, max_bytes=max_aggregate_bytes)
+    prompt = build_prompt(aggregate, max_chars=max_prompt_chars)
+    deadline.check("calling Bedrock")
+    reply = converse(
+        bedrock,
+        model_id=model_id,
+        system_prompt=SYSTEM_PROMPT,
+        prompt=prompt,
+        max_tokens=max_output_tokens,
+        temperature=TEMPERATURE,
+    )
+    keys = report_keys(execution_id)
+    markdown = render_markdown(aggregate, reply, model_id=model_id, prompt=prompt)
+    counts = aggregate["counts"]
+    findings = aggregate.get("files_with_findings", 0)
+    summary = {
+        "execution_id": execution_id,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "counts": counts,
+        "files_with_findings": findings,
+        "files_per_rule": aggregate["rules"]["files_per_rule"],
+        "mixed_units": aggregate.get("mixed_units", False),
+        "report": f"s3://{bucket}/{keys.report}",
+        "aggregate": f"s3://{bucket}/{aggregate_key}",
+        "model": model_summary(model_id, reply, prompt),
+    }
+    published = publish_report(
+        s3,
+        sns,
+        bucket=bucket,
+        keys=keys,
+        markdown=markdown,
+        summary=summary,
+        topic_arn=topic_arn,
+        subject=f"UC6 design review: {counts['failed']} failed, {findings} with findings",
+        message_lines=[
+            f"UC6 layout design review for execution {execution_id}",
+            f"Files: {counts['total']} listed, {counts['succeeded']} read, {counts['failed']} failed",
+            f"Files with design-rule findings: {findings}",
+        ],
+        execution_id=execution_id,
+    )
+    return {"execution_id": execution_id, **published, "counts": counts}
