@@ -180,6 +180,11 @@ def _placeholder(name: str, spec: Mapping[str, Any]) -> str:
         return f"arn:aws:s3:{REGION}:{ACCOUNT}:accesspoint/placeholder-ap"
     if "AllowedValues" in spec:
         return str(spec["AllowedValues"][0])
+    # Artifacts a deployment names by URL (a SageMaker model archive, a container image).
+    if name.endswith("DataUrl"):
+        return f"s3://placeholder-{ACCOUNT}/placeholder/model.tar.gz"
+    if name.endswith("ImageUri"):
+        return f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/placeholder:latest"
     return f"placeholder-{name.lower()}"
 
 
