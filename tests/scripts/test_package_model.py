@@ -66,7 +66,8 @@ def test_the_same_source_gives_the_same_bytes_and_url(fake_cli, repo, tmp_path):
 
 
 def test_dry_run_calls_no_aws_api(fake_cli, repo, tmp_path):
-    result = package(fake_cli, repo, "--s3-bucket", "models-bucket", "--output", str(tmp_path / "m.tar.gz"), "--dry-run")
+    target = str(tmp_path / "m.tar.gz")
+    result = package(fake_cli, repo, "--s3-bucket", "models-bucket", "--output", target, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert fake_cli.calls("aws") == []
     assert "dry-run: would run: aws s3 cp" in result.stdout
