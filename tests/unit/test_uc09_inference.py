@@ -19,7 +19,7 @@ pytestmark = pytest.mark.unit
 
 UC9 = REPO_ROOT / "autonomous-driving"
 preparation = load_function_from(UC9 / "functions" / "prepare_inference", "preparation", prefix="uc09").preparation
-annotations = load_function_from(UC9 / "functions" / "annotation_manager", "annotations", prefix="uc09").annotations
+coco_join = load_function_from(UC9 / "functions" / "annotation_manager", "annotations", prefix="uc09").annotations
 
 
 def _module(path: Path, name: str) -> Any:
@@ -43,7 +43,7 @@ def model(tmp_path_factory) -> dict[str, Any]:
     return loaded
 
 
-FRAME = {
+FRAME: dict[str, Any] = {
     "record_id": 0,
     "kind": "frame",
     "width": 640,
@@ -56,7 +56,7 @@ FRAME = {
         {"name": "Road", "confidence": 95.0, "instances": []},
     ],
 }  # fmt: skip
-CLOUD = {"record_id": 1, "kind": "pointcloud",
+CLOUD: dict[str, Any] = {"record_id": 1, "kind": "pointcloud",
          "qc": {"point_count": 5000, "nan_ratio": 0.0, "zero_ratio": 0.01, "density": 12.0,
                 "intensity_min": 0.0, "intensity_max": 255.0}}  # fmt: skip
 
@@ -162,13 +162,13 @@ def test_transform_job_names_are_valid_unique_per_execution_and_the_fallback_dif
 # --- annotation_manager -------------------------------------------------------------------------
 def _join(inputs: list[dict[str, Any]], predictions: list[dict[str, Any]]) -> Any:
     files = [io.StringIO() for _ in range(3)]
-    return annotations.join(iter(inputs), iter(predictions), *files), files
+    return coco_join.join(iter(inputs), iter(predictions), *files), files
 
 
 def test_predictions_join_their_records_into_coco_images_and_annotations():
-    inputs = [{"record_id": 0, "kind": "frame", "frame_key": "frames/x/0.jpg", "width": 640, "height": 360,
+    inputs: list[dict[str, Any]] = [{"record_id": 0, "kind": "frame", "frame_key": "frames/x/0.jpg", "width": 640, "height": 360,
                "source_key": "a/v.mp4"}, {"record_id": 1, "kind": "pointcloud", "source_key": "a/c.pcd", "qc": {}}]
-    predictions = [{"record_id": 0, "scene": "urban", "tags": [{"category_id": 3, "category": "car", "score": 0.9}],
+    predictions: list[dict[str, Any]] = [{"record_id": 0, "scene": "urban", "tags": [{"category_id": 3, "category": "car", "score": 0.9}],
                     "detections": [{"category_id": 3, "category": "car", "bbox": [1, 2, 3, 4], "area": 12,
                                     "score": 0.9}]},
                    {"record_id": 1, "annotation_ready": True, "readiness": 0.8}]  # fmt: skip
@@ -181,9 +181,7 @@ def test_predictions_join_their_records_into_coco_images_and_annotations():
     assert json.loads(clouds.getvalue())["source_key"] == "a/c.pcd"
 
 
-@pytest.mark.parametrize(
-    ("inputs", "predictions", "message"),
-    [
+BAD_OUTPUTS: list[tuple[list[dict[str, Any]], list[dict[str, Any]], str]] = [
         ([{"record_id": 0, "kind": "pointcloud"}], [], "fewer lines"),
         ([], [{"record_id": 0}], "more lines"),
         ([{"record_id": 0, "kind": "pointcloud"}], [{"record_id": 1}], "expected 0"),
@@ -192,8 +190,10 @@ def test_predictions_join_their_records_into_coco_images_and_annotations():
             [{"record_id": 0, "detections": [{"category_id": 99}]}],
             "unknown category",
         ),
-    ],
-)
+]
+
+
+@pytest.mark.parametrize(("inputs", "predictions", "message"), BAD_OUTPUTS)
 def test_a_shifted_truncated_or_unknown_output_is_an_error(inputs, predictions, message):
     with pytest.raises(ModelInvocationError, match=message):
         _join(inputs, predictions)
