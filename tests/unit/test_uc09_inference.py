@@ -166,12 +166,15 @@ def _join(inputs: list[dict[str, Any]], predictions: list[dict[str, Any]]) -> An
 
 
 def test_predictions_join_their_records_into_coco_images_and_annotations():
-    inputs: list[dict[str, Any]] = [{"record_id": 0, "kind": "frame", "frame_key": "frames/x/0.jpg", "width": 640, "height": 360,
-               "source_key": "a/v.mp4"}, {"record_id": 1, "kind": "pointcloud", "source_key": "a/c.pcd", "qc": {}}]
-    predictions: list[dict[str, Any]] = [{"record_id": 0, "scene": "urban", "tags": [{"category_id": 3, "category": "car", "score": 0.9}],
-                    "detections": [{"category_id": 3, "category": "car", "bbox": [1, 2, 3, 4], "area": 12,
-                                    "score": 0.9}]},
-                   {"record_id": 1, "annotation_ready": True, "readiness": 0.8}]  # fmt: skip
+    frame = {"record_id": 0, "kind": "frame", "frame_key": "frames/x/0.jpg", "width": 640, "height": 360,
+             "source_key": "a/v.mp4"}  # fmt: skip
+    cloud = {"record_id": 1, "kind": "pointcloud", "source_key": "a/c.pcd", "qc": {}}
+    car = {"category_id": 3, "category": "car", "score": 0.9}
+    inputs: list[dict[str, Any]] = [frame, cloud]
+    predictions: list[dict[str, Any]] = [
+        {"record_id": 0, "scene": "urban", "tags": [car], "detections": [{**car, "bbox": [1, 2, 3, 4], "area": 12}]},
+        {"record_id": 1, "annotation_ready": True, "readiness": 0.8},
+    ]
     totals, (images, anns, clouds) = _join(inputs, predictions)
     assert (totals.records, totals.images, totals.annotations, totals.pointclouds_ready) == (2, 1, 1, 1)
     (image,) = json.loads("[" + images.getvalue() + "]")
