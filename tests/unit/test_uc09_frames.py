@@ -308,3 +308,20 @@ def _no_retries() -> Any:
     from botocore.config import Config
 
     return Config(retries={"mode": "standard", "total_max_attempts": 1})
+
+
+def test_a_throttled_read_inside_ffmpeg_is_raised_as_the_typed_error(fn, s3_access_point, output_bucket, aws):
+    key = "sensors/cam/long.mp4"
+    s3_access_point.put(key, samples.write_mp4(random.Random(12), seconds=8, width=320, height=240))
+    (item,) = _items(s3_access_point, [key])
+    assert item["size"] > 2 * 4096
+    s3 = FailingClient(s3_access_point.s3)
+    s3.fail("get_object", client_error("SlowDown", 503), when=lambda **kw: kw["Range"].startswith("bytes=8192-"))
+    settings = fn.extraction.Settings(
+        **{**_settings(fn, s3_access_point.arn, output_bucket).__dict__, "block_bytes": 4096, "max_blocks": 1}
+    )
+    clients = fn.extraction.Clients(s3, aws.client("rekognition", config=_no_retries()))
+    with pytest.raises(ThrottlingError):
+        fn.extraction.video_work(
+            clients, settings, "e1", ObjectInfo.from_dict(item), {}, deadline=Deadline.after(60), sleep=lambda _s: None
+        )

@@ -357,3 +357,31 @@ def test_a_large_point_cloud_is_streamed_in_bounded_memory(tmp_path, encoding):
     # Two 1 MiB blocks, the 64 KiB buffer, one 65536-point chunk (1 MiB raw, float64 copies): far
     # below the 48 MB file.
     assert peak < 12 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_a_read_error_a_decoder_rewraps_is_raised_as_the_original_typed_error(monkeypatch):
+    # lazrs and FFmpeg pass Python exceptions through today; a decoder that turned a failed read
+    # into its own "bad data" error must still not make a throttled read a corrupt file.
+    data = b"VERSION .7\n" + b"#" * 200_000
+    source = _ranged_over(data)
+
+    def wrapping_decoder(stream: Any, size: int, **_: Any) -> dict[str, Any]:
+        try:
+            while stream.read(4096):
+                pass
+        except ThrottlingError as e:
+            raise InvalidFileError("decoder: unexpected end of data") from e
+        return {}
+
+    fetches = []
+
+    def fetch(index: int) -> bytes:
+        fetches.append(index)
+        if index >= 16:  # the format sniff's buffered 64 KiB read succeeds; the decoder's reads fail
+            raise ThrottlingError("GetObject: SlowDown")
+        return data[index * 4096 : (index + 1) * 4096]
+
+    monkeypatch.setattr(QC.pcd, "analyse", wrapping_decoder)
+    monkeypatch.setattr(source, "_fetch", fetch)
+    with pytest.raises(ThrottlingError):
+        QC.qc.analyse_file(source, label="t.pcd", chunk_points=1024)
