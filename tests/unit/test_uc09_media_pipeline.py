@@ -16,8 +16,9 @@ from local.runner.interceptor import Interceptor
 from local.samples import autonomous_driving as samples
 from shared.batch import Counts, enforce_tolerance, result_key
 from shared.s3ap import read_manifest
+from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
-from tests.support.uc09 import load_function
+from tests.support.uc09 import EVENTS, load_function
 
 pytestmark = pytest.mark.unit
 
@@ -77,3 +78,17 @@ def test_every_sample_gets_one_record_and_only_the_broken_ones_fail(world, s3_ac
             s3.get_object(Bucket=output_bucket, Key=result_key(EXECUTION, key))
     enforce_tolerance(Counts(40, totals["succeeded"], totals["failed"]), 10)  # 5 % broken: inside 10 %
     assert world.calls  # frames were labelled by the emulated DetectLabels
+
+
+@pytest.mark.parametrize(("function", "kind"), [("frame_extraction", "MP4"), ("pointcloud_qc", None)])
+def test_the_canonical_events_name_real_sample_objects(world, s3_access_point, output_bucket, function, kind):
+    # sam local invoke runs these events against the samples seeded with seed 0: sizes and ETags
+    # must be the generated files', or every GET would fail its IfMatch.
+    samples.generate(s3_access_point.s3, s3_access_point.arn, objects=40, seed=0)
+    event = load_event(EVENTS, function)
+    module = load_function(function, "handler")
+    reply = module.handler.handler(event, FakeLambdaContext(remaining_ms=600_000))
+    assert reply["succeeded"] == len(event["Items"])
+    assert reply["failed"] == 0
+    if kind is not None:
+        assert reply["frames_labelled"] > 0
