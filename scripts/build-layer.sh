@@ -13,6 +13,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 OUT="$ROOT/.build/layer"
 STAMP="$ROOT/.build/layer.stamp"
 PLATFORM="manylinux2014_x86_64"
@@ -48,13 +50,10 @@ while [[ $# -gt 0 ]]; do
     --dry-run) DRY_RUN=1 ;;
     --quiet) QUIET=1 ;;
     -h | --help) usage; exit 0 ;;
-    *) echo "build-layer.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) usage_error "unknown option '$1'" ;;
   esac
   shift
 done
-
-log() { [[ $QUIET -eq 1 ]] || echo "build-layer: $*" >&2; }
-die() { echo "build-layer.sh: ERROR: $*" >&2; exit 1; }
 
 REQUIREMENTS="$ROOT/requirements-runtime.txt"
 if [[ $MEDIA -eq 1 ]]; then
@@ -105,7 +104,7 @@ pip_cmd=("$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compi
 
 if [[ $DRY_RUN -eq 1 ]]; then
   echo "would build $OUT/python from shared/ ($(input_files | wc -l) files) and $(basename "$REQUIREMENTS")"
-  printf 'would run:'; printf ' %q' "${pip_cmd[@]}" --target "$OUT.new/python"; echo
+  echo "$SCRIPT_NAME: [dry-run] would run: $(quote_cmd "${pip_cmd[@]}" --target "$OUT.new/python")"
   exit 0
 fi
 
@@ -130,4 +129,4 @@ rm -rf "$OUT"
 mv "$work" "$OUT"
 trap - EXIT
 echo "$stamp" >"$STAMP"
-echo "build-layer: built $OUT ($(du -sh "$OUT" | cut -f1))"
+echo "$SCRIPT_NAME: built $OUT ($(du -sh "$OUT" | cut -f1))"
