@@ -12,13 +12,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 usage() {
   cat <<'EOF'
 Usage: scripts/package.sh --uc USE_CASE --s3-bucket BUCKET [--s3-prefix PREFIX] [--region REGION]
-                          [--kms-key-id KEY] [--output-template FILE] [--skip-layer] [--dry-run] [--help]
+                          [--kms-key-id KEY] [--output-template FILE] [--stack-name NAME] [--skip-layer]
+                          [--dry-run] [--help]
 
   --uc USE_CASE          use-case folder holding template-deploy.yaml (e.g. semiconductor-eda)
   --s3-bucket BUCKET     bucket that receives the code artifacts (same region as the stack)
   --s3-prefix PREFIX     key prefix for the artifacts (default: the use-case name)
   --region REGION        AWS region (default: the AWS CLI's configured region)
   --kms-key-id KEY       KMS key for the uploaded artifacts (default: the bucket's encryption)
+  --stack-name NAME      stack name to put in the printed deploy command (default: STACK)
   --output-template FILE packaged template to write (default: .build/<use-case>/packaged.yaml)
   --skip-layer           do not run scripts/build-layer.sh (the layer must already be built)
   --dry-run              print the commands it would run and the code hashes; upload nothing
@@ -42,6 +44,7 @@ BUCKET=""
 PREFIX=""
 REGION=""
 KMS_KEY=""
+STACK=""
 OUTPUT=""
 SKIP_LAYER=0
 DRY_RUN=0
@@ -54,6 +57,7 @@ while [[ $# -gt 0 ]]; do
     --s3-prefix) need_value "$@"; PREFIX="$2"; shift ;;
     --region) need_value "$@"; REGION="$2"; shift ;;
     --kms-key-id) need_value "$@"; KMS_KEY="$2"; shift ;;
+    --stack-name) need_value "$@"; STACK="$2"; shift ;;
     --output-template) need_value "$@"; OUTPUT="$2"; shift ;;
     --skip-layer) SKIP_LAYER=1 ;;
     --dry-run) DRY_RUN=1 ;;
@@ -78,6 +82,9 @@ fi
 if [[ -n "$KMS_KEY" ]]; then
   [[ "$KMS_KEY" =~ ^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]+|alias/[A-Za-z0-9/_-]+|[0-9a-f-]{36})$ ]] \
     || usage_error "--kms-key-id '$KMS_KEY' is not a key id, key ARN or alias"
+fi
+if [[ -n "$STACK" ]]; then
+  [[ "$STACK" =~ ^[A-Za-z][A-Za-z0-9-]{0,127}$ ]] || usage_error "--stack-name '$STACK' is not a stack name (a letter, then letters, digits, hyphens; at most 128)"
 fi
 OUTPUT="${OUTPUT:-$ROOT/.build/$UC/packaged.yaml}"
 
@@ -166,7 +173,7 @@ print_result() {
   [[ -n "$REGION" ]] && deploy+=(--region "$REGION")
   [[ -n "$KMS_KEY" ]] && deploy+=(--kms-key-id "$KMS_KEY")
   echo "deploy with (add the stack's own parameters, e.g. AccessPointArn=...):"
-  printf ' %q' "${deploy[@]}" --stack-name STACK --capabilities CAPABILITY_IAM --parameter-overrides "${overrides[@]}"
+  printf ' %q' "${deploy[@]}" --stack-name "${STACK:-STACK}" --capabilities CAPABILITY_IAM --parameter-overrides "${overrides[@]}"
   echo
 }
 

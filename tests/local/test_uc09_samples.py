@@ -10,7 +10,7 @@ import laspy
 import pytest
 
 from local.samples import autonomous_driving as samples
-from tests.support.uc09 import MemoryS3
+from tests.uc06.conftest import RecordingS3 as MemoryS3
 
 pytestmark = pytest.mark.unit
 

@@ -26,6 +26,7 @@ def repo(tmp_path: Path) -> Path:
     (root / "scripts").mkdir(parents=True)
     for script in ("package.sh", "build-layer.sh"):
         shutil.copy2(REPO_ROOT / "scripts" / script, root / "scripts" / script)
+    shutil.copytree(REPO_ROOT / "scripts" / "lib", root / "scripts" / "lib")  # the library they source
     for name in ("requirements-runtime.txt", "requirements-lock.txt"):
         shutil.copy2(REPO_ROOT / name, root / name)
     shutil.copytree(REPO_ROOT / "shared", root / "shared", ignore=shutil.ignore_patterns("__pycache__"))
@@ -157,6 +158,7 @@ def test_dry_run_calls_nothing_and_code_hashes_follow_the_code(fake_cli, repo):
         (("--uc", "semiconductor-eda", "--s3-bucket", "b-1", "--region", "mars"), "not a region name"),
         (("--uc", "semiconductor-eda", "--s3-bucket", "b-1", "--s3-prefix", "a b"), "--s3-prefix"),
         (("--uc", "semiconductor-eda", "--s3-bucket", "b-1", "--kms-key-id", "nope!"), "--kms-key-id"),
+        (("--uc", "semiconductor-eda", "--s3-bucket", "b-1", "--stack-name", "1-bad_name"), "--stack-name"),
         (("--uc", "semiconductor-eda", "--s3-bucket"), "needs a value"),
         (("--frobnicate",), "unknown argument"),
     ],
@@ -254,13 +256,15 @@ def test_a_layer_change_changes_every_hash(fake_cli, repo):
 
 
 def test_the_printed_deploy_command_passes_the_bucket_and_every_hash(fake_cli, repo):
-    result = package(fake_cli, repo, *DRY, "--region", "eu-west-1")
+    result = package(fake_cli, repo, *DRY, "--region", "eu-west-1", "--stack-name", "uc6-eda")
     hashes = code_hashes(result.stdout)
     (line,) = [line for line in result.stdout.splitlines() if "cloudformation deploy" in line]
     argv = shlex.split(line)
     assert argv[:3] == ["aws", "cloudformation", "deploy"]
     assert argv[argv.index("--s3-bucket") + 1] == "artifacts-bucket"
     assert argv[argv.index("--region") + 1] == "eu-west-1"
+    assert argv[argv.index("--stack-name") + 1] == "uc6-eda"
+    assert argv[argv.index("--capabilities") + 1] == "CAPABILITY_IAM"
     assert argv[argv.index("--template-file") + 1] == str(repo / ".build/semiconductor-eda/packaged.yaml")
     overrides = argv[argv.index("--parameter-overrides") + 1 :]
     assert dict(o.split("=", 1) for o in overrides) == hashes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import random
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,6 +11,7 @@ from typing import Any
 
 from tests.support.functions import load_function_from
 from tests.support.templates import REPO_ROOT
+from tests.uc06.conftest import RecordingS3 as MemoryS3
 
 UC_DIR = REPO_ROOT / "autonomous-driving"
 FUNCTIONS_DIR = UC_DIR / "functions"
@@ -21,15 +23,28 @@ def load_function(function: str, *modules: str) -> SimpleNamespace:
     return load_function_from(FUNCTIONS_DIR / function, *modules, prefix="uc09")
 
 
-class MemoryS3:
-    """Stands in for the S3 client the sample generator writes through: keeps the objects in memory."""
+def listed_items(ap: Any, keys: list[str]) -> list[dict[str, Any]]:
+    """Manifest records (``ObjectInfo`` dicts) of objects behind the access point fixture."""
+    out = []
+    for key in keys:
+        head = ap.s3.head_object(Bucket=ap.arn, Key=key)
+        out.append(
+            {
+                "key": key,
+                "size": head["ContentLength"],
+                "etag": head["ETag"].strip('"'),
+                "last_modified": "2026-11-20T08:15:30.000Z",
+            }
+        )
+    return out
 
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
 
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:  # noqa: N803
-        self.objects[Key] = Body
-        return {}
+def stored_record(s3: Any, bucket: str, execution_id: str, key: str) -> dict[str, Any]:
+    """The result record a batch function wrote for ``key``."""
+    from shared.batch import result_key
+
+    record: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=result_key(execution_id, key))["Body"].read())
+    return record
 
 
 class FileS3:

@@ -5,7 +5,6 @@ per-video failures, one record per video."""
 from __future__ import annotations
 
 import io
-import json
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -16,13 +15,12 @@ import pytest
 from local.emulators.rekognition import RekognitionEmulator, s3_reader
 from local.runner.interceptor import Interceptor
 from local.samples import autonomous_driving as samples
-from shared.batch import result_key
 from shared.errors import InvalidFileError, InvalidInputError, ThrottlingError
 from shared.retry import Deadline
 from shared.s3ap import ObjectInfo
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
-from tests.support.uc09 import EVENTS, load_function, sample_files
+from tests.support.uc09 import EVENTS, listed_items, load_function, sample_files, stored_record
 from tests.uc06.conftest import FailingClient, client_error
 
 pytestmark = pytest.mark.unit
@@ -117,26 +115,6 @@ def fn(monkeypatch, s3_access_point, output_bucket, rekognition):
     return load_function("frame_extraction", "handler", "extraction", "labels", "keyframes")
 
 
-def _items(ap: Any, keys: list[str]) -> list[dict[str, Any]]:
-    out = []
-    for key in keys:
-        head = ap.s3.head_object(Bucket=ap.arn, Key=key)
-        out.append(
-            {
-                "key": key,
-                "size": head["ContentLength"],
-                "etag": head["ETag"].strip('"'),
-                "last_modified": "2026-11-20T08:15:30.000Z",
-            }
-        )
-    return out
-
-
-def _record(s3: Any, bucket: str, execution_id: str, key: str) -> dict[str, Any]:
-    record: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=result_key(execution_id, key))["Body"].read())
-    return record
-
-
 def _settings(fn: Any, ap_arn: str, bucket: str, *, attempts: int = 4, **selection_overrides: Any) -> Any:
     return fn.extraction.Settings(
         access_point_arn=ap_arn,
@@ -161,7 +139,7 @@ def test_handler_one_record_per_video_frames_stored_and_labelled(fn, s3_access_p
     assert len(keys) == 4
     for key in keys:
         s3_access_point.put(key, objects[key])
-    event = {"Items": _items(s3_access_point, keys), "BatchInput": {"execution_id": "uc9-fx-1"}}
+    event = {"Items": listed_items(s3_access_point, keys), "BatchInput": {"execution_id": "uc9-fx-1"}}
     reply = fn.handler.handler(event, FakeLambdaContext(remaining_ms=600_000))
     assert reply == {
         "execution_id": "uc9-fx-1",
@@ -176,7 +154,7 @@ def test_handler_one_record_per_video_frames_stored_and_labelled(fn, s3_access_p
     }
     s3 = s3_access_point.s3
     for key in keys[:3]:
-        record = _record(s3, output_bucket, "uc9-fx-1", key)
+        record = stored_record(s3, output_bucket, "uc9-fx-1", key)
         assert record["status"] == "SUCCEEDED"
         assert (record["keyframes_decoded"], record["frames_extracted"]) == (3, sample.expected[key]["keyframes"])
         for frame in record["frames"]:
@@ -186,7 +164,7 @@ def test_handler_one_record_per_video_frames_stored_and_labelled(fn, s3_access_p
             assert frame["key"].startswith("frames/execution_id=uc9-fx-1/")
             names = {label["name"] for label in frame["labels"]}
             assert {"Car", "Road", "Sky"} <= names
-    broken = _record(s3, output_bucket, "uc9-fx-1", keys[3])
+    broken = stored_record(s3, output_bucket, "uc9-fx-1", keys[3])
     assert broken["status"] == "FAILED"
     assert broken["error_type"] == "InvalidFileError"
     assert rekognition.calls
@@ -196,7 +174,7 @@ def test_handler_one_record_per_video_frames_stored_and_labelled(fn, s3_access_p
 def test_throttling_is_retried_within_the_deadline(fn, s3_access_point, output_bucket, rekognition, aws):
     key = "sensors/cam/a.mp4"
     s3_access_point.put(key, samples.write_mp4(random.Random(5)))
-    (item,) = _items(s3_access_point, [key])
+    (item,) = listed_items(s3_access_point, [key])
     rekognition.throttle_next(3)
     sleeps: list[float] = []
     clients = fn.extraction.Clients(s3_access_point.s3, aws.client("rekognition", config=_no_retries()))
@@ -220,7 +198,7 @@ def test_throttling_past_the_attempts_is_raised_for_the_maps_retry(
 ):
     key = "sensors/cam/b.mp4"
     s3_access_point.put(key, samples.write_mp4(random.Random(6)))
-    (item,) = _items(s3_access_point, [key])
+    (item,) = listed_items(s3_access_point, [key])
     rekognition.throttle_next(10)
     clients = fn.extraction.Clients(s3_access_point.s3, aws.client("rekognition", config=_no_retries()))
     with pytest.raises(ThrottlingError):
@@ -239,7 +217,7 @@ def test_throttling_past_the_attempts_is_raised_for_the_maps_retry(
 def test_a_refused_frame_is_recorded_and_the_video_still_succeeds(fn, s3_access_point, output_bucket, aws):
     key = "sensors/cam/c.mp4"
     s3_access_point.put(key, samples.write_mp4(random.Random(7)))
-    (item,) = _items(s3_access_point, [key])
+    (item,) = listed_items(s3_access_point, [key])
     rekognition = FailingClient(aws.client("rekognition", config=_no_retries()))
     rekognition.fail(
         "detect_labels",
@@ -265,10 +243,10 @@ def test_a_refused_frame_is_recorded_and_the_video_still_succeeds(fn, s3_access_
 def test_a_video_no_frame_of_which_can_be_labelled_fails_with_the_frames_recorded(fn, s3_access_point, output_bucket):
     key = "sensors/cam/tiny.mp4"  # 64x48: below DetectLabels' 80-pixel minimum
     s3_access_point.put(key, samples.write_mp4(random.Random(8), width=64, height=48))
-    event = {"Items": _items(s3_access_point, [key]), "BatchInput": {"execution_id": "uc9-fx-2"}}
+    event = {"Items": listed_items(s3_access_point, [key]), "BatchInput": {"execution_id": "uc9-fx-2"}}
     reply = fn.handler.handler(event, FakeLambdaContext(remaining_ms=600_000))
     assert (reply["succeeded"], reply["failed"]) == (0, 1)
-    record = _record(s3_access_point.s3, output_bucket, "uc9-fx-2", key)
+    record = stored_record(s3_access_point.s3, output_bucket, "uc9-fx-2", key)
     assert record["status"] == "FAILED"
     assert record["error_type"] == "ModelInvocationError"
     assert record["frames_extracted"] == 3
@@ -278,10 +256,10 @@ def test_a_video_no_frame_of_which_can_be_labelled_fails_with_the_frames_recorde
 def test_a_video_replaced_after_listing_is_a_source_changed_failure(fn, s3_access_point, output_bucket):
     key = "sensors/cam/d.mp4"
     s3_access_point.put(key, samples.write_mp4(random.Random(9)))
-    items = _items(s3_access_point, [key])
+    items = listed_items(s3_access_point, [key])
     s3_access_point.put(key, samples.write_mp4(random.Random(10)))
     fn.handler.handler({"Items": items, "BatchInput": {"execution_id": "uc9-fx-3"}}, FakeLambdaContext())
-    record = _record(s3_access_point.s3, output_bucket, "uc9-fx-3", key)
+    record = stored_record(s3_access_point.s3, output_bucket, "uc9-fx-3", key)
     assert record["error_type"] == "SourceChangedError"
 
 
@@ -308,3 +286,20 @@ def _no_retries() -> Any:
     from botocore.config import Config
 
     return Config(retries={"mode": "standard", "total_max_attempts": 1})
+
+
+def test_a_throttled_read_inside_ffmpeg_is_raised_as_the_typed_error(fn, s3_access_point, output_bucket, aws):
+    key = "sensors/cam/long.mp4"
+    s3_access_point.put(key, samples.write_mp4(random.Random(12), seconds=8, width=320, height=240))
+    (item,) = listed_items(s3_access_point, [key])
+    assert item["size"] > 2 * 4096
+    s3 = FailingClient(s3_access_point.s3)
+    s3.fail("get_object", client_error("SlowDown", 503), when=lambda **kw: kw["Range"].startswith("bytes=8192-"))
+    settings = fn.extraction.Settings(
+        **{**_settings(fn, s3_access_point.arn, output_bucket).__dict__, "block_bytes": 4096, "max_blocks": 1}
+    )
+    clients = fn.extraction.Clients(s3, aws.client("rekognition", config=_no_retries()))
+    with pytest.raises(ThrottlingError):
+        fn.extraction.video_work(
+            clients, settings, "e1", ObjectInfo.from_dict(item), {}, deadline=Deadline.after(60), sleep=lambda _s: None
+        )

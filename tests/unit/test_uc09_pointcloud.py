@@ -20,7 +20,7 @@ from shared.retry import Deadline
 from shared.s3ap import ObjectInfo
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
-from tests.support.uc09 import EVENTS, FileS3, load_function, sample_files
+from tests.support.uc09 import EVENTS, FileS3, listed_items, load_function, sample_files, stored_record
 from tests.uc06.conftest import FailingClient, client_error
 
 pytestmark = pytest.mark.unit
@@ -178,28 +178,6 @@ def fn(monkeypatch, s3_access_point, output_bucket):
     return load_function("pointcloud_qc", "handler", "qc")
 
 
-def _items(ap: Any, keys: list[str]) -> list[dict[str, Any]]:
-    out = []
-    for key in keys:
-        head = ap.s3.head_object(Bucket=ap.arn, Key=key)
-        out.append(
-            {
-                "key": key,
-                "size": head["ContentLength"],
-                "etag": head["ETag"].strip('"'),
-                "last_modified": "2026-11-20T08:15:30.000Z",
-            }
-        )
-    return out
-
-
-def _record(s3: Any, bucket: str, execution_id: str, key: str) -> dict[str, Any]:
-    from shared.batch import result_key
-
-    record: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=result_key(execution_id, key))["Body"].read())
-    return record
-
-
 def test_handler_writes_one_record_per_file_and_returns_only_counts(fn, s3_access_point, output_bucket, sample_set):
     sample, objects = sample_set
     keys = [k for k in sample.valid if not k.endswith(".mp4")][:10] + [
@@ -207,7 +185,7 @@ def test_handler_writes_one_record_per_file_and_returns_only_counts(fn, s3_acces
     ]
     for key in keys:
         s3_access_point.put(key, objects[key])
-    event = {"Items": _items(s3_access_point, keys), "BatchInput": {"execution_id": "uc9-qc-1"}}
+    event = {"Items": listed_items(s3_access_point, keys), "BatchInput": {"execution_id": "uc9-qc-1"}}
     reply = fn.handler.handler(event, FakeLambdaContext(remaining_ms=600_000))
     assert reply["processed"] == len(keys)
     assert reply["failed"] == 1
@@ -216,7 +194,7 @@ def test_handler_writes_one_record_per_file_and_returns_only_counts(fn, s3_acces
     assert len(json.dumps(reply)) < 400
     assert not any(isinstance(v, list | dict) for v in reply.values())
     for key in keys:
-        record = _record(s3_access_point.s3, output_bucket, "uc9-qc-1", key)
+        record = stored_record(s3_access_point.s3, output_bucket, "uc9-qc-1", key)
         if key in sample.expected:
             assert record["status"] == "SUCCEEDED"
             assert {f: record[f] for f in FIGURES} == {f: sample.expected[key][f] for f in FIGURES}
@@ -234,10 +212,10 @@ def test_a_file_replaced_after_listing_is_a_source_changed_failure(fn, s3_access
     sample, objects = sample_set
     key = next(k for k in sample.valid if k.endswith(".las"))
     s3_access_point.put(key, objects[key])
-    items = _items(s3_access_point, [key])
+    items = listed_items(s3_access_point, [key])
     s3_access_point.put(key, objects[key] + b"\0")  # rewritten: another ETag
     fn.handler.handler({"Items": items, "BatchInput": {"execution_id": "uc9-qc-2"}}, FakeLambdaContext())
-    record = _record(s3_access_point.s3, output_bucket, "uc9-qc-2", key)
+    record = stored_record(s3_access_point.s3, output_bucket, "uc9-qc-2", key)
     assert record["status"] == "FAILED"
     assert record["error_type"] == "SourceChangedError"
 
@@ -246,7 +224,7 @@ def test_every_ranged_get_carries_if_match(fn, s3_access_point, sample_set):
     sample, objects = sample_set
     key = next(k for k in sample.valid if k.endswith(".laz"))
     s3_access_point.put(key, objects[key])
-    (item,) = _items(s3_access_point, [key])
+    (item,) = listed_items(s3_access_point, [key])
     s3 = FailingClient(s3_access_point.s3)
     facts: dict[str, Any] = {}
     fields = fn.qc.qc_work(
@@ -266,7 +244,7 @@ def test_every_ranged_get_carries_if_match(fn, s3_access_point, sample_set):
 def test_throttled_reads_are_raised_for_the_maps_retry(fn, s3_access_point):
     key = "sensors/big.laz"  # lazrs reads the points through native code
     s3_access_point.put(key, samples.write_las(samples.las_points(random.Random(4), 20_000), compress=True))
-    (item,) = _items(s3_access_point, [key])
+    (item,) = listed_items(s3_access_point, [key])
     s3 = FailingClient(s3_access_point.s3)
     s3.fail("get_object", client_error("SlowDown", 503), when=lambda **kw: kw["Range"].startswith("bytes=8192-"))
     assert item["size"] > 3 * 4096  # several blocks: the failing one is read by lazrs
@@ -285,7 +263,7 @@ def test_the_time_budget_is_checked_before_every_read(fn, s3_access_point, sampl
     sample, objects = sample_set
     key = next(k for k in sample.valid if k.endswith(".pcd"))
     s3_access_point.put(key, objects[key])
-    (item,) = _items(s3_access_point, [key])
+    (item,) = listed_items(s3_access_point, [key])
     with pytest.raises(DeadlineExceededError):
         fn.qc.qc_work(
             s3_access_point.s3,
@@ -357,3 +335,31 @@ def test_a_large_point_cloud_is_streamed_in_bounded_memory(tmp_path, encoding):
     # Two 1 MiB blocks, the 64 KiB buffer, one 65536-point chunk (1 MiB raw, float64 copies): far
     # below the 48 MB file.
     assert peak < 12 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_a_read_error_a_decoder_rewraps_is_raised_as_the_original_typed_error(monkeypatch):
+    # lazrs and FFmpeg pass Python exceptions through today; a decoder that turned a failed read
+    # into its own "bad data" error must still not make a throttled read a corrupt file.
+    data = b"VERSION .7\n" + b"#" * 200_000
+    source = _ranged_over(data)
+
+    def wrapping_decoder(stream: Any, size: int, **_: Any) -> dict[str, Any]:
+        try:
+            while stream.read(4096):
+                pass
+        except ThrottlingError as e:
+            raise InvalidFileError("decoder: unexpected end of data") from e
+        return {}
+
+    fetches = []
+
+    def fetch(index: int) -> bytes:
+        fetches.append(index)
+        if index >= 16:  # the format sniff's buffered 64 KiB read succeeds; the decoder's reads fail
+            raise ThrottlingError("GetObject: SlowDown")
+        return data[index * 4096 : (index + 1) * 4096]
+
+    monkeypatch.setattr(QC.pcd, "analyse", wrapping_decoder)
+    monkeypatch.setattr(source, "_fetch", fetch)
+    with pytest.raises(ThrottlingError):
+        QC.qc.analyse_file(source, label="t.pcd", chunk_points=1024)

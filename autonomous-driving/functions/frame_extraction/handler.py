@@ -56,7 +56,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from extraction import Clients, Settings, video_work
-from keyframes import Selection
+from keyframes import Selection, warm_codecs
 from labels import LabelSettings
 
 from shared import aws, batch, config, runtime
@@ -113,7 +113,10 @@ S3 = runtime.register_client(aws.client("s3"))
 # No botocore retries: labels.py retries throttling itself, bounded by the deadline.
 REKOGNITION = runtime.register_client(aws.client("rekognition", max_attempts=1))
 CLIENTS = Clients(S3, REKOGNITION)
-runtime.prime(runtime.warm_client(S3, "get_object", Bucket=OUTPUT_BUCKET, Key="results/warm-up"))
+runtime.prime(
+    runtime.warm_client(S3, "get_object", Bucket=OUTPUT_BUCKET, Key="results/warm-up"),
+    warm_codecs,
+)
 
 
 def _log_failure(record: Mapping[str, Any]) -> None:

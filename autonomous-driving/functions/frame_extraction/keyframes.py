@@ -94,6 +94,16 @@ def encode_jpeg(frame: av.VideoFrame, *, max_width: int, quality: int) -> tuple[
     return data, width, height
 
 
+def warm_codecs() -> None:
+    """Init-time warm-up (snapshotted with SnapStart): open the H.264 decoder and the MJPEG
+    encoder once, so FFmpeg's codec tables are initialised before the first video."""
+    av.CodecContext.create("h264", "r")
+    encoder = av.CodecContext.create("mjpeg", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = 16, 16, "yuvj420p"
+    encoder.time_base = Fraction(1, 25)
+    encoder.open()
+
+
 def _thumbnail(frame: av.VideoFrame) -> npt.NDArray[np.float32]:
     small = frame.reformat(width=_THUMB[0], height=_THUMB[1], format="gray")
     return np.asarray(small.to_ndarray(), dtype=np.float32)
