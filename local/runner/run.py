@@ -31,6 +31,7 @@ from moto import mock_aws
 
 from local.emulators.athena import AthenaEmulator, Storage
 from local.emulators.bedrock import BedrockEmulator
+from local.emulators.rekognition import RekognitionEmulator, s3_reader
 from local.emulators.sagemaker import DEFAULT_SCALE_FROM_ZERO_S, SageMakerEmulator
 from local.faults import Fault, FaultPlan
 from local.runner.clock import EmulatedClock
@@ -266,6 +267,8 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
     interceptor.add(runtime.hook, service="lambda")
     interceptor.add(athena.hook, service="athena")
     interceptor.add(bedrock.hook, service="bedrock-runtime")
+    rekognition = RekognitionEmulator(s3_reader(session))
+    interceptor.add(rekognition.hook, service="rekognition")
     interceptor.add(sagemaker.hook, service="sagemaker")
     interceptor.add(sagemaker.hook, service="sagemaker-runtime")
 
@@ -311,6 +314,8 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
         "athena (DuckDB)": len(athena.queries),
         "bedrock-runtime Converse": len(bedrock.calls),
     }
+    if rekognition.calls:
+        result.emulated["rekognition DetectLabels"] = len(rekognition.calls)
     if sagemaker.models:
         result.emulated["sagemaker-runtime InvokeEndpoint"] = sagemaker.stats.invocations
         result.emulated["sagemaker transform jobs"] = sagemaker.stats.transform_jobs
