@@ -6,6 +6,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 
 usage() {
   cat <<'EOF'
@@ -25,22 +27,17 @@ Environment: PACKAGE_MODEL_PYTHON (default python3.13, else python3) runs train.
 EOF
 }
 
-die() { echo "package-model.sh: ERROR: $*" >&2; exit 1; }
-usage_error() { echo "package-model.sh: $* (see --help)" >&2; exit 2; }
-
 BUCKET=""
 PREFIX="autonomous-driving/model"
 REGION=""
 OUTPUT=""
-DRY_RUN=0
 
-need_value() { [[ $# -ge 2 && -n "$2" ]] || usage_error "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --s3-bucket) need_value "$@"; BUCKET="$2"; shift ;;
-    --s3-prefix) need_value "$@"; PREFIX="$2"; shift ;;
-    --region) need_value "$@"; REGION="$2"; shift ;;
-    --output) need_value "$@"; OUTPUT="$2"; shift ;;
+    --s3-bucket) need_value "$1" "$#" "${2-}"; BUCKET="$2"; shift ;;
+    --s3-prefix) need_value "$1" "$#" "${2-}"; PREFIX="$2"; shift ;;
+    --region) need_value "$1" "$#" "${2-}"; REGION="$2"; shift ;;
+    --output) need_value "$1" "$#" "${2-}"; OUTPUT="$2"; shift ;;
     --dry-run) DRY_RUN=1 ;;
     -h | --help) usage; exit 0 ;;
     *) usage_error "unknown argument '$1'" ;;
@@ -49,12 +46,10 @@ while [[ $# -gt 0 ]]; do
 done
 
 [[ -n "$BUCKET" ]] || usage_error "--s3-bucket is required"
-[[ "$BUCKET" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || usage_error "--s3-bucket '$BUCKET' is not a valid bucket name"
+check_arg s3_bucket_name --s3-bucket "$BUCKET"
 PREFIX="${PREFIX%/}"
 [[ "$PREFIX" =~ ^[A-Za-z0-9!_.*()/-]{1,512}$ ]] || usage_error "--s3-prefix '$PREFIX' has characters outside A-Za-z0-9!_.*()/-"
-if [[ -n "$REGION" ]]; then
-  [[ "$REGION" =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]] || usage_error "--region '$REGION' is not a region name (e.g. us-east-1)"
-fi
+[[ -z "$REGION" ]] || check_arg aws_region --region "$REGION"
 OUTPUT="${OUTPUT:-$ROOT/.build/autonomous-driving/model.tar.gz}"
 
 PYTHON="${PACKAGE_MODEL_PYTHON:-}"
@@ -73,11 +68,5 @@ URL="s3://$BUCKET/$KEY"
 upload=(aws s3 cp "$OUTPUT" "$URL" --only-show-errors)
 [[ -n "$REGION" ]] && upload+=(--region "$REGION")
 
-if [[ "$DRY_RUN" -eq 1 ]]; then
-  printf 'dry-run: would run:'
-  printf ' %q' "${upload[@]}"
-  printf '\n'
-else
-  "${upload[@]}" || die "upload of $OUTPUT to $URL failed"
-fi
+run_cmd "${upload[@]}" || die "upload of $OUTPUT to $URL failed"
 echo "ModelDataUrl=$URL"

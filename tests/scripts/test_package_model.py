@@ -23,6 +23,7 @@ def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     (root / "scripts").mkdir(parents=True)
     shutil.copy2(REPO_ROOT / "scripts" / "package-model.sh", root / "scripts" / "package-model.sh")
+    shutil.copytree(REPO_ROOT / "scripts" / "lib", root / "scripts" / "lib")
     shutil.copytree(REPO_ROOT / "autonomous-driving" / "model", root / "autonomous-driving" / "model",
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     return root
@@ -70,7 +71,7 @@ def test_dry_run_calls_no_aws_api(fake_cli, repo, tmp_path):
     result = package(fake_cli, repo, "--s3-bucket", "models-bucket", "--output", target, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert fake_cli.calls("aws") == []
-    assert "dry-run: would run: aws s3 cp" in result.stdout
+    assert "[dry-run] would run: aws s3 cp" in result.stdout
 
 
 def test_an_upload_failure_fails_the_script(fake_cli, repo, tmp_path):
@@ -85,8 +86,8 @@ def test_an_upload_failure_fails_the_script(fake_cli, repo, tmp_path):
     ("args", "message"),
     [
         ([], "--s3-bucket is required"),
-        (["--s3-bucket", "Bad_Bucket"], "not a valid bucket name"),
-        (["--s3-bucket", "b-1", "--region", "nowhere"], "not a region name"),
+        (["--s3-bucket", "Bad_Bucket"], "is not a valid S3 bucket name"),
+        (["--s3-bucket", "b-1", "--region", "nowhere"], "is not an AWS Region name"),
         (["--s3-bucket", "b-1", "--s3-prefix", "a b"], "characters outside"),
         (["--s3-bucket"], "needs a value"),
         (["--bogus"], "unknown argument"),
