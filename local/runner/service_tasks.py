@@ -12,6 +12,7 @@ runner's SageMaker emulator, a fault) answers them. Nothing here is specific to 
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -135,7 +136,7 @@ class LocalSageMakerTask(StateTaskServiceCallback):
         name = normalised_parameters[name_field]
 
         def resolve() -> Any | None:
-            reply = getattr(client, describe)(**{name_field: name})
+            reply = _json_ready(getattr(client, describe)(**{name_field: name}))
             reply.pop("ResponseMetadata", None)
             status = reply.get(status_field)
             if status in _TERMINAL_OK:
@@ -159,6 +160,17 @@ class LocalSageMakerTask(StateTaskServiceCallback):
             return None
 
         return resolve
+
+
+def _json_ready(value: Any) -> Any:
+    """botocore's datetimes as the epoch milliseconds Step Functions puts in a task's output."""
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    return value
 
 
 _original_factory: Final = state_task_service_factory.state_task_service_for

@@ -24,8 +24,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
+from shared import batch
 from shared.aws import mapped_errors
-from shared.errors import InvalidFileError, TooManyFailuresError
+from shared.errors import InvalidFileError
 from shared.retry import Deadline
 
 if TYPE_CHECKING:
@@ -72,22 +73,12 @@ class Counts:
 
 
 def enforce_tolerance(counts: Counts, tolerated_percentage: float) -> None:
-    """Files FAILED or without a record count as failed; no success at all always fails."""
-    failed = counts.failed + counts.missing
-    if counts.expected and counts.succeeded == 0:
-        raise TooManyFailuresError(
-            f"all {counts.expected} files failed; nothing to infer",
-            expected=counts.expected,
-            failed=failed,
-            errors=counts.errors,
-        )
-    if failed * 100 > tolerated_percentage * counts.expected:
-        raise TooManyFailuresError(
-            f"{failed} of {counts.expected} files failed, above the tolerated {tolerated_percentage:g} %",
-            expected=counts.expected,
-            failed=failed,
-            errors=counts.errors,
-        )
+    """shared.batch's tolerance check: FAILED records and files without a record count as failed,
+    and a run in which nothing succeeded always fails (``TooManyFailuresError``)."""
+    batch.enforce_tolerance(
+        batch.Counts(expected=counts.expected, succeeded=counts.succeeded, failed_records=counts.failed),
+        tolerated_percentage,
+    )
 
 
 def _kind(source_key: str, record: dict[str, Any]) -> str:
