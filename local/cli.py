@@ -215,6 +215,11 @@ def render_table(results: list[RunResult]) -> str:
     for r in results:
         if r.error:
             lines.append(f"{r.use_case}: {r.error}: {short_cause(r.cause)}")
+        if r.output is not None and r.status == "SUCCEEDED":
+            # The state machine's own output (a use case says there what it did, e.g. which
+            # inference path served the run), compact and cut to one line.
+            text = json.dumps(r.output, separators=(",", ":"), ensure_ascii=False, default=str)
+            lines.append(f"{r.use_case}: output: {text[:300]}{'...' if len(text) > 300 else ''}")
         emulated = ", ".join(f"{k}: {v} call(s)" for k, v in r.emulated.items() if v)
         if emulated:
             lines.append(f"{r.use_case}: emulated services (not AWS): {emulated}")

@@ -4,6 +4,9 @@
 #   .build/layer/python/<dependencies>     requirements-runtime.txt, installed for python3.13 on
 #                                          manylinux x86_64 (the Lambda runtime), pinned by
 #                                          requirements-lock.txt
+# With --media it builds the UC9 media layer instead (.build/layer-media/python/: the pinned
+# requirements-media.txt only - PyAV with its bundled FFmpeg, numpy, laspy, lazrs - and no shared/),
+# which only UC9's media functions attach, so every other function stays small.
 # Idempotent: a stamp of the inputs (requirements files and shared/ sources) is kept and a rerun
 # with unchanged inputs builds nothing. The new layer is assembled beside the old one and swapped
 # in only when complete, so a failed build never leaves a half-built layer behind.
@@ -15,15 +18,17 @@ source "$ROOT/scripts/lib/common.sh"
 OUT="$ROOT/.build/layer"
 STAMP="$ROOT/.build/layer.stamp"
 PLATFORM="manylinux2014_x86_64"
+EXTRA_PLATFORM=""
 PY_VERSION="3.13"
 
 usage() {
   cat <<EOF
-Usage: scripts/build-layer.sh [--force] [--dry-run] [--quiet] [--help]
+Usage: scripts/build-layer.sh [--media] [--force] [--dry-run] [--quiet] [--help]
 
 Builds .build/layer/python/ (shared/ + the pinned runtime dependencies for python${PY_VERSION},
 ${PLATFORM}) for aws cloudformation package and sam local invoke.
 
+  --media    build the UC9 media layer (.build/layer-media/python/ from requirements-media.txt)
   --force    rebuild even when the inputs have not changed
   --dry-run  print what would be built and the pip command; change nothing
   --quiet    print only errors and the final line
@@ -34,11 +39,13 @@ Environment: BUILD_LAYER_PYTHON  Python whose pip installs the dependencies
 EOF
 }
 
+MEDIA=0
 FORCE=0
 DRY_RUN=0
 QUIET=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --media) MEDIA=1 ;;
     --force) FORCE=1 ;;
     --dry-run) DRY_RUN=1 ;;
     --quiet) QUIET=1 ;;
@@ -48,7 +55,16 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-[[ -f "$ROOT/requirements-runtime.txt" ]] || die "requirements-runtime.txt not found in $ROOT"
+REQUIREMENTS="$ROOT/requirements-runtime.txt"
+if [[ $MEDIA -eq 1 ]]; then
+  REQUIREMENTS="$ROOT/requirements-media.txt"
+  # PyAV's wheels are manylinux_2_28 (glibc 2.28); Lambda's python3.13 runtime (Amazon Linux
+  # 2023) has glibc 2.34, so those wheels run there.
+  EXTRA_PLATFORM="manylinux_2_28_x86_64"
+  OUT="$ROOT/.build/layer-media"
+  STAMP="$ROOT/.build/layer-media.stamp"
+fi
+[[ -f "$REQUIREMENTS" ]] || die "$(basename "$REQUIREMENTS") not found in $ROOT"
 [[ -f "$ROOT/shared/__init__.py" ]] || die "shared/__init__.py not found in $ROOT"
 
 PYTHON="${BUILD_LAYER_PYTHON:-}"
@@ -60,12 +76,13 @@ fi
 
 # Every input that changes the layer: the requirement pins and every shared/ source file.
 input_files() {
+  [[ $MEDIA -eq 0 ]] || return 0  # the media layer holds no project code
   (cd "$ROOT" && find shared -type f -name '*.py' ! -path '*/__pycache__/*' -print | LC_ALL=C sort)
 }
 stamp_now() {
   {
-    sha256sum "$ROOT/requirements-runtime.txt" "$ROOT/requirements-lock.txt" 2>/dev/null | cut -d' ' -f1
-    echo "$PLATFORM $PY_VERSION"
+    sha256sum "$REQUIREMENTS" "$ROOT/requirements-lock.txt" 2>/dev/null | cut -d' ' -f1
+    echo "$PLATFORM $EXTRA_PLATFORM $PY_VERSION"
     while IFS= read -r file; do
       printf '%s %s\n' "$file" "$(sha256sum "$ROOT/$file" | cut -d' ' -f1)"
     done < <(input_files)
@@ -73,7 +90,8 @@ stamp_now() {
 }
 
 stamp="$(stamp_now)"
-if [[ $FORCE -eq 0 && -f "$STAMP" && "$(cat "$STAMP")" == "$stamp" && -d "$OUT/python/shared" ]]; then
+if [[ $FORCE -eq 0 && -f "$STAMP" && "$(cat "$STAMP")" == "$stamp" && -d "$OUT/python" ]] &&
+  [[ $MEDIA -eq 1 || -d "$OUT/python/shared" ]]; then
   log "layer up to date ($OUT)"
   exit 0
 fi
@@ -81,11 +99,11 @@ fi
 constraints=()
 [[ -f "$ROOT/requirements-lock.txt" ]] && constraints=(-c "$ROOT/requirements-lock.txt")
 pip_cmd=("$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compile
-  --platform "$PLATFORM" --implementation cp --python-version "$PY_VERSION" --only-binary=:all:
-  -r "$ROOT/requirements-runtime.txt" "${constraints[@]}")
+  --platform "$PLATFORM" ${EXTRA_PLATFORM:+--platform "$EXTRA_PLATFORM"} --implementation cp --python-version "$PY_VERSION" --only-binary=:all:
+  -r "$REQUIREMENTS" "${constraints[@]}")
 
 if [[ $DRY_RUN -eq 1 ]]; then
-  echo "would build $OUT/python from shared/ ($(input_files | wc -l) files) and requirements-runtime.txt"
+  echo "would build $OUT/python from shared/ ($(input_files | wc -l) files) and $(basename "$REQUIREMENTS")"
   echo "$SCRIPT_NAME: [dry-run] would run: $(quote_cmd "${pip_cmd[@]}" --target "$OUT.new/python")"
   exit 0
 fi
@@ -105,7 +123,7 @@ while IFS= read -r file; do
   mkdir -p "$work/python/$(dirname "$file")"
   cp "$ROOT/$file" "$work/python/$file"
 done < <(input_files)
-[[ -f "$work/python/shared/__init__.py" ]] || die "shared/ was not copied into the layer"
+[[ $MEDIA -eq 1 || -f "$work/python/shared/__init__.py" ]] || die "shared/ was not copied into the layer"
 
 rm -rf "$OUT"
 mv "$work" "$OUT"

@@ -62,7 +62,7 @@ stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
 # --- Python virtual environment -------------------------------------------------------------
 PY_STAMP_FILE="$VENV/.setup-stamp"
-py_stamp="$(stamp_of "$ROOT/requirements-runtime.txt" "$ROOT/requirements-dev.txt" "$ROOT/requirements-lock.txt")"
+py_stamp="$(stamp_of "$ROOT/requirements-runtime.txt" "$ROOT/requirements-media.txt" "$ROOT/requirements-dev.txt" "$ROOT/requirements-lock.txt")"
 if [[ $FORCE -eq 0 && -f "$PY_STAMP_FILE" && "$(cat "$PY_STAMP_FILE")" == "$py_stamp" && -x "$VENV/bin/python" ]]; then
   log "python venv up to date"
 else

@@ -94,6 +94,18 @@ class CertificateVerificationError(PermanentError):
     """The server's TLS certificate did not verify against the configured CA bundle."""
 
 
+class CapacityUnavailableError(PermanentError):
+    """A scale-to-zero endpoint had no capacity (no instance or no copy) within the time budget.
+
+    Permanent for the invocation that raises it: waiting longer is the state machine's call (UC9
+    falls back to Batch Transform), not a Lambda retry's.
+    """
+
+
+class PayloadTooLargeError(PermanentError):
+    """A request body exceeds the synchronous limit of the endpoint it was meant for."""
+
+
 class SourceChangedError(PermanentError):
     """A source object changed after it was listed (its ETag no longer matches; S3 answered 412).
 

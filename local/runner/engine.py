@@ -87,6 +87,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import Resource
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.asl.component.state.state_props import StateProps
@@ -98,6 +99,8 @@ from moto.stepfunctions.parser.asl.eval.states import ContextObjectData, Executi
 from moto.stepfunctions.parser.asl.parse import asl_parser as moto_asl_parser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils.json_path import extract_json
+
+from local.runner import service_tasks
 
 # Step Functions limits that shape batching (the state payload quota applies to each child input).
 MAX_BATCH_INPUT_BYTES: Final = 256 * 1024
@@ -926,6 +929,8 @@ class EngineExtensions:
         self._patch(retrier_decl, "time", _ScaledTime(self.retry_time_scale, self._record_wait))
         for module in (item_reader_s3, result_writer_s3):
             self._patch(module, "boto_client_for", service_client_for)
+        # Optimized integrations moto only forwards (SageMaker createTransformJob.sync).
+        self._patch(state_task_factory, "state_task_service_for", service_tasks.state_task_service_for)
         # moto warns that tolerance fields have no effect; with these extensions they do.
         preprocessor_log = logging.getLogger(Preprocessor.__module__)
         self._patch(preprocessor_log, "disabled", True)

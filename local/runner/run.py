@@ -32,6 +32,8 @@ from moto import mock_aws
 
 from local.emulators.athena import AthenaEmulator, Storage
 from local.emulators.bedrock import BedrockEmulator
+from local.emulators.rekognition import RekognitionEmulator, s3_reader
+from local.emulators.sagemaker import DEFAULT_SCALE_FROM_ZERO_S, SageMakerEmulator
 from local.faults import Fault, FaultPlan
 from local.runner.clock import EmulatedClock
 from local.runner.dispatch import memoized_backend_urls
@@ -64,6 +66,8 @@ class RunOptions:
     sample_generator: Callable[..., Any] | None = None
     # Keyword arguments of the samples module's local_services() (UC1: fake ONTAP faults).
     service_options: dict[str, Any] = field(default_factory=dict)
+    # Emulated time an inference component with zero copies takes to serve its first request.
+    sagemaker_scale_from_zero_s: float = DEFAULT_SCALE_FROM_ZERO_S
 
 
 @dataclass
@@ -288,7 +292,8 @@ def _run_in(
     lap("samples_s")
 
     service_parameters: dict[str, str] = dict(bound_services.parameters) if bound_services is not None else {}
-    parameters = {**service_parameters, **options.parameters}
+    provided = _provided_parameters(use_case_dir, options, session)
+    parameters = {**provided, **service_parameters, **options.parameters}
     stack = Stack.load(template, parameters=_parameters(template, ap_arn, parameters))
     created = _provision(stack, session)
     result.not_emulated = created["not_emulated"]
@@ -301,11 +306,19 @@ def _run_in(
     runtime = LambdaRuntime(functions, clock, base_environment={"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION})
     athena = AthenaEmulator(session, clock, account_id=ACCOUNT, query_run_seconds=plan.slow_seconds)
     bedrock = BedrockEmulator()
+    sagemaker = SageMakerEmulator(
+        s3, clock, account_id=ACCOUNT, region=REGION, scale_from_zero_seconds=options.sagemaker_scale_from_zero_s
+    )
+    _register_sagemaker(stack, sagemaker)
     interceptor = Interceptor()
     interceptor.add(plan.hook)
     interceptor.add(runtime.hook, service="lambda")
     interceptor.add(athena.hook, service="athena")
     interceptor.add(bedrock.hook, service="bedrock-runtime")
+    rekognition = RekognitionEmulator(s3_reader(session))
+    interceptor.add(rekognition.hook, service="rekognition")
+    interceptor.add(sagemaker.hook, service="sagemaker")
+    interceptor.add(sagemaker.hook, service="sagemaker-runtime")
 
     sfn = session.client("stepfunctions")
     (sm_logical, sm_arn), *others = created["state_machines"].items()
@@ -350,6 +363,14 @@ def _run_in(
     }
     if bound_services is not None:
         result.emulated.update(bound_services.emulated())
+    if rekognition.calls:
+        result.emulated["rekognition DetectLabels"] = len(rekognition.calls)
+    if sagemaker.models:
+        result.emulated["sagemaker-runtime InvokeEndpoint"] = sagemaker.stats.invocations
+        result.emulated["sagemaker transform jobs"] = sagemaker.stats.transform_jobs
+        result.emulated["sagemaker no-capacity replies"] = (
+            sagemaker.stats.no_capacity_replies + sagemaker.stats.model_not_ready_replies
+        )
     result.faults = plan.summary()
     _collect_items(result, created["buckets"])
     _collect_outputs(result, session, created, options.keep, use_case_dir.name)
@@ -385,6 +406,38 @@ def _parameters(template: Path, ap_arn: str, given: dict[str, str]) -> dict[str,
         if name not in params and "Default" not in spec and name.endswith("AccessPointArn"):
             params[name] = ap_arn
     return params
+
+
+def _provided_parameters(use_case_dir: Path, options: RunOptions, session: boto3.Session) -> dict[str, str]:
+    """Template parameters the use case's sample module provides (``stack_parameters(session)``).
+
+    For parameters that name artifacts a deployment uploads first (a model archive, say): the
+    module creates them in the emulated account and returns their values. ``--parameter`` wins.
+    A test's own ``sample_generator`` replaces the sample data only, not these.
+    """
+    del options
+    try:
+        module = importlib.import_module(sample_module_name(use_case_dir))
+    except ModuleNotFoundError:
+        return {}
+    provide = getattr(module, "stack_parameters", None)
+    if provide is None:
+        return {}
+    values = provide(session)
+    return {str(k): str(v) for k, v in values.items()}
+
+
+def _register_sagemaker(stack: Stack, emulator: SageMakerEmulator) -> None:
+    """The template's SageMaker resources, in dependency order, as CloudFormation creates them."""
+    for lid in stack.resources("AWS::SageMaker::Model"):
+        emulator.add_model(stack.physical[lid].attrs["ModelName"], stack.properties(lid))
+    for lid in stack.resources("AWS::SageMaker::EndpointConfig"):
+        emulator.add_endpoint_config(stack.physical[lid].attrs["EndpointConfigName"], stack.properties(lid))
+    for lid in stack.resources("AWS::SageMaker::Endpoint"):
+        config_name = str(stack.properties(lid)["EndpointConfigName"])
+        emulator.add_endpoint(stack.physical[lid].attrs["EndpointName"], config_name)
+    for lid in stack.resources("AWS::SageMaker::InferenceComponent"):
+        emulator.add_inference_component(stack.physical[lid].attrs["InferenceComponentName"], stack.properties(lid))
 
 
 def _provision(stack: Stack, session: boto3.Session) -> dict[str, Any]:
@@ -460,6 +513,10 @@ def _provision(stack: Stack, session: boto3.Session) -> dict[str, Any]:
         "AWS::Lambda::Function",
         "AWS::Lambda::Version",
         "AWS::Lambda::Alias",
+        "AWS::SageMaker::Model",
+        "AWS::SageMaker::EndpointConfig",
+        "AWS::SageMaker::Endpoint",
+        "AWS::SageMaker::InferenceComponent",
     }
     created["not_emulated"] = sorted(
         f"{lid} ({res['Type']})" for lid, res in stack.resources().items() if res.get("Type") not in handled

@@ -9,7 +9,9 @@ handler's environment or the state machine's ``DefinitionSubstitutions`` point a
 
 Created in moto: S3 buckets, Glue databases and tables, Athena work groups, SNS topics (each with an
 SQS queue subscribed, which captures the notifications), SQS queues, Secrets Manager secrets, the
-state machines (definition with its substitutions applied). Lambda functions become in-process
+state machines (definition with its substitutions applied). SageMaker models, endpoint configs,
+endpoints and inference components get names and ARNs here and are registered with the SageMaker
+emulator by the runner. Lambda functions become in-process
 ``FunctionSpec``s. Everything else (IAM, log groups, layers, schedules, alarms, bucket policies,
 e-mail subscriptions) has no effect on a local run and is listed in ``not_emulated``.
 """
@@ -34,6 +36,15 @@ __all__ = ["ACCOUNT", "PARTITION", "REGION", "ParameterError", "Physical", "Stac
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 PARTITION = "aws"
+
+
+# SageMaker types: ARN kind and the property (and GetAtt attribute) holding the name. Ref is the ARN.
+_SAGEMAKER_NAMES = {
+    "Model": ("model", "ModelName"),
+    "EndpointConfig": ("endpoint-config", "EndpointConfigName"),
+    "Endpoint": ("endpoint", "EndpointName"),
+    "InferenceComponent": ("inference-component", "InferenceComponentName"),
+}
 
 
 @dataclass
@@ -208,6 +219,11 @@ class Stack(IntrinsicResolver):
         if rtype == "AWS::Logs::LogGroup":
             name = prop("LogGroupName") or f"/aws/local/{self._unique(lid)}"
             return Physical(name, {"Arn": f"{arn_base}:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"})
+        if rtype.startswith("AWS::SageMaker::") and rtype.split("::")[2] in _SAGEMAKER_NAMES:
+            kind, name_property = _SAGEMAKER_NAMES[rtype.split("::")[2]]
+            name = prop(name_property) or self._unique(lid, limit=63)
+            arn = f"{arn_base}:sagemaker:{REGION}:{ACCOUNT}:{kind}/{str(name).lower()}"
+            return Physical(arn, {name_property: name, f"{name_property.removesuffix('Name')}Arn": arn})
         if rtype == "AWS::KMS::Key":
             kid = str(uuid.UUID(hashlib.sha256(lid.encode()).hexdigest()[:32]))
             return Physical(kid, {"Arn": f"{arn_base}:kms:{REGION}:{ACCOUNT}:key/{kid}", "KeyId": kid})

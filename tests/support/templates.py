@@ -223,6 +223,9 @@ _EXAMPLES = {
     "KmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0000abcd-00ab-40cd-80ef-000000000000",
     "Endpoint": "ontap.example.internal",
     "Name": "placeholder_name",
+    # Artifacts a deployment names by URL (a SageMaker model archive, a container image).
+    "DataUrl": f"s3://placeholder-{ACCOUNT}/placeholder/model.tar.gz",
+    "ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/placeholder:latest",
 }
 
 

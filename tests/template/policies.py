@@ -33,6 +33,10 @@ WILDCARD_ONLY_ACTIONS = frozenset(
         "rekognition:DetectText",
         "rekognition:DetectFaces",
         "rekognition:DetectModerationLabels",
+        # ECR registry sign-in (a SageMaker execution role pulling the model image) and
+        # CloudWatch metric publishing: no resource-level permissions.
+        "ecr:GetAuthorizationToken",
+        "cloudwatch:PutMetricData",
     }
 )
 

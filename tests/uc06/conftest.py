@@ -8,15 +8,14 @@ functions (and use cases) never see each other's modules.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from tests.support.functions import load_function_from
 from tests.support.templates import REPO_ROOT
 
 UC_DIR = REPO_ROOT / "semiconductor-eda"
@@ -27,37 +26,8 @@ ACCESS_POINT_ENV = "ACCESS_POINT_ARN"
 
 
 def load_function(function: str, *modules: str) -> SimpleNamespace:
-    """Import ``functions/<function>/<module>.py`` for each module, freshly and together.
-
-    The modules are imported in one window with the folder first on ``sys.path`` (as Lambda runs
-    them), so a module and its siblings share the same module objects; ``handler`` is imported
-    under a unique name. Afterwards the folder's bare names leave ``sys.modules`` again.
-    """
-    folder = FUNCTIONS_DIR / function
-    siblings = {p.stem for p in folder.glob("*.py")}
-    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if name in siblings}
-    sys.path.insert(0, str(folder))
-    loaded: dict[str, ModuleType] = {}
-    try:
-        for module in modules or ("handler",):
-            if module == "handler":
-                spec = importlib.util.spec_from_file_location(f"uc06_{function}_handler", folder / "handler.py")
-                assert spec is not None
-                assert spec.loader is not None
-                handler = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(handler)
-                loaded[module] = handler
-            else:
-                loaded[module] = importlib.import_module(module)
-        for name in siblings:
-            if name in sys.modules and name not in loaded:
-                loaded[name] = sys.modules[name]
-        return SimpleNamespace(**loaded)
-    finally:
-        sys.path.remove(str(folder))
-        for name in siblings:
-            sys.modules.pop(name, None)
-        sys.modules.update(saved)
+    """Import ``functions/<function>/<module>.py`` for each module, freshly and together."""
+    return load_function_from(FUNCTIONS_DIR / function, *modules, prefix="uc06")
 
 
 def load_metadata_extraction(monkeypatch: pytest.MonkeyPatch, access_point_arn: str, output_bucket: str) -> Any:

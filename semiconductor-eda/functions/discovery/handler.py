@@ -8,7 +8,6 @@ manifest location and counts only; the Distributed Map reads the manifest itself
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -16,11 +15,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared import aws, config, observability, runtime
+from shared import aws, config, discovery, observability, runtime
 from shared.errors import ConfigurationError, InvalidInputError
 from shared.events import validate_execution_id
 from shared.retry import Deadline
-from shared.s3ap import ManifestWriter, list_objects
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -29,29 +27,20 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-SUFFIX_RE = r"\.[A-Za-z0-9]{1,16}"
-MANIFEST_PREFIX = "manifests"
-# Check the time budget every this many listed objects (one ListObjectsV2 page).
-DEADLINE_CHECK_EVERY = 1000
-
 ACCESS_POINT = config.env_access_point("ACCESS_POINT_ARN")
 OUTPUT_BUCKET = config.env_bucket("OUTPUT_BUCKET")
 SOURCE_PREFIX = config.env_str("SOURCE_PREFIX", "", pattern=r"[A-Za-z0-9!_.*()/-]{0,512}")
-FILE_SUFFIXES = config.env_list("FILE_SUFFIXES", (".gds", ".gds2", ".oas", ".oasis"))
+FILE_SUFFIXES = discovery.validate_suffixes(
+    "FILE_SUFFIXES", config.env_list("FILE_SUFFIXES", (".gds", ".gds2", ".oas", ".oasis"))
+)
 DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 20_000, minimum=1_000, maximum=120_000)
-if not FILE_SUFFIXES or any(re.fullmatch(SUFFIX_RE, s) is None for s in FILE_SUFFIXES):
-    raise ConfigurationError(
-        f"environment variable FILE_SUFFIXES={','.join(FILE_SUFFIXES)!r} is invalid: expected "
-        "comma-separated suffixes such as .gds,.oas",
-        variable="FILE_SUFFIXES",
-    )
 
 S3 = runtime.register_client(aws.client("s3"))
 runtime.prime(runtime.warm_client(S3, "list_objects_v2", Bucket=ACCESS_POINT.arn, MaxKeys=1))
 
 
 def manifest_key(execution_id: str) -> str:
-    return f"{MANIFEST_PREFIX}/{execution_id}/manifest.jsonl"
+    return discovery.manifest_key(execution_id)
 
 
 def discover(
@@ -65,22 +54,22 @@ def discover(
     deadline: Deadline,
 ) -> dict[str, Any]:
     """Stream the filtered listing into the manifest; return its location and counts."""
-    total_bytes = 0
-    with ManifestWriter(s3, output_bucket, manifest_key(execution_id)) as manifest:
-        for obj in list_objects(s3, access_point_arn, prefix=prefix, suffixes=tuple(suffixes)):
-            manifest.write(obj.to_dict())
-            total_bytes += obj.size
-            if manifest.count % DEADLINE_CHECK_EVERY == 0:
-                # Raising inside the block aborts the multipart upload: no partial manifest.
-                deadline.check("listing the access point")
-    info = manifest.result
+    info = discovery.discover_manifests(
+        s3,
+        access_point_arn=access_point_arn,
+        output_bucket=output_bucket,
+        execution_id=execution_id,
+        prefix=prefix,
+        routes=[discovery.ManifestRoute("manifest", tuple(suffixes))],
+        deadline=deadline,
+    )["manifest"]
     return {
         "execution_id": execution_id,
         "manifest_bucket": info.bucket,
         "manifest_key": info.key,
         "object_count": info.count,
-        "total_bytes": total_bytes,
-        "manifest_bytes": info.bytes,
+        "total_bytes": info.total_bytes,
+        "manifest_bytes": info.manifest_bytes,
     }
 
 

@@ -1,0 +1,49 @@
+"""UC9's model artifact for local runs: what scripts/package-model.sh uploads before a deploy.
+
+``stack_parameters(session)`` builds ``model.tar.gz`` with the project's own builder
+(``autonomous-driving/model/train.py``: the same bytes package-model.sh uploads), puts it in a
+bucket of the emulated account under the same content-addressed key, and returns the
+``ModelDataUrl`` and ``ModelImageUri`` template parameters. The runner calls it through
+``local.samples.autonomous_driving.stack_parameters``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TRAIN = REPO_ROOT / "autonomous-driving" / "model" / "train.py"
+MODEL_BUCKET = "local-model-artifacts-123456789012"
+# The documented public image (SageMaker scikit-learn framework container, us-east-1). Locally no
+# image runs: the emulator loads code/inference.py from the archive as that container would.
+IMAGE_URI = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+
+
+@functools.cache
+def archive() -> bytes:
+    """model.tar.gz, built once per process (training is deterministic)."""
+    spec = importlib.util.spec_from_file_location("uc9_model_train", TRAIN)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {TRAIN}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    data: bytes = module.archive_bytes()
+    return data
+
+
+def model_key(data: bytes) -> str:
+    """package-model.sh's key: <prefix>/<first 16 hex of sha256>/model.tar.gz."""
+    return f"autonomous-driving/model/{hashlib.sha256(data).hexdigest()[:16]}/model.tar.gz"
+
+
+def stack_parameters(session: Any) -> dict[str, str]:
+    data = archive()
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket=MODEL_BUCKET)
+    key = model_key(data)
+    s3.put_object(Bucket=MODEL_BUCKET, Key=key, Body=data)
+    return {"ModelDataUrl": f"s3://{MODEL_BUCKET}/{key}", "ModelImageUri": IMAGE_URI}

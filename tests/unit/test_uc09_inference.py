@@ -1,0 +1,202 @@
+"""UC9 model (SageMaker framework-container contract), prepare_inference and annotation_manager logic."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.errors import ModelInvocationError, TooManyFailuresError
+from tests.support.functions import load_function_from
+from tests.support.templates import REPO_ROOT
+
+pytestmark = pytest.mark.unit
+
+UC9 = REPO_ROOT / "autonomous-driving"
+preparation = load_function_from(UC9 / "functions" / "prepare_inference", "preparation", prefix="uc09").preparation
+coco_join = load_function_from(UC9 / "functions" / "annotation_manager", "annotations", prefix="uc09").annotations
+
+
+def _module(path: Path, name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+train = _module(UC9 / "model" / "train.py", "uc09_model_train")
+inference = _module(UC9 / "model" / "code" / "inference.py", "uc09_model_inference")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> dict[str, Any]:
+    directory = tmp_path_factory.mktemp("model")
+    train.write(directory)
+    loaded: dict[str, Any] = inference.model_fn(str(directory))
+    return loaded
+
+
+FRAME: dict[str, Any] = {
+    "record_id": 0,
+    "kind": "frame",
+    "width": 640,
+    "height": 360,
+    "labels": [
+        {"name": "Car", "confidence": 97.0,
+         "instances": [{"confidence": 96.0, "bbox": {"left": 0.5, "top": 0.25, "width": 0.25, "height": 0.5}}]},
+        {"name": "Traffic Light", "confidence": 80.0, "instances": []},
+        {"name": "Building", "confidence": 90.0, "instances": []},
+        {"name": "Road", "confidence": 95.0, "instances": []},
+    ],
+}  # fmt: skip
+CLOUD: dict[str, Any] = {"record_id": 1, "kind": "pointcloud",
+         "qc": {"point_count": 5000, "nan_ratio": 0.0, "zero_ratio": 0.01, "density": 12.0,
+                "intensity_min": 0.0, "intensity_max": 255.0}}  # fmt: skip
+
+
+def test_the_model_is_built_reproducibly_and_learns_its_rules():
+    built = train.build()
+    assert built == train.build()
+    assert built["scene"]["held_out_accuracy"] >= 0.9
+    assert built["pointcloud"]["held_out_accuracy"] >= 0.9
+    assert train.archive_bytes() == train.archive_bytes()
+
+
+def test_jsonlines_in_predictions_out_one_per_record_in_order(model):
+    body = (json.dumps(FRAME) + "\n" + json.dumps(CLOUD) + "\n").encode()
+    records = inference.input_fn(body, "application/jsonlines")
+    predictions = inference.predict_fn(records, model)
+    text, content_type = inference.output_fn(predictions, "application/jsonlines")
+    assert content_type == "application/jsonlines"
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert [p["record_id"] for p in lines] == [0, 1]
+    frame, cloud = lines
+    (car,) = frame["detections"]
+    assert car["category"] == "car"
+    assert car["bbox"] == [320.0, 90.0, 160.0, 180.0]  # pixels: left/top/width/height x 640x360
+    assert {t["category"] for t in frame["tags"]} == {"car", "traffic light"}
+    assert frame["scene"] == "urban"
+    assert cloud["annotation_ready"] is True
+
+
+def test_a_sparse_noisy_cloud_is_not_ready(model):
+    bad = {**CLOUD, "qc": {**CLOUD["qc"], "point_count": 80, "nan_ratio": 0.4}}
+    (prediction,) = inference.predict_fn([bad], model)
+    assert prediction["annotation_ready"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"kind": "frame"}', "text/csv"),
+        (b'{"kind": "video"}\n', "application/jsonlines"),
+        (b"[1]", "application/json"),
+    ],
+)
+def test_unreadable_requests_are_refused(body, content_type):
+    with pytest.raises(inference.InferenceInputError):
+        inference.input_fn(body, content_type)
+
+
+# --- prepare_inference ---------------------------------------------------------------------------
+def video_record(key: str, frames: int, status: str = "SUCCEEDED") -> dict[str, Any]:
+    return {
+        "source_key": key,
+        "status": status,
+        "error_type": None if status == "SUCCEEDED" else "InvalidFileError",
+        "frames": [
+            {"key": f"frames/x/{i}.jpg", "pts_seconds": i, "width": 160, "height": 120, "status": "SUCCEEDED",
+             "labels": [{"name": "Car", "confidence": 90.0, "parents": []}]}
+            for i in range(frames)
+        ] + [{"key": "frames/x/bad.jpg", "status": "FAILED", "labels": []}],
+    }  # fmt: skip
+
+
+def cloud_record(key: str) -> dict[str, Any]:
+    return {"source_key": key, "status": "SUCCEEDED", "point_count": 900, "nan_ratio": 0.0, "zero_ratio": 0.0,
+            "density_per_m2": 3.5, "intensity_min": 1.0, "intensity_max": 9.0}  # fmt: skip
+
+
+def test_input_lines_and_routing_facts_from_the_records():
+    records = [video_record("a/v.mp4", 3), cloud_record("a/c.pcd"), video_record("b/v.mp4", 0, "FAILED")]
+    counts = preparation.Counts(expected=3)
+    out = io.BytesIO()
+    preparation.write_input(iter(records), out, counts)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["record_id"] for line in lines] == [0, 1, 2, 3]
+    assert [line["kind"] for line in lines] == ["frame", "frame", "frame", "pointcloud"]
+    assert lines[3]["qc"]["density"] == 3.5
+    assert (counts.succeeded, counts.failed, counts.frames, counts.records) == (2, 1, 3, 4)
+    assert counts.max_record_bytes == max(len(line) + 1 for line in out.getvalue().splitlines())
+    assert counts.errors == {"InvalidFileError": 1}
+
+
+@pytest.mark.parametrize(
+    ("succeeded", "failed", "expected", "ok"),
+    [(9, 1, 10, True), (8, 2, 10, False), (9, 0, 10, True), (0, 3, 3, False), (8, 0, 10, False)],
+)
+def test_tolerance_counts_failed_and_missing_files(succeeded, failed, expected, ok):
+    counts = preparation.Counts(expected=expected, succeeded=succeeded, failed=failed)
+    if ok:
+        preparation.enforce_tolerance(counts, 10)
+    else:
+        with pytest.raises(TooManyFailuresError):
+            preparation.enforce_tolerance(counts, 10)
+
+
+def test_transform_job_names_are_valid_unique_per_execution_and_the_fallback_differs():
+    arn = "arn:aws:states:us-east-1:123456789012:execution:sm:" + "x" * 80
+    names = {preparation.transform_job_name(arn), preparation.transform_job_name(arn + "2"),
+             preparation.transform_job_name(arn, "-fallback")}  # fmt: skip
+    assert len(names) == 3
+    assert all(re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", n) for n in names)
+
+
+# --- annotation_manager -------------------------------------------------------------------------
+def _join(inputs: list[dict[str, Any]], predictions: list[dict[str, Any]]) -> Any:
+    files = [io.StringIO() for _ in range(3)]
+    return coco_join.join(iter(inputs), iter(predictions), *files), files
+
+
+def test_predictions_join_their_records_into_coco_images_and_annotations():
+    frame = {"record_id": 0, "kind": "frame", "frame_key": "frames/x/0.jpg", "width": 640, "height": 360,
+             "source_key": "a/v.mp4"}  # fmt: skip
+    cloud = {"record_id": 1, "kind": "pointcloud", "source_key": "a/c.pcd", "qc": {}}
+    car = {"category_id": 3, "category": "car", "score": 0.9}
+    inputs: list[dict[str, Any]] = [frame, cloud]
+    predictions: list[dict[str, Any]] = [
+        {"record_id": 0, "scene": "urban", "tags": [car], "detections": [{**car, "bbox": [1, 2, 3, 4], "area": 12}]},
+        {"record_id": 1, "annotation_ready": True, "readiness": 0.8},
+    ]
+    totals, (images, anns, clouds) = _join(inputs, predictions)
+    assert (totals.records, totals.images, totals.annotations, totals.pointclouds_ready) == (2, 1, 1, 1)
+    (image,) = json.loads("[" + images.getvalue() + "]")
+    (annotation,) = json.loads("[" + anns.getvalue() + "]")
+    assert annotation["image_id"] == image["id"]
+    assert image["file_name"] == "frames/x/0.jpg"
+    assert json.loads(clouds.getvalue())["source_key"] == "a/c.pcd"
+
+
+BAD_OUTPUTS: list[tuple[list[dict[str, Any]], list[dict[str, Any]], str]] = [
+        ([{"record_id": 0, "kind": "pointcloud"}], [], "fewer lines"),
+        ([], [{"record_id": 0}], "more lines"),
+        ([{"record_id": 0, "kind": "pointcloud"}], [{"record_id": 1}], "expected 0"),
+        (
+            [{"record_id": 0, "kind": "frame"}],
+            [{"record_id": 0, "detections": [{"category_id": 99}]}],
+            "unknown category",
+        ),
+]
+
+
+@pytest.mark.parametrize(("inputs", "predictions", "message"), BAD_OUTPUTS)
+def test_a_shifted_truncated_or_unknown_output_is_an_error(inputs, predictions, message):
+    with pytest.raises(ModelInvocationError, match=message):
+        _join(inputs, predictions)
