@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import aws, config, discovery, observability, runtime
-from shared.errors import ConfigurationError, InvalidInputError
+from shared.errors import InvalidInputError
 from shared.events import validate_execution_id
 from shared.retry import Deadline
 
