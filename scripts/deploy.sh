@@ -169,7 +169,7 @@ if [[ $DRY_RUN -eq 1 ]]; then
   fi
   run_cmd aws s3api head-bucket --bucket "$BUCKET" "${REGION_ARGS[@]}" --output json
   run_cmd aws cloudformation describe-stacks --stack-name "$STACK" "${REGION_ARGS[@]}" --output json
-  build_layer 0
+  build_layer 0 "$UC"
   compute_code_hashes "$UC"
   package_command "$UC" "$BUCKET" "$PREFIX" "$OUTPUT" "$REGION"
   run_package "$OUTPUT"
@@ -225,7 +225,7 @@ case "$status" in
   *) log "updating stack $STACK ($status) from $UC" ;;
 esac
 
-build_layer 0
+build_layer 0 "$UC"
 compute_code_hashes "$UC"
 package_command "$UC" "$BUCKET" "$PREFIX" "$OUTPUT" "$REGION"
 run_package "$OUTPUT"

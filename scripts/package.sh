@@ -78,7 +78,7 @@ PREFIX="${PREFIX:-$UC}"
 [[ -z "$STACK" ]] || check_arg stack_name --stack-name "$STACK"
 OUTPUT="${OUTPUT:-$ROOT/.build/$UC/packaged.yaml}"
 
-build_layer "$SKIP_LAYER"
+build_layer "$SKIP_LAYER" "$UC"
 compute_code_hashes "$UC"
 package_command "$UC" "$BUCKET" "$PREFIX" "$OUTPUT" "$REGION" "$KMS_KEY"
 

@@ -125,10 +125,11 @@ def known_values(use_case: UseCase, env_json: Mapping[str, Any]) -> dict[str, st
 
 def stack_parameters(use_case: UseCase, env_json: Mapping[str, Any]) -> dict[str, Any]:
     """The stack's parameter values as CloudFormation would bind them: the values env.json gives
-    the functions for parameters they reference, the Defaults otherwise — validated (Type,
+    the functions for parameters they reference, then the use case's samconfig ``local_invoke``
+    ``parameter_overrides`` (what ``sam local invoke --config-env`` passes), the Defaults otherwise — validated (Type,
     AllowedValues/Pattern, Min/Max, Rules) by ``local.template`` before anything is created."""
     declared = use_case.template.get("Parameters") or {}
-    known = known_values(use_case, env_json)
+    known = {**use_case.local_invoke_overrides(), **known_values(use_case, env_json)}
     given = {name: known[name] for name in declared if name in known}
     try:
         return resolve_parameters(use_case.template, given, source=f"{use_case.name} with events/env.json")

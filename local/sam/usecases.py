@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,24 @@ class UseCase:
     @property
     def events_name(self) -> str:
         return self.events_dir.name
+
+    @property
+    def config_env(self) -> str:
+        """Its samconfig.sample.toml environment: ``uc06`` for events/uc06-semiconductor-eda."""
+        return self.events_dir.name.split("-", 1)[0]
+
+    def local_invoke_overrides(self, samconfig: Path | None = None) -> dict[str, str]:
+        """``parameter_overrides`` of its ``local_invoke`` section in samconfig.sample.toml: the
+        stack parameters ``sam local invoke --config-env <env>`` passes (values no function's
+        environment carries, such as a model archive URL)."""
+        path = samconfig or self.directory.parent / "samconfig.sample.toml"
+        if not path.is_file():
+            return {}
+        with path.open("rb") as handle:
+            config = tomllib.load(handle)
+        section = config.get(self.config_env, {}).get("local_invoke", {}).get("parameters", {})
+        words = shlex.split(str(section.get("parameter_overrides", "")))
+        return dict(word.split("=", 1) for word in words if "=" in word)
 
     @property
     def package(self) -> str:

@@ -2,8 +2,9 @@
 # The one implementation of a use case's build, shared by scripts/package.sh and scripts/deploy.sh
 # (tested through both in tests/scripts/test_package.py and tests/scripts/test_deploy.py):
 #
-#   build_layer SKIP            runs scripts/build-layer.sh (with --dry-run when DRY_RUN=1), or with
-#                               SKIP=1 checks that .build/layer is already built
+#   build_layer SKIP [UC]       runs scripts/build-layer.sh (with --dry-run when DRY_RUN=1), or with
+#                               SKIP=1 checks that .build/layer is already built; also the media
+#                               layer when UC's template attaches it
 #   compute_code_hashes UC      sets CODE_HASHES to one "<Name>CodeHash=<hash>" per function of
 #                               UC/template-deploy.yaml; a function's hash covers its folder, the
 #                               built layer and its own resource block (docs/snapstart.md)
@@ -59,32 +60,41 @@ template_declares() {
   ' "$ROOT/$1/template-deploy.yaml"
 }
 
-# build_layer SKIP: the shared layer every template points at (Content: ../.build/layer).
+# build_layer SKIP [UC]: the shared layer every template points at (Content: ../.build/layer), and
+# the UC9 media layer (../.build/layer-media) when UC's template points at it too.
 build_layer() {
-  local skip="$1" args=(--quiet)
+  local skip="$1" uc="${2-}" args=(--quiet) flavour flavours=("")
   [[ "$DRY_RUN" -eq 1 ]] && args+=(--dry-run)
-  if [[ "$skip" -eq 0 && "$DRY_RUN" -eq 1 ]]; then
-    "$ROOT/scripts/build-layer.sh" "${args[@]}" || die "building the layer failed"
-  elif [[ "$skip" -eq 0 ]]; then
-    # its result line is progress here: stdout carries the script's own result
-    "$ROOT/scripts/build-layer.sh" "${args[@]}" >&2 || die "building the layer failed"
-  elif [[ ! -d "$ROOT/.build/layer/python/shared" ]]; then
-    die "--skip-layer given but .build/layer/python/shared does not exist (run scripts/build-layer.sh)"
-  fi
+  [[ -n "$uc" ]] && _uses_media_layer "$uc" && flavours+=(--media)
+  for flavour in "${flavours[@]}"; do
+    local out=".build/layer${flavour:+-media}"
+    if [[ "$skip" -eq 0 && "$DRY_RUN" -eq 1 ]]; then
+      "$ROOT/scripts/build-layer.sh" "${args[@]}" ${flavour:+"$flavour"} || die "building $out failed"
+    elif [[ "$skip" -eq 0 ]]; then
+      # its result line is progress here: stdout carries the script's own result
+      "$ROOT/scripts/build-layer.sh" "${args[@]}" ${flavour:+"$flavour"} >&2 || die "building $out failed"
+    elif [[ ! -d "$ROOT/$out/python" ]]; then
+      die "--skip-layer given but $out/python does not exist (run scripts/build-layer.sh${flavour:+ $flavour})"
+    fi
+  done
 }
+
+# _uses_media_layer UC: does UC's template attach the media layer?
+_uses_media_layer() { grep -q '\.build/layer-media' "$ROOT/$1/template-deploy.yaml"; }
 
 # compute_code_hashes UC: CODE_HASHES=("<Name>CodeHash=<16 hex>" ...), in template order. Dies when
 # a function breaks the layout the hash relies on (Code: functions/<name> with a handler.py, a
 # logical id ending in Function, a declared <Name>CodeHash parameter).
 CODE_HASHES=()
 compute_code_hashes() {
-  local uc="$1" template="$ROOT/$1/template-deploy.yaml" entry logical code param hash layer_digest functions=()
+  local uc="$1" template="$ROOT/$1/template-deploy.yaml" entry logical code param hash layer_digest media_digest block functions=()
   mapfile -t functions < <(_template_functions "$template")
   [[ ${#functions[@]} -gt 0 ]] || die "$uc/template-deploy.yaml declares no AWS::Lambda::Function"
   if [[ ! -d "$ROOT/.build/layer" ]]; then
     log "note: .build/layer is not built (dry run): the hashes cover no layer files"
   fi
   layer_digest="$(_tree_digest .build/layer | sha256sum | cut -d' ' -f1)"
+  media_digest="$(_tree_digest .build/layer-media | sha256sum | cut -d' ' -f1)"
   CODE_HASHES=()
   for entry in "${functions[@]}"; do
     logical="${entry%% *}"
@@ -94,9 +104,12 @@ compute_code_hashes() {
     [[ -f "$ROOT/$uc/$code/handler.py" ]] || die "function $logical: $uc/$code/handler.py not found"
     param="${logical%Function}CodeHash"
     template_declares "$uc" "$param" || die "function $logical: the template declares no parameter $param"
+    block="$(_resource_block "$template" "$logical")"
     hash="$({
       echo "layer $layer_digest"
-      echo "definition $(_resource_block "$template" "$logical" | sha256sum | cut -d' ' -f1)"
+      # a function that attaches the media layer (Layers: !Ref MediaLayer) follows it too
+      [[ "$block" != *MediaLayer* ]] || echo "media layer $media_digest"
+      echo "definition $(sha256sum <<<"$block" | cut -d' ' -f1)"
       _tree_digest "$uc/$code"
     } | sha256sum | cut -c1-16)"
     CODE_HASHES+=("$param=$hash")

@@ -40,8 +40,8 @@ def _sandbox(tmp_path: Path, template: str) -> Path:
     for name in ("setup.sh", "test.sh"):
         shutil.copy2(REPO_ROOT / "scripts" / name, root / "scripts" / name)
     shutil.copytree(REPO_ROOT / "scripts" / "lib", root / "scripts" / "lib")  # the library they source
-    for name in ("requirements-runtime.txt", "requirements-dev.txt", "requirements-lock.txt"):
-        shutil.copy2(REPO_ROOT / name, root / name)
+    for path in REPO_ROOT.glob("requirements-*.txt"):  # setup.sh stamps every pinned set
+        shutil.copy2(path, root / path.name)
     shutil.copytree(REPO_ROOT / "tools", root / "tools")
     # Share the installed venv and npm tools, but give the sandbox its own .tools/bin: setup.sh
     # (re)writes the links there and must not touch the real checkout's.
