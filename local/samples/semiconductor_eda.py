@@ -93,6 +93,16 @@ def _write(lib: gdstk.Library, workdir: Path, kind: str, index: int) -> bytes:
     return path.read_bytes()
 
 
+def layout_bytes(index: int, kind: str, *, seed: int = 0) -> bytes:
+    """The bytes of one valid sample library (``kind`` "gds" or "oas"), as ``generate`` writes
+    them for object ``index`` (OASIS: CBLOCK-compressed for odd indexes, CRC-32 or checksum-32)."""
+    if kind not in ("gds", "oas"):
+        raise ValueError(f"kind must be 'gds' or 'oas', got {kind!r}")
+    lib, _ = _library(random.Random(f"{seed}:{index}"), index)
+    with tempfile.TemporaryDirectory(prefix="uc6-sample-") as tmp:
+        return _write(lib, Path(tmp), kind, index)
+
+
 def _broken(kind: int, valid_gds: bytes, valid_oas: bytes) -> tuple[str, bytes]:
     """(suffix, bytes) of one broken file of ``kind`` (cycling through five kinds).
 

@@ -8,6 +8,7 @@ import zlib
 import pytest
 
 from shared.errors import InvalidFileError
+from tests.support.layout_bytes import astr, real8, rec, sint, uint
 from tests.uc06.conftest import load_function
 
 pytestmark = pytest.mark.unit
@@ -24,29 +25,6 @@ def parse_oas(data: bytes, chunk: int = 64 * 1024):
 
 
 # --- GDSII records, written by hand for the cases gdstk never writes --------------------------------
-def rec(rtype: int, dtype: int, data: bytes = b"") -> bytes:
-    if len(data) % 2:
-        data += b"\x00"
-    return struct.pack(">HBB", len(data) + 4, rtype, dtype) + data
-
-
-def real8(value: float) -> bytes:
-    """Encode an excess-64 base-16 real (independent of the parser's decoder)."""
-    if value == 0:
-        return b"\x00" * 8
-    sign = 0x80 if value < 0 else 0
-    value = abs(value)
-    exponent = 64
-    while value >= 1:
-        value /= 16
-        exponent += 1
-    while value < 1 / 16:
-        value *= 16
-        exponent -= 1
-    mantissa = round(value * 2**56)
-    return bytes([sign | exponent]) + mantissa.to_bytes(7, "big")
-
-
 def gds_library(structures: list[tuple[str, list[str]]], *, tail: bytes = b"") -> bytes:
     """A library whose structures each hold one boundary and SREFs to the named cells."""
     out = rec(0x00, 2, struct.pack(">h", 600)) + rec(0x01, 2, b"\x00" * 24) + rec(0x02, 6, b"HAND")
@@ -169,24 +147,6 @@ def test_oasis_crc_and_checksum_mismatch_are_detected(gdstk_files):
 
 
 # --- OASIS, written by hand -----------------------------------------------------------------------
-def uint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def sint(value: int) -> bytes:
-    return uint((abs(value) << 1) | (1 if value < 0 else 0))
-
-
-def astr(text: str) -> bytes:
-    return uint(len(text)) + text.encode()
-
-
 def oasis_file(body: bytes, *, unit: int = 1000) -> bytes:
     # START: version, unit as a positive whole number, offset-flag 0 with 6 empty table entries.
     start = uint(1) + astr("1.0") + uint(0) + uint(unit) + uint(0) + b"\x00" * 12

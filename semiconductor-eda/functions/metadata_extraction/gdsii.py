@@ -32,7 +32,9 @@ record-by-record grammar (the same checks, only slower).
 from __future__ import annotations
 
 import math
+import re
 import struct
+import sys
 
 from layout import Decoder, LayoutBuilder, LayoutSummary, TruncatedFileError, decode_name
 
@@ -117,7 +119,50 @@ _LIBRARY_HEADER = (
 _HEAD_WORDS = struct.Struct(">IIHIHI").unpack_from  # element, LAYER, layer, DATATYPE, datatype, next
 _WORD = struct.Struct(">I").unpack_from
 _FAST_HEAD = 20
-_PATH_OPTIONAL = ((0x00062102, 6), (0x00080F03, 8), (0x00083003, 8), (0x00083103, 8))
+# The fast path's element kinds: the header word of their type record and their optional
+# records (header word, record length) in the grammar's order.
+_FAST_KINDS: dict[int, tuple[int, tuple[tuple[int, int], ...]]] = {
+    0x00040800: (0x00060E02, ()),  # BOUNDARY: DATATYPE
+    0x00040900: (0x00060E02, ((0x00062102, 6), (0x00080F03, 8), (0x00083003, 8), (0x00083103, 8))),  # PATH
+    0x00040C00: (0x00061602, ((0x00061701, 6), (0x00062102, 6), (0x00080F03, 8), (0x00061A01, 6),
+                              (0x000C1B05, 12), (0x000C1C05, 12))),  # TEXT: TEXTTYPE, PRESENTATION ... ANGLE
+}
+
+
+_RUNS: dict[int, re.Pattern[bytes] | None] = {}
+_MAX_RUN_PATTERNS = 256
+
+
+def _boundary_run(xy_length: int) -> re.Pattern[bytes] | None:
+    """A pattern for one or more plain BOUNDARY elements whose XY record is ``xy_length`` bytes
+    (header included); None once ``_MAX_RUN_PATTERNS`` lengths have patterns."""
+    pattern = _RUNS.get(xy_length)
+    if pattern is None and len(_RUNS) < _MAX_RUN_PATTERNS:
+        xy_header = re.escape(struct.pack(">HBB", xy_length, XY, INT4))
+        element = (
+            rb"\x00\x04\x08\x00\x00\x06\x0d\x02..\x00\x06\x0e\x02.."  # BOUNDARY, LAYER, DATATYPE
+            + xy_header + b".{%d}" % (xy_length - 4) + rb"\x00\x04\x11\x00"  # XY, ENDEL
+        )
+        pattern = _RUNS[xy_length] = re.compile(b"(?:" + element + b")++", re.DOTALL)
+    return pattern
+
+
+def _run_layers(buf: bytes, start: int, end: int, stride: int, layers: set[tuple[int, int]]) -> int:
+    """Add the layer/datatype pairs of the equal-sized boundaries in ``buf[start:end]`` (one
+    every ``stride`` bytes, layer at +8, datatype at +14) without a Python step per element."""
+    count = (end - start) // stride
+    if count < 16:  # a short run: a Python step per element is cheaper than the set-up below
+        for at in range(start + 8, end, stride):
+            layers.add(((buf[at] << 8) | buf[at + 1], (buf[at + 6] << 8) | buf[at + 7]))
+        return count
+    keys = bytearray(4 * count)
+    for offset in range(4):  # layer high, layer low, datatype high, datatype low
+        field_at = start + (8, 9, 14, 15)[offset]
+        keys[offset::4] = buf[field_at:end:stride]
+    for key in set(memoryview(keys).cast("I")):
+        raw = key.to_bytes(4, sys.byteorder)
+        layers.add(((raw[0] << 8) | raw[1], (raw[2] << 8) | raw[3]))
+    return count
 
 
 def real8(data: bytes) -> float:
@@ -275,9 +320,10 @@ class _Parser:
         builder.end_cell()
 
     def _fast_elements(self, layers: set[tuple[int, int]]) -> int:
-        """Consume the run of plain BOUNDARY/PATH elements that lie wholly in the buffer and use
-        no optional record but PATHTYPE, WIDTH, BGNEXTN, ENDEXTN in order; return how many.
-        Anything else (or an element crossing the buffer end) is left to the record grammar."""
+        """Consume the run of BOUNDARY, PATH and TEXT elements that lie wholly in the buffer, have
+        no ELFLAGS, PLEX or properties and their optional records in the grammar's order; return
+        how many. Anything else (or an element crossing the buffer end) is left to the record
+        grammar, which applies the same rules record by record."""
         dec = self.dec
         if dec.ensure(_FAST_HEAD) < _FAST_HEAD:
             return 0
@@ -288,32 +334,63 @@ class _Parser:
         add = layers.add
         head = _HEAD_WORDS
         word_at = _WORD
+        kinds = _FAST_KINDS
+        streak_word, streak = 0, 0
         while pos <= end:
-            # element header, LAYER header, layer, DATATYPE header, data type, next header
+            # element header, LAYER header, layer, DATATYPE/TEXTTYPE header, its value, next header
             kind, w_layer, layer, w_type, datatype, word = head(buf, pos)
-            if w_layer != 0x00060D02 or w_type != 0x00060E02:
+            if w_layer != 0x00060D02:
                 break
             at = pos + 16
-            if kind != 0x00040800:  # BOUNDARY
-                if kind != 0x00040900:  # PATH
+            if kind == 0x00040800:  # BOUNDARY: no optional record between DATATYPE and XY
+                if w_type != 0x00060E02:
                     break
-                # PATHTYPE, WIDTH, BGNEXTN, ENDEXTN: each at most once, in this order
-                for optional, length in _PATH_OPTIONAL:
+            else:
+                shape = kinds.get(kind)
+                if shape is None or w_type != shape[0]:
+                    break
+                strans = False
+                for optional, length in shape[1]:
                     if word == optional:
-                        at += length
-                        if at + 4 > size:
+                        if optional == 0x00061A01:  # STRANS
+                            strans = True
+                        elif optional >= 0x000C0000 and not strans:  # MAG or ANGLE without STRANS
                             word = 0
                             break
+                        at += length
+                        if at + 4 > size:
+                            word = 0  # not wholly in the buffer
+                            break
                         (word,) = word_at(buf, at)
-            # XY with data type INT4 and a length of 4 + 8k, k >= 1, then ENDEL
+            # XY with data type INT4 and a length of 4 + 8k, k >= 1
             if word & 0x7FFFF != 0x41003 or word < 0xC0000:
                 break
             at += word >> 16
-            if buf[at : at + 4] != b"\x00\x04\x11\x00":
+            if kind == 0x00040C00:  # TEXT: then a STRING record
+                if at + 4 > size:
+                    break
+                (text,) = word_at(buf, at)
+                if text & 0x1FFFF != 0x1906 or text < 0x40000:
+                    break
+                at += text >> 16
+            if buf[at : at + 4] != b"\x00\x04\x11\x00":  # ENDEL
                 break
             pos = at + 4
             add((layer, datatype))
             count += 1
+            # Four boundaries in a row with the same XY length: let the regex engine take the
+            # rest of the run (layout tools write long runs of rectangles and vias).
+            if kind == 0x00040800 and word == streak_word:
+                streak += 1
+                if streak >= 4:
+                    run = _boundary_run(word >> 16)
+                    match = run.match(buf, pos) if run is not None else None
+                    if match is not None:
+                        count += _run_layers(buf, pos, match.end(), 20 + (word >> 16), layers)
+                        pos = match.end()
+                    streak = 0
+            else:
+                streak_word, streak = word, 1
         dec.pos = pos
         return count
 

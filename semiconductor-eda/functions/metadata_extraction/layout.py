@@ -49,6 +49,13 @@ MAX_DISTINCT_LAYERS = 65_536
 MAX_READ_BYTES = 128 * 1024
 
 
+# What a file may define, so memory stays bounded by these (about 400 bytes per cell or pair)
+# and not by the file's size: far above real designs (full chips have 10^4 to 10^5 cells).
+MAX_CELLS = 1_000_000
+MAX_REFERENCE_EDGES = 2_000_000
+MAX_NAME_CHARACTERS = 64 * 1024 * 1024  # all cell names kept, together
+
+
 class TruncatedFileError(InvalidFileError):
     """The file ends in the middle of a record (a partial upload or copy), or a declared length
     reaches past its end."""
@@ -56,6 +63,17 @@ class TruncatedFileError(InvalidFileError):
 
 class LengthLimitError(InvalidFileError):
     """A declared length exceeds the documented cap of what the decoder buffers (``MAX_READ_BYTES``)."""
+
+
+class CountLimitError(InvalidFileError):
+    """The file defines more cells, names or references than the documented caps (``MAX_CELLS``,
+    ``MAX_REFERENCE_EDGES``): refused rather than held in memory without bound."""
+
+
+def check_count(count: int, limit: int, what: str) -> None:
+    """Raise ``CountLimitError`` when ``count`` things already exist and ``limit`` is reached."""
+    if count >= limit:
+        raise CountLimitError(f"the file defines more than {limit} {what}", limit=limit)
 
 
 class ReferenceCycleError(InvalidFileError):
@@ -311,11 +329,24 @@ class LayoutBuilder:
         self.layers_truncated = False
         self.elements = 0
         self.references = 0
+        self._edges = 0
+        self._name_characters = 0
         self._current: CellFacts | None = None
 
     def begin_cell(self, key: Hashable) -> None:
         # A cell defined twice (legal in neither format, but seen in the wild) is merged.
-        self._current = self.cells.setdefault(key, CellFacts())
+        current = self.cells.get(key)
+        if current is None:
+            check_count(len(self.cells), MAX_CELLS, "cells")
+            self.retain(key)
+            current = self.cells[key] = CellFacts()
+        self._current = current
+
+    def retain(self, name: Hashable) -> None:
+        """Count the characters of a name kept until the end (``MAX_NAME_CHARACTERS`` in all)."""
+        if isinstance(name, str):
+            self._name_characters += len(name)
+            check_count(self._name_characters, MAX_NAME_CHARACTERS + 1, "characters of cell names")
 
     def end_cell(self) -> None:
         self._current = None
@@ -348,7 +379,13 @@ class LayoutBuilder:
     def reference(self, target: Hashable) -> None:
         if self._current is not None:
             self._current.elements += 1
-            self._current.references[target] = self._current.references.get(target, 0) + 1
+            references = self._current.references
+            if target not in references:
+                self._edges += 1
+                check_count(self._edges, MAX_REFERENCE_EDGES, "distinct (cell, referenced cell) pairs")
+                self.retain(target)
+                references[target] = 0
+            references[target] += 1
         self.elements += 1
         self.references += 1
 

@@ -20,13 +20,24 @@ import zlib
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
-from layout import Budget, Decoder, LayoutBuilder, LayoutSummary, TruncatedFileError, check_units, decode_name
+import layout
+from layout import (
+    Budget,
+    Decoder,
+    LayoutBuilder,
+    LayoutSummary,
+    TruncatedFileError,
+    check_count,
+    check_units,
+    decode_name,
+)
 
 from shared.errors import InvalidFileError
 
 MAGIC = b"%SEMI-OASIS\r\n"
 END_RECORD_LENGTH = 256
 _INFLATE_WINDOW = 256 * 1024  # decompressed bytes produced per step, whatever the block size
+_COMPRESSED_PIECE = 64 * 1024  # compressed bytes read per step (below the decoder's read cap)
 
 PAD, START, END = 0, 1, 2
 CELLNAME, CELLNAME_REF, TEXTSTRING, TEXTSTRING_REF = 3, 4, 5, 6
@@ -61,7 +72,7 @@ _RUN_PIECE = 512
 _ZEROS = re.compile(rb"\x00+")
 
 
-@functools.lru_cache(maxsize=2 * _RUN_PIECE)
+@functools.lru_cache(maxsize=4 * _RUN_PIECE)
 def _run(item: str, count: int) -> re.Pattern[bytes]:
     return re.compile(b"(?:" + _ITEMS[item][0] + b"){%d}" % count)
 
@@ -222,7 +233,7 @@ def _inflate_source(outer: _OasisDecoder, compressed: int, expected: int) -> Any
                 if inflater.unconsumed_tail:
                     data = inflater.decompress(inflater.unconsumed_tail, _INFLATE_WINDOW)
                 elif state["left"] > 0:
-                    raw = outer.read(min(state["left"], _INFLATE_WINDOW), what="CBLOCK data")
+                    raw = outer.read(min(state["left"], _COMPRESSED_PIECE), what="CBLOCK data")
                     state["left"] -= len(raw)
                     data = inflater.decompress(raw, _INFLATE_WINDOW)
                 else:
@@ -281,10 +292,20 @@ _REPETITION_SHAPES: dict[int, tuple[int, int, str | None]] = {
     4: (0, 0, "uint"), 6: (0, 0, "uint"), 5: (1, 0, "uint"), 7: (1, 0, "uint"),
     10: (0, 0, "g-delta"), 11: (1, 0, "g-delta"),
 }
-_FAST_LIMIT = 128  # point counts and run lengths below this are decoded in place
-_FAST_RUNS = tuple(
-    (re.compile(b""), *tuple(_run(item, n) for n in range(1, _FAST_LIMIT + 1))) for item in ("uint", "g-delta")
-)
+class _Runs(dict[int, re.Pattern[bytes]]):
+    """Patterns for runs of ``count`` items (< 128: the fast path's counts are one-byte integers),
+    compiled on first use: compiling all of them at import would cost a cold start 0.3 s."""
+
+    def __init__(self, item: str) -> None:
+        super().__init__()
+        self.item = item
+
+    def __missing__(self, count: int) -> re.Pattern[bytes]:
+        pattern = self[count] = _run(self.item, count)
+        return pattern
+
+
+_FAST_RUNS = (_Runs("uint"), _Runs("g-delta"))
 _FLUSH_EVERY = 4096  # elements counted locally between flushes (bounds the local layer set)
 
 
@@ -398,6 +419,7 @@ class _Parser:
         runs = _FAST_RUNS
         plans = _GEOMETRY_PLAN
         zeros = _ZEROS.match
+        four = runs[0][4].match
         while True:
             buf, pos = dec.buf, dec.pos
             size = len(buf)
@@ -411,7 +433,18 @@ class _Parser:
                 while count < _FLUSH_EVERY:
                     start = pos
                     rid = buf[pos]
-                    if rid in (RECTANGLE, POLYGON, PATH):
+                    if rid == RECTANGLE and buf[pos + 1] == 0x7B:
+                        # The common rectangle: explicit layer, datatype, width, height, x, y.
+                        layer, datatype = buf[pos + 2], buf[pos + 3]
+                        if layer >= 0x80 or datatype >= 0x80 or not in_cell:
+                            break
+                        match = four(buf, pos + 4)
+                        if match is None:
+                            break
+                        pos = match.end()
+                        layers.add((layer, datatype))
+                        count += 1
+                    elif rid in (RECTANGLE, POLYGON, PATH):
                         info = buf[pos + 1]
                         pos += 2
                         if info & 0x01:
@@ -555,6 +588,9 @@ class _Parser:
         else:
             number = self.implicit_cellname
             self.implicit_cellname += 1
+        if number not in self.cellnames:
+            check_count(len(self.cellnames), layout.MAX_CELLS, "cell names")
+            self.builder.retain(name)
         self.cellnames[number] = name
 
     def named(self, dec: _OasisDecoder, kind: int, explicit: bool) -> None:
