@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -20,11 +21,13 @@ from local.runner.run import (
     REPO_ROOT,
     RunOptions,
     RunResult,
+    check_parameters,
     discover_use_cases,
     run_use_case,
     short_cause,
 )
 from local.runner.stack import TemplateError
+from local.template import ParameterError
 
 USAGE_ERROR = 2
 
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
     parser = build_parser(sorted(known))
     args = parser.parse_args(argv)
     if args.engine == "sam":
-        err.write("local.cli runs the embedded engine; --engine sam is handled by scripts/local-test.sh\n")
+        err.write("local.cli runs the embedded engine; --engine sam and auto are handled by python -m local\n")
         return USAGE_ERROR
     selected = args.uc or sorted(known)
     unknown = [u for u in selected if u not in known]
@@ -114,6 +117,9 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
     except FaultSpecError as e:
         err.write(f"local-test: {e}\n")
         return USAGE_ERROR
+    if not math.isfinite(args.retry_time_scale) or args.retry_time_scale < 0:
+        err.write(f"local-test: --retry-time-scale must be a finite number >= 0, got {args.retry_time_scale}\n")
+        return USAGE_ERROR
     parameters = {}
     for item in args.parameter:
         key, sep, value = item.partition("=")
@@ -121,6 +127,15 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
             err.write(f"local-test: --parameter expects KEY=VALUE, got {item!r}\n")
             return USAGE_ERROR
         parameters[key] = value
+    # CloudFormation refuses a stack whose parameters break a constraint or a Rule before it
+    # creates anything; so does every run here, before any use case starts.
+    for name in selected:
+        try:
+            check_parameters(known[name], parameters)
+        except ParameterError as e:
+            for message in e.messages:
+                err.write(f"local-test: {name}: ValidationError: {message}\n")
+            return USAGE_ERROR
 
     # Emulator and engine chatter (moto's interpreter logs handled errors) stays out of the report.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
@@ -153,16 +168,29 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
             result.duration_s = round(time.monotonic() - started, 3)
         results.append(result)
 
+    # A fault that no call matched in any use case tested nothing: the command fails (exit 1)
+    # and says which, even when every pipeline succeeded.
+    fired = {(str(f["fault"]), f["match"]) for r in results for f in r.faults if f.get("hits")}
+    unfired = [spec for spec in args.fault if (Fault.parse(spec).name, Fault.parse(spec).match) not in fired]
+    for spec in unfired:
+        err.write(f"local-test: fault never fired (no call matched it): {spec}\n")
+
     if args.json:
         out.write(
             json.dumps(
-                {"ok": all(r.ok for r in results), "results": [r.to_dict() for r in results]}, indent=2, default=str
+                {
+                    "ok": all(r.ok for r in results) and not unfired,
+                    "unfired_faults": unfired,
+                    "results": [r.to_dict() for r in results],
+                },
+                indent=2,
+                default=str,
             )
             + "\n"
         )
     else:
         out.write(render_table(results))
-    return 0 if all(r.ok for r in results) else 1
+    return 0 if all(r.ok for r in results) and not unfired else 1
 
 
 def render_table(results: list[RunResult]) -> str:

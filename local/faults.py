@@ -26,10 +26,16 @@ CLI form (``--fault``, repeatable)::
 
 from __future__ import annotations
 
+import difflib
+import functools
+import math
+import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+import botocore.session
 
 from local.runner.interceptor import Call, error_reply, protocol_of
 
@@ -79,14 +85,34 @@ class Fault:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        check_operation(self.service, self.operation)
         if self.mode not in MODES:
             raise FaultSpecError(f"unknown fault mode {self.mode!r} (expected one of {', '.join(MODES)})")
         if self.mode == "transient" and self.times is None:
             self.times = 1
-        if self.times is not None and self.times < 1:
-            raise FaultSpecError("times must be >= 1")
-        if self.mode == "slow" and self.seconds <= 0:
-            raise FaultSpecError("a slow fault needs seconds > 0")
+        if self.times is not None and (isinstance(self.times, bool) or self.times < 1):
+            raise FaultSpecError(f"{self.name}: times must be an integer >= 1, got {self.times!r}")
+        if not isinstance(self.seconds, int | float) or not math.isfinite(self.seconds) or self.seconds < 0:
+            raise FaultSpecError(f"{self.name}: seconds must be a finite number >= 0, got {self.seconds!r}")
+        if self.mode == "slow":
+            if self.seconds <= 0:
+                raise FaultSpecError(f"{self.name}: a slow fault needs seconds > 0")
+            if self.code is not None or self.status is not None:
+                raise FaultSpecError(f"{self.name}: code and status apply to transient and permanent faults")
+        else:
+            if self.seconds:
+                raise FaultSpecError(f"{self.name}: seconds applies to slow faults only")
+            if self.sleep:
+                raise FaultSpecError(f"{self.name}: sleep applies to slow faults only")
+        if self.status is not None and (isinstance(self.status, bool) or not 400 <= self.status <= 599):
+            raise FaultSpecError(
+                f"{self.name}: status must be an HTTP error status (400-599), got {self.status!r}: "
+                "a 2xx/3xx reply would be served to the caller as a successful response"
+            )
+        if self.code is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9.:_-]{0,127}", self.code):
+            raise FaultSpecError(f"{self.name}: code must be an AWS error code such as ThrottlingException")
+        if self.match == "":
+            raise FaultSpecError(f"{self.name}: match needs a text")
 
     @property
     def name(self) -> str:
@@ -122,6 +148,8 @@ class Fault:
             key, eq, value = option.partition("=")
             if not eq:
                 raise FaultSpecError(f"fault {spec!r}: option {option!r} is not key=value")
+            if key in kwargs:
+                raise FaultSpecError(f"fault {spec!r}: option {key!r} given twice")
             if key in {"times", "status"}:
                 try:
                     kwargs[key] = int(value)
@@ -129,18 +157,26 @@ class Fault:
                     raise FaultSpecError(f"fault {spec!r}: {key} must be an integer") from e
             elif key == "seconds":
                 try:
-                    kwargs[key] = float(value)
+                    seconds = float(value)
                 except ValueError as e:
                     raise FaultSpecError(f"fault {spec!r}: seconds must be a number") from e
+                if not math.isfinite(seconds):
+                    raise FaultSpecError(f"fault {spec!r}: seconds must be a finite number, got {value!r}")
+                kwargs[key] = seconds
             elif key in {"code", "match"}:
                 kwargs[key] = value
             elif key == "sleep":
-                kwargs[key] = value.lower() in {"1", "true", "yes"}
+                if value.lower() not in {"true", "false"}:
+                    raise FaultSpecError(f"fault {spec!r}: sleep must be true or false")
+                kwargs[key] = value.lower() == "true"
             else:
                 raise FaultSpecError(f"fault {spec!r}: unknown option {key!r}")
         if mode not in MODES:
             raise FaultSpecError(f"fault {spec!r}: unknown mode {mode!r} (expected one of {', '.join(MODES)})")
-        return cls(service, operation, mode, **kwargs)  # type: ignore[arg-type]
+        try:
+            return cls(service, operation, mode, **kwargs)  # type: ignore[arg-type]
+        except FaultSpecError as e:
+            raise FaultSpecError(f"fault {spec!r}: {e}") from e
 
     def applies(self, call: Call) -> bool:
         if call.service != self.service or call.operation != self.operation:
@@ -178,7 +214,42 @@ def _target(target: str) -> tuple[str, str]:
     service, sep, operation = target.partition(":")
     if not sep or not service or not operation or not operation[0].isupper():
         raise FaultSpecError(f"fault target {target!r}: expected service:Operation, e.g. s3:GetObject")
+    check_operation(service, operation)
     return service, operation
+
+
+def _service_id(model: dict[str, Any], name: str) -> str:
+    return str(model["metadata"].get("serviceId", name)).replace(" ", "-").lower()
+
+
+@functools.cache
+def _operations(service: str) -> frozenset[str] | None:
+    """Operation names of the botocore service whose hyphenized service id is ``service``."""
+    session = botocore.session.get_session()
+    loader = session.get_component("data_loader")
+    names = session.get_available_services()
+    # The model's own name nearly always is the service id; the full scan is the fallback.
+    for name in ([service] if service in names else []) + [n for n in names if n != service]:
+        model = loader.load_service_model(name, "service-2")
+        if _service_id(model, name) == service:
+            return frozenset(model["operations"])
+    return None
+
+
+def check_operation(service: str, operation: str) -> None:
+    """Refuse a service or operation botocore's service models do not know (a fault on it would
+    never fire). ``service`` is the service id as in botocore's event names (``s3``,
+    ``bedrock-runtime``, ``lambda``)."""
+    operations = _operations(service)
+    if operations is None:
+        names = botocore.session.get_session().get_available_services()
+        close = difflib.get_close_matches(service, names, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise FaultSpecError(f"fault target {service}:{operation}: unknown service {service!r}{hint}")
+    if operation not in operations:
+        close = difflib.get_close_matches(operation, operations, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise FaultSpecError(f"fault target {service}:{operation}: {service} has no operation {operation!r}{hint}")
 
 
 class FaultPlan:
@@ -221,4 +292,8 @@ class FaultPlan:
         return None
 
     def summary(self) -> list[dict[str, object]]:
-        return [{"fault": f.name, "match": f.match, "hits": f.hits} for f in self.faults]
+        return [{"fault": f.name, "match": f.match, "hits": f.hits, "fired": f.hits > 0} for f in self.faults]
+
+    def unfired(self) -> list[Fault]:
+        """Faults no call matched: the run did not test what was asked."""
+        return [f for f in self.faults if f.hits == 0]

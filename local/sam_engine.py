@@ -43,7 +43,7 @@ from local.sam.emulation import LOOPBACK, EmulationServer
 from local.sam.host_network_relay import HostNetworkRelay, RelayError
 from local.sam.invoke import SamInvoker, Verdict, find_sam
 from local.sam.overrides import embedded_emulators
-from local.sam.provision import provision
+from local.sam.provision import provision, stack_parameters
 from local.sam.usecases import REPO_ROOT, UseCase, UseCaseError, discover, select
 
 LOG = logging.getLogger("sam-engine")
@@ -203,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
     _check_events(use_cases)
     env_json_path = REPO_ROOT / "events" / "env.json"
     env_json: dict[str, Any] = json.loads(env_json_path.read_text(encoding="utf-8"))
+    for use_case in use_cases:
+        stack_parameters(use_case, env_json)  # refused as CloudFormation would, before any container
 
     engine = containers.find_engine()
     if engine is None:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every use case's whole pipeline on this machine, no AWS account (see docs/local-runner.md).
 #   --engine embedded  moto's Step Functions engine + the real handlers in-process (default)
-#   --engine sam       every function through `sam local invoke` (python -m local.sam_engine)
+#   --engine sam       every function through `sam local invoke` (local/sam_engine.py)
 #   --engine auto      sam when a container engine answers, else embedded
-# Every other option is passed to the engine; `--help` lists them.
+# Every option is passed to `python -m local`, the one entry point for local runs; `--help` lists them.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,14 +51,5 @@ fi
 cd "$ROOT"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
-if [[ "$engine" == "auto" ]]; then
-  engine="embedded"
-  if [[ -f "$ROOT/local/sam_engine.py" ]] && "$PY" -m local.sam_engine --probe >/dev/null 2>&1; then
-    engine="sam"
-  fi
-fi
-if [[ "$engine" == "sam" ]]; then
-  [[ -f "$ROOT/local/sam_engine.py" ]] || die "the sam engine (local/sam_engine.py) is not available"
-  exec "$PY" -m local.sam_engine "${args[@]}"
-fi
-exec "$PY" -m local.cli "${args[@]}"
+# One entry point for every engine (python -m local): auto picks sam when a container engine answers.
+exec "$PY" -m local --engine "$engine" "${args[@]}"

@@ -57,6 +57,9 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.parargs import Parargs
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
+    resource_eval_s3 as item_reader_s3,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_output_transformer.transformer import (  # noqa: E501
     ResourceOutputTransformer,
 )
@@ -76,6 +79,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.item
     DistributedItemProcessor,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.label import Label
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
+    resource_eval_s3 as result_writer_s3,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.result_writer_decl import (
     ResultWriter,
 )
@@ -91,7 +97,6 @@ from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, Progr
 from moto.stepfunctions.parser.asl.eval.states import ContextObjectData, ExecutionData, ItemData, MapData
 from moto.stepfunctions.parser.asl.parse import asl_parser as moto_asl_parser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
-from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 
 # Step Functions limits that shape batching (the state payload quota applies to each child input).
@@ -207,7 +212,9 @@ class JsonlTransformer(ResourceOutputTransformer):
         reader_config = env.stack.pop()
         body: str = env.stack.pop()
         items: list[Any] = []
-        for number, line in enumerate(body.splitlines(), start=1):
+        # Step Functions separates JSONL records by "\n" only (a trailing "\r" is JSON
+        # whitespace); str.splitlines() would also split on U+2028, U+0085, ... inside a key.
+        for number, line in enumerate(body.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
@@ -223,7 +230,21 @@ class JsonlTransformer(ResourceOutputTransformer):
 
 
 class LocalItemReader(ItemReader):
-    """moto's ItemReader plus ``InputType: JSONL``."""
+    """moto's ItemReader plus ``InputType: JSONL``; a failure to read is ``States.ItemReaderFailed``.
+
+    Step Functions reports any error reading the items (the S3 call failing after its retries,
+    an object that does not parse) as ``States.ItemReaderFailed`` on the Map state, so the Map's
+    ``Retry``/``Catch`` on that name applies; moto lets the botocore exception escape, which
+    ends the execution with ``States.Runtime``.
+    """
+
+    def _eval_body(self, env: Environment) -> None:
+        try:
+            super()._eval_body(env)
+        except FailureEventException:
+            raise
+        except Exception as e:
+            raise _failure(env, ITEM_READER_FAILED, f"{type(e).__name__}: {e}") from e
 
     def __init__(self, resource: Any, parargs: Any, reader_config: Any) -> None:
         is_jsonl = reader_config is not None and reader_config.input_type.input_type_value == _JSONL
@@ -646,7 +667,7 @@ class LocalResultWriter(ResultWriter):
         output_type = config.get("OutputType", "JSON")
         transformation = config.get("Transformation", "NONE")
         region = env.aws_execution_details.region
-        s3 = boto_client_for(region=region, service="s3")
+        s3 = service_client_for(region=region, service="s3")
         files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
         try:
             for status in ("SUCCEEDED", "FAILED"):
@@ -842,6 +863,25 @@ class _ScaledTime:
             time.sleep(seconds * self._scale)
 
 
+def service_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    """The client Step Functions' own calls use (ItemReader, ResultWriter, service integrations).
+
+    moto's ``boto_client_for`` disables retries (``max_attempts: 0``); Step Functions retries its
+    S3 reads and writes as the AWS SDKs do, so the local engine uses botocore's ``standard``
+    retry mode (3 attempts, throttling and 5xx errors retried with backoff) instead.
+    """
+    import boto3  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
+
+    return boto3.client(
+        service_name=service,
+        region_name=region,
+        aws_access_key_id="ak",
+        aws_secret_access_key="sk",  # noqa: S106 - emulated AWS
+        config=Config(parameter_validation=False, retries={"mode": "standard", "total_max_attempts": 3}),
+    )
+
+
 class EngineExtensions:
     """Installs the extensions into moto's interpreter for a ``with`` block (not re-entrant).
 
@@ -884,6 +924,8 @@ class EngineExtensions:
         self._patch(state_fail, "CustomErrorName", error_name_for)
         self._patch(branches_decl, "CustomErrorName", error_name_for)
         self._patch(retrier_decl, "time", _ScaledTime(self.retry_time_scale, self._record_wait))
+        for module in (item_reader_s3, result_writer_s3):
+            self._patch(module, "boto_client_for", service_client_for)
         # moto warns that tolerance fields have no effect; with these extensions they do.
         preprocessor_log = logging.getLogger(Preprocessor.__module__)
         self._patch(preprocessor_log, "disabled", True)

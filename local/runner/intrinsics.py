@@ -22,25 +22,6 @@ class NoValue:
 NO_VALUE = NoValue()
 
 
-def bind_parameters(template: Mapping[str, Any], given: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Parameter values as CloudFormation binds them: the given value, else the Default; list types
-    split on commas. Returns the values and the names that have neither (the caller decides)."""
-    values: dict[str, Any] = {}
-    missing: list[str] = []
-    for name, spec in (template.get("Parameters") or {}).items():
-        if name in given:
-            value = given[name]
-        elif "Default" in spec:
-            value = spec["Default"]
-        else:
-            missing.append(name)
-            continue
-        if spec.get("Type") == "CommaDelimitedList" or str(spec.get("Type", "")).startswith("List<"):
-            value = value.split(",") if isinstance(value, str) else value
-        values[name] = value
-    return values, missing
-
-
 class IntrinsicError(ValueError):
     """An intrinsic function the resolver cannot evaluate."""
 

@@ -10,6 +10,7 @@ every input object has exactly one result record, Lambda and emulator statistics
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import io
 import json
@@ -23,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 from urllib.parse import quote
 
 import boto3
@@ -33,16 +34,15 @@ from local.emulators.athena import AthenaEmulator, Storage
 from local.emulators.bedrock import BedrockEmulator
 from local.faults import Fault, FaultPlan
 from local.runner.clock import EmulatedClock
+from local.runner.dispatch import memoized_backend_urls
 from local.runner.engine import DEFAULT_LOCAL_MAX_WORKERS, ChildEventManager, EngineExtensions
 from local.runner.interceptor import Interceptor
 from local.runner.lambdas import FunctionSpec, LambdaRuntime
 from local.runner.stack import ACCOUNT, REGION, Stack, TemplateError
+from local.template import load_template, resolve_parameters
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OBJECTS = 40
-# Variables the embedded engine must not take from events/env.json: it answers AWS calls
-# in-process, so endpoint, proxy and CA settings meant for sam local invoke would misroute them.
-_TRANSPORT_VARIABLES = ("AWS_ENDPOINT_URL", "HTTPS_PROXY", "HTTP_PROXY", "AWS_CA_BUNDLE", "NO_PROXY")
 
 
 @dataclass
@@ -191,9 +191,12 @@ def run_use_case(use_case_dir: Path, options: RunOptions | None = None) -> RunRe
     template = use_case_dir / "template-deploy.yaml"
     if not template.is_file():
         raise TemplateError(f"{use_case_dir}: no template-deploy.yaml")
-    log_path = _log_path(use_case_dir, options)
+    execution_name = f"local-{uuid.uuid4().hex[:12]}"
+    log_path = _log_path(use_case_dir, options, execution_name)
     started = time.monotonic()
-    result = RunResult(use_case=use_case_dir.name, status="NOT_STARTED", log_file=str(log_path))
+    result = RunResult(
+        use_case=use_case_dir.name, status="NOT_STARTED", execution_name=execution_name, log_file=str(log_path)
+    )
     progress = Progress(use_case_dir.name, options.progress)
     extensions = EngineExtensions(
         max_workers=options.max_workers, retry_time_scale=options.retry_time_scale, listener=progress
@@ -201,6 +204,7 @@ def run_use_case(use_case_dir: Path, options: RunOptions | None = None) -> RunRe
     with (
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}),
         extensions,
+        memoized_backend_urls(),
         _lambda_output_to(log_path),
     ):
         _run(use_case_dir, template, options, result, progress)
@@ -248,8 +252,7 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
     clock = EmulatedClock()
     plan = FaultPlan(options.faults, clock)
     functions = stack.functions()
-    bound_values = _bound_values(stack, ap_arn) | set(created["buckets"]) | set(created["workgroups"])
-    functions, result.env_overrides = _apply_env_json(functions, _env_json(options, use_case_dir), bound_values)
+    functions, result.env_overrides = _apply_env_json(functions, _env_json(options, use_case_dir))
     runtime = LambdaRuntime(functions, clock, base_environment={"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION})
     athena = AthenaEmulator(session, clock, account_id=ACCOUNT, query_run_seconds=plan.slow_seconds)
     bedrock = BedrockEmulator()
@@ -263,7 +266,6 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
     (sm_logical, sm_arn), *others = created["state_machines"].items()
     if others:
         progress.say(f"template has several state machines; running {sm_logical}")
-    result.execution_name = f"local-{uuid.uuid4().hex[:12]}"
     with interceptor, clock.virtual_sleep() if options.virtual_sleep else contextlib.nullcontext():
         progress.say(f"start {sm_logical} execution {result.execution_name}")
         arn = sfn.start_execution(
@@ -308,18 +310,28 @@ def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunRes
 
 
 # --- setup -----------------------------------------------------------------------------------------
+def _access_point_name(use_case: str) -> str:
+    return f"fsxn-{use_case}-ap"[:50].lower()
+
+
 def _create_access_point(session: boto3.Session, use_case: str) -> tuple[str, str]:
     """A bucket behind an S3 access point: FSx for ONTAP exposes its volume the same way."""
     bucket = f"fsxn-volume-{use_case}"[:63].lower()
-    name = f"fsxn-{use_case}-ap"[:50].lower()
+    name = _access_point_name(use_case)
     session.client("s3").create_bucket(Bucket=bucket)
     session.client("s3control").create_access_point(AccountId=ACCOUNT, Name=name, Bucket=bucket)
     return f"arn:aws:s3:{REGION}:{ACCOUNT}:accesspoint/{name}", bucket
 
 
-def _parameters(template: Path, ap_arn: str, given: dict[str, str]) -> dict[str, str]:
-    from local.runner.stack import load_template  # noqa: PLC0415
+def check_parameters(use_case_dir: Path, given: dict[str, str]) -> dict[str, Any]:
+    """The stack's parameter values for a run, validated as CloudFormation validates them
+    (``local.template``); raises ``ParameterError`` before anything is created or run."""
+    template = use_case_dir / "template-deploy.yaml"
+    ap_arn = f"arn:aws:s3:{REGION}:{ACCOUNT}:accesspoint/{_access_point_name(use_case_dir.name)}"
+    return resolve_parameters(load_template(template), _parameters(template, ap_arn, given), source=str(template))
 
+
+def _parameters(template: Path, ap_arn: str, given: dict[str, str]) -> dict[str, str]:
     declared = load_template(template).get("Parameters") or {}
     params = dict(given)
     for name, spec in declared.items():
@@ -410,14 +422,6 @@ def _provision(stack: Stack, session: boto3.Session) -> dict[str, Any]:
     return created
 
 
-def _bound_values(stack: Stack, ap_arn: str) -> set[str]:
-    values = {ap_arn}
-    for phys in stack.physical.values():
-        values.add(str(phys.ref))
-        values.update(str(v) for v in phys.attrs.values())
-    return values
-
-
 def _env_json(options: RunOptions, use_case_dir: Path) -> dict[str, Any]:
     path = options.env_json or (use_case_dir.parent / "events" / "env.json")
     if not path.is_file():
@@ -427,31 +431,23 @@ def _env_json(options: RunOptions, use_case_dir: Path) -> dict[str, Any]:
 
 
 def _apply_env_json(
-    functions: list[FunctionSpec], env_json: dict[str, Any], bound: set[str]
+    functions: list[FunctionSpec], env_json: dict[str, Any]
 ) -> tuple[list[FunctionSpec], dict[str, list[str]]]:
-    """SAM's env.json semantics (per function, then ``Parameters`` for all), declared variables only.
-
-    Values the template binds to an emulated resource (bucket, table, topic, the access point) and
-    transport settings are kept: the overrides are meant for ``sam local invoke``.
+    """``events/env.json`` (SAM format: per function, then ``Parameters`` for all) fills only what
+    the stack cannot. It is written for ``sam local invoke``, which has no stack; here every
+    variable the template declares is resolved from the stack (its parameters, the emulated
+    resources), so the template's value always wins — ``--parameter FileSuffixes=.oas`` reaches
+    the function whatever env.json says. Variables env.json would set to another value are
+    reported under ``kept_from_template``; env.json never adds a variable the template does not
+    declare (as ``sam local invoke --env-vars`` does not).
     """
-    from dataclasses import replace  # noqa: PLC0415
-
     report: dict[str, list[str]] = {"applied": [], "kept_from_template": []}
-    out = []
     for spec in functions:
         overrides = {**(env_json.get("Parameters") or {}), **(env_json.get(spec.logical_id) or {})}
-        env = dict(spec.environment)
         for key, value in overrides.items():
-            if key not in env:
-                continue
-            if env[key] in bound or key.startswith(_TRANSPORT_VARIABLES):
-                if str(value) != env[key]:
-                    report["kept_from_template"].append(f"{spec.logical_id}.{key}")
-                continue
-            env[key] = str(value)
-            report["applied"].append(f"{spec.logical_id}.{key}")
-        out.append(replace(spec, environment=env))
-    return out, report
+            if key in spec.environment and str(value) != spec.environment[key]:
+                report["kept_from_template"].append(f"{spec.logical_id}.{key}")
+    return functions, report
 
 
 def _describe_samples(sample_set: Any) -> dict[str, Any]:
@@ -480,7 +476,7 @@ def _collect_items(result: RunResult, buckets: list[str]) -> None:
     storage = Storage(ACCOUNT)
     for bucket in buckets:
         for _key, raw in storage.objects(bucket, f"manifests/{execution}/"):
-            for line in raw.decode().splitlines():
+            for line in raw.decode().split("\n"):  # JSONL: records end at "\n" only, as the ItemReader reads them
                 if line.strip():
                     entry = json.loads(line)
                     manifest_keys.append(str(entry.get("key") or entry.get("Key")))
@@ -519,19 +515,26 @@ def _collect_outputs(
                     {"topic": topic_arn, "subject": envelope.get("Subject"), "message": envelope.get("Message")}
                 )
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
-    target = keep / use_case if keep else None
+    target = keep_dir(keep, use_case, result.execution_name) if keep else None
     storage = Storage(ACCOUNT)
+    index: dict[str, dict[str, str]] = {}
     for bucket in created["buckets"]:
-        for key, body in storage.objects(bucket, ""):
+        objects = list(storage.objects(bucket, ""))
+        paths = key_paths([key for key, _ in objects])
+        index[bucket] = {}
+        for key, body in objects:
             result.output_keys.append(f"s3://{bucket}/{key}")
             if target is not None:
-                path = target / bucket / key
+                relative = Path("s3", bucket, *paths[key])
+                path = target / relative
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(body)
+                index[bucket][key] = relative.as_posix()
     if target is not None:
         target.mkdir(parents=True, exist_ok=True)
         (target / "run.json").write_text(json.dumps(result.to_dict(history=True), indent=2, default=str))
         (target / "notifications.json").write_text(json.dumps(result.notifications, indent=2))
+        (target / "s3-keys.json").write_text(json.dumps(index, indent=1, ensure_ascii=False))
         result.outputs = str(target)
     else:
         buckets = ", ".join(f"s3://{b}" for b in created["buckets"])
@@ -542,10 +545,52 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _log_path(use_case_dir: Path, options: RunOptions) -> Path:
+def keep_dir(keep: Path, use_case: str, execution_name: str) -> Path:
+    """``--keep DIR``: each run in its own folder, named after its execution (never reused)."""
+    return keep / use_case / execution_name
+
+
+# One path segment of a kept S3 key: at most this many bytes (file systems allow 255).
+_MAX_SEGMENT_BYTES: Final = 240
+# Characters kept as they are in a path segment; everything else is percent-encoded (UTF-8), "~"
+# included, so the "~" markers below cannot come from a key.
+_SAFE_SEGMENT_CHARS: Final = "-_.!$&'()+,;=@ "
+
+
+def key_paths(keys: list[str]) -> dict[str, tuple[str, ...]]:
+    """A relative path (segments) for every S3 key, such that every key can be written.
+
+    A key is split on "/" and each segment percent-encoded (``%2F``-style, control characters,
+    ``%``, ``~`` and anything outside printable ASCII included); an empty segment becomes ``~``,
+    ``.``/``..`` become ``%2E``/``%2E%2E``; a segment longer than 240 bytes keeps its first 200
+    and ends ``~<sha256 prefix>``. An object whose path is also a folder of other keys (``a`` and
+    ``a/b``) is written as ``a~object``. Distinct keys always get distinct paths; ``s3-keys.json``
+    beside the tree maps each key back.
+    """
+    encoded = {key: tuple(_segment(part) for part in key.split("/")) for key in keys}
+    folders = {parts[:i] for parts in encoded.values() for i in range(1, len(parts))}
+    out: dict[str, tuple[str, ...]] = {}
+    for key, parts in encoded.items():
+        out[key] = (*parts[:-1], parts[-1] + "~object") if parts in folders else parts
+    return out
+
+
+def _segment(part: str) -> str:
+    if part == "":
+        return "~"
+    if part in {".", ".."}:
+        return part.replace(".", "%2E")
+    text = quote(part, safe=_SAFE_SEGMENT_CHARS)
+    if len(text.encode()) > _MAX_SEGMENT_BYTES:
+        digest = hashlib.sha256(part.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        text = f"{text[:200]}~{digest}"
+    return text
+
+
+def _log_path(use_case_dir: Path, options: RunOptions, execution_name: str) -> Path:
     if options.keep is not None:
-        path = options.keep / use_case_dir.name / "lambda.log"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = keep_dir(options.keep, use_case_dir.name, execution_name) / "lambda.log"
+        path.parent.mkdir(parents=True, exist_ok=False)
         return path
     fd, name = tempfile.mkstemp(prefix=f"local-{use_case_dir.name}-", suffix=".log")
     os.close(fd)
@@ -555,7 +600,7 @@ def _log_path(use_case_dir: Path, options: RunOptions) -> Path:
 @contextlib.contextmanager
 def _lambda_output_to(path: Path) -> Iterator[None]:
     """Handler logs (Powertools writes to stdout) go to a file; progress keeps the terminal."""
-    with path.open("a", encoding="utf-8") as log:
+    with path.open("w", encoding="utf-8") as log:
         saved: tuple[TextIO, TextIO] = (sys.stdout, sys.stderr)
         sys.stdout = sys.stderr = _Tee(log)
         try:

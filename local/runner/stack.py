@@ -25,36 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import decode
-
-from local.runner.intrinsics import NO_VALUE, IntrinsicError, IntrinsicResolver, bind_parameters
+from local.runner.intrinsics import NO_VALUE, IntrinsicResolver
 from local.runner.lambdas import FunctionSpec
+from local.template import ParameterError, TemplateError, cfn_text, load_template, resolve_parameters
+
+__all__ = ["ACCOUNT", "PARTITION", "REGION", "ParameterError", "Physical", "Stack", "TemplateError", "load_template"]
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 PARTITION = "aws"
-
-
-class TemplateError(IntrinsicError):
-    """The template cannot be run locally as written."""
-
-
-def load_template(path: Path) -> dict[str, Any]:
-    template, matches = decode(str(path))
-    if matches or template is None:
-        raise TemplateError(f"{path}: cannot decode: {[str(m) for m in matches]}")
-    plain: dict[str, Any] = _plain(template)
-    return plain
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
 
 
 @dataclass
@@ -82,15 +61,8 @@ class Stack(IntrinsicResolver):
         cls, template_path: Path, *, parameters: Mapping[str, str] | None = None, stack_name: str | None = None
     ) -> Stack:
         template = load_template(template_path)
-        declared = template.get("Parameters") or {}
-        given = dict(parameters or {})
-        unknown = set(given) - set(declared)
-        if unknown:
-            raise TemplateError(f"parameters not declared by {template_path}: {sorted(unknown)}")
-        bound, missing = bind_parameters(template, given)
-        values = {name: value if isinstance(value, list) else str(value) for name, value in bound.items()}
-        if missing:
-            raise TemplateError(f"{template_path}: no value for required parameters {missing}")
+        bound = resolve_parameters(template, dict(parameters or {}), source=str(template_path))
+        values = {name: value if isinstance(value, list) else cfn_text(value) for name, value in bound.items()}
         name = stack_name or f"local-{template_path.parent.name}"[:40]
         stack = cls(template_path=template_path, stack_name=name, parameters=values, template=template)
         stack._assign_physical_ids()

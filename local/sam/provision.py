@@ -19,6 +19,7 @@ from typing import Any
 
 from local.runner.intrinsics import NO_VALUE, IntrinsicError, IntrinsicResolver
 from local.sam.usecases import UseCase, UseCaseError
+from local.template import ParameterError, resolve_parameters
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -122,10 +123,24 @@ def known_values(use_case: UseCase, env_json: Mapping[str, Any]) -> dict[str, st
     return known
 
 
+def stack_parameters(use_case: UseCase, env_json: Mapping[str, Any]) -> dict[str, Any]:
+    """The stack's parameter values as CloudFormation would bind them: the values env.json gives
+    the functions for parameters they reference, the Defaults otherwise — validated (Type,
+    AllowedValues/Pattern, Min/Max, Rules) by ``local.template`` before anything is created."""
+    declared = use_case.template.get("Parameters") or {}
+    known = known_values(use_case, env_json)
+    given = {name: known[name] for name in declared if name in known}
+    try:
+        return resolve_parameters(use_case.template, given, source=f"{use_case.name} with events/env.json")
+    except ParameterError as exc:
+        raise UseCaseError(f"{use_case.name}: {exc}") from exc
+
+
 def provision(
     use_case: UseCase, env_json: Mapping[str, Any], session: Any, *, objects: int, seed: int = 0
 ) -> Provisioned:
     """Create the use case's resources in the emulated AWS that ``session``'s clients reach."""
+    stack_parameters(use_case, env_json)
     resolver = Resolver(use_case.template, known_values(use_case, env_json))
     resources: Mapping[str, Any] = use_case.template.get("Resources") or {}
     parameters: Mapping[str, Any] = use_case.template.get("Parameters") or {}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import decode
+from local import template as template_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_NAME = "template-deploy.yaml"
@@ -74,11 +74,12 @@ class UseCase:
 
 
 def load_template(path: Path) -> dict[str, Any]:
-    """Decode with cfn-lint's decoder: short-form tags become their long form, nothing is stripped."""
-    template, matches = decode(str(path))
-    if matches or template is None:
-        raise UseCaseError(f"{path}: cannot decode: {[str(m) for m in matches]}")
-    return dict(template)
+    """The template as ``local.template`` reads it for every local consumer (cfn-lint's decoder:
+    short-form tags become their long form, nothing is stripped)."""
+    try:
+        return template_model.load_template(path)
+    except template_model.TemplateError as exc:
+        raise UseCaseError(str(exc)) from exc
 
 
 def _walk_strings(node: Any) -> Iterator[str]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from local.__main__ import split_engine
 from local.cli import main, render_table
 from local.runner.run import RunResult
 
@@ -85,3 +87,31 @@ def test_script_rejects_bad_arguments(argv, message):
     done = subprocess.run([str(SCRIPT), *argv], capture_output=True, text=True, check=False)
     assert done.returncode == 2
     assert message in done.stderr
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("argv", "engine", "rest", "error"),
+    [
+        (["--uc", "x"], None, ["--uc", "x"], None),
+        (["--engine", "sam", "--json"], "sam", ["--json"], None),
+        (["--json", "--engine=auto"], "auto", ["--json"], None),
+        (["--engine"], None, [], "--engine needs a value (embedded|sam|auto)"),
+        (["--engine", "docker"], None, [], "unknown engine 'docker' (expected embedded, sam or auto)"),
+    ],
+)
+def test_one_entry_point_splits_the_engine_from_its_arguments(argv, engine, rest, error):
+    assert split_engine(argv) == (engine, rest, error)
+
+
+@pytest.mark.unit
+def test_python_dash_m_local_dispatches_to_the_embedded_engine():
+    done = subprocess.run(
+        [sys.executable, "-m", "local", "--engine", "embedded", "--uc", "no-such-use-case"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
+    assert done.returncode == 2
+    assert "unknown use case(s): no-such-use-case" in done.stderr

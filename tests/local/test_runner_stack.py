@@ -54,7 +54,7 @@ def test_fixture_template_resolves_against_emulated_names():
 def test_required_and_unknown_parameters_are_errors():
     with pytest.raises(TemplateError, match="AccessPointArn"):
         Stack.load(FIXTURE)
-    with pytest.raises(TemplateError, match="not declared"):
+    with pytest.raises(TemplateError, match=r"Parameters: \[Typo\] do not exist in the template"):
         Stack.load(FIXTURE, parameters={"AccessPointArn": AP, "Typo": "1"})
 
 

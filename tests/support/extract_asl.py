@@ -12,19 +12,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
-from tests.support.templates import REPO_ROOT, all_templates, load_template, state_machines
-
-
-def opt_in_parameters(template: dict[str, Any]) -> dict[str, str]:
-    """Every boolean-style parameter set to 'true'."""
-    params = template.get("Parameters", {}) or {}
-    return {
-        name: "true"
-        for name, spec in params.items()
-        if sorted(str(v) for v in spec.get("AllowedValues", [])) == ["false", "true"]
-    }
+from tests.support.templates import (
+    REPO_ROOT,
+    all_templates,
+    deployable,
+    load_template,
+    opt_in_parameters,
+    state_machines,
+)
 
 
 def main(argv: list[str]) -> int:
@@ -36,7 +32,7 @@ def main(argv: list[str]) -> int:
     written = 0
     for path in all_templates():
         template = load_template(path)
-        variants = {"default": {}, "opt-in": opt_in_parameters(template)}
+        variants = {"default": {}, "opt-in": deployable(template, opt_in_parameters(template))}
         for variant, params in variants.items():
             for logical_id, definition in state_machines(template, params).items():
                 stem = str(path.relative_to(REPO_ROOT).parent).replace("/", "_") or "root"

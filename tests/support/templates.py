@@ -16,8 +16,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from local.runner import stack
-from local.runner.intrinsics import NO_VALUE, IntrinsicResolver, bind_parameters
+from local.runner.intrinsics import NO_VALUE, IntrinsicResolver
+from local.template import ParameterError, resolve_parameters
+from local.template import load_template as _load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -39,7 +40,7 @@ _PSEUDO = {
 
 def load_template(path: str | Path) -> dict[str, Any]:
     """Decode a template with cfn-lint's decoder (the runner's loader); raise if it does not parse."""
-    return stack.load_template(Path(path))
+    return _load_template(Path(path))
 
 
 def all_templates() -> list[Path]:
@@ -115,16 +116,15 @@ class Resolver(IntrinsicResolver):
         self.conditions = {}
         self.region = REGION
         declared = self.template.get("Parameters", {}) or {}
-        unknown = set(parameters) - set(declared)
-        if unknown:
-            raise KeyError(f"parameters not declared by the template: {sorted(unknown)}")
         # Required parameters without a value get a placeholder that looks like one.
         placeholders = {
             name: _placeholder(name, spec)
             for name, spec in declared.items()
             if name not in parameters and "Default" not in spec
         }
-        self.values, _ = bind_parameters(self.template, {**placeholders, **parameters})
+        # Bound and validated as CloudFormation does (local.template): a parameter set the
+        # service would refuse raises ParameterError instead of resolving to a stack.
+        self.values = resolve_parameters(self.template, {**placeholders, **parameters})
 
     def all_conditions(self) -> dict[str, bool]:
         return {name: self.condition(name) for name in self.template.get("Conditions", {}) or {}}
@@ -173,6 +173,45 @@ class Resolver(IntrinsicResolver):
         if attr in {"Name", "TopicName", "QueueName"}:
             return physical_id(logical)
         return f"{physical_id(logical)}.{attr}"
+
+
+# Example values for parameters a template's Rules demand once a switch is on (EnableAlarms=true
+# needs KmsKeyArn), by the end of the parameter's name.
+_RULE_COMPANIONS = {
+    "KmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0000abcd-00ab-40cd-80ef-000000000000",
+}
+
+
+def opt_in_parameters(template: Mapping[str, Any]) -> dict[str, str]:
+    """Every boolean-style parameter ('true'/'false') set to 'true'."""
+    params = template.get("Parameters", {}) or {}
+    return {
+        name: "true"
+        for name, spec in params.items()
+        if sorted(str(v) for v in spec.get("AllowedValues", [])) == ["false", "true"]
+    }
+
+
+def deployable(template: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, str]:
+    """``params`` as a stack CloudFormation accepts: when the template's Rules refuse them, every
+    parameter the Rules name that is not given and has an example value (``_RULE_COMPANIONS``)
+    gets it. Raises ``ParameterError`` when the set is still refused (a test must not reason about
+    a stack that cannot exist)."""
+    try:
+        Resolver(template, params)
+    except ParameterError:
+        pass
+    else:
+        return dict(params)
+    declared = template.get("Parameters") or {}
+    named = set(re.findall(r"'Ref': '([A-Za-z0-9]+)'", str(template.get("Rules") or {})))
+    completed = dict(params)
+    for name in sorted(named & set(declared) - set(params)):
+        example = next((v for suffix, v in _RULE_COMPANIONS.items() if name.endswith(suffix)), None)
+        if example is not None:
+            completed[name] = example
+    Resolver(template, completed)
+    return completed
 
 
 def _placeholder(name: str, spec: Mapping[str, Any]) -> str:

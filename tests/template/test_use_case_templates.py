@@ -29,8 +29,10 @@ from tests.support.templates import (
     REGION,
     REPO_ROOT,
     Resolver,
+    deployable,
     iter_states,
     load_template,
+    opt_in_parameters,
     state_machines,
     use_case_templates,
 )
@@ -63,11 +65,8 @@ def _with_access_point(template: Mapping[str, Any], params: Mapping[str, str]) -
 
 
 def _switches_on(template: Mapping[str, Any]) -> dict[str, str]:
-    return {
-        name: "true"
-        for name, spec in (template.get("Parameters") or {}).items()
-        if sorted(map(str, spec.get("AllowedValues", []))) == ["false", "true"]
-    }
+    """Every 'true'/'false' parameter on, and what the template's Rules then demand."""
+    return deployable(template, opt_in_parameters(template))
 
 
 def parameter_sets(template: Mapping[str, Any]) -> Iterator[dict[str, str]]:
@@ -139,10 +138,16 @@ _BAD_POLICY = {
                                 {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
                                 {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"},
                                 {"Effect": "Allow", "Action": "xray:PutTraceSegments", "Resource": "*"},
-                                {"Effect": "Allow", "Action": "s3:GetObject",
-                                 "Resource": "arn:aws:s3:::my-ap-abc-ext-s3alias/*"},
-                                {"Effect": "Allow", "Action": "s3:ListBucket",
-                                 "Resource": "arn:aws:s3:us-east-1:123456789012:accesspoint/*"},
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "s3:GetObject",
+                                    "Resource": "arn:aws:s3:::my-ap-abc-ext-s3alias/*",
+                                },
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "s3:ListBucket",
+                                    "Resource": "arn:aws:s3:us-east-1:123456789012:accesspoint/*",
+                                },
                             ]
                         }
                     }

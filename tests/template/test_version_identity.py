@@ -18,7 +18,7 @@ from cfnlint.decode import decode_str
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.templates import REPO_ROOT, Resolver, all_templates, load_template
+from tests.support.templates import REPO_ROOT, Resolver, all_templates, deployable, load_template, opt_in_parameters
 from tests.template.version_identity import (
     DESCRIPTION_LIMIT,
     UnboundedError,
@@ -42,12 +42,8 @@ IDS = [str(p.relative_to(REPO_ROOT)) for p in TEMPLATES]
 
 
 def _switches_on(template: Mapping[str, Any]) -> dict[str, str]:
-    """Every 'true'/'false' parameter set to 'true'."""
-    return {
-        name: "true"
-        for name, spec in (template.get("Parameters") or {}).items()
-        if sorted(map(str, spec.get("AllowedValues", []))) == ["false", "true"]
-    }
+    """Every 'true'/'false' parameter set to 'true' (and what the template's Rules then demand)."""
+    return deployable(template, opt_in_parameters(template))
 
 
 def _alternatives(name: str, spec: Mapping[str, Any]) -> Iterator[str]:
@@ -106,7 +102,8 @@ def test_every_allowed_value_change_keeps_versions_and_functions_in_step(path: P
             if name == "EnableSnapStart":
                 continue
             for value in _alternatives(name, spec):
-                assert identity_problems(template, base, {**base, name: value}) == [], (name, value)
+                after = deployable(template, {**base, name: value})  # as CloudFormation would accept it
+                assert identity_problems(template, base, after) == [], (name, value)
                 swept += 1
     assert swept
 
@@ -206,7 +203,8 @@ def test_a_single_code_hash_for_every_version_is_caught() -> None:
     bad = _decode(head + "Description: !Sub '${WorkCodeHash}'" + tail)
     problems = identity_problems(bad, {}, {"WorkCodeHash": "0123456789abcdef"})
     assert "OtherVersion is replaced but OtherFunction is unchanged: PublishVersion would refuse to publish it" in (
-        problems)
+        problems
+    )
 
 
 def test_configuration_that_misses_the_version_is_caught() -> None:
@@ -220,9 +218,10 @@ def test_configuration_that_misses_the_version_is_caught() -> None:
 def test_the_string_sweep_reaches_a_bad_value() -> None:
     # The hypothesis sweep above draws values of every patterned parameter; prove one draw is enough.
     bad = _decode(
-        BASE.replace("Prefix: {Type: String, Default: '', MaxLength: 32}",
-                     "Prefix: {Type: String, Default: '', MaxLength: 32, AllowedPattern: '^[a-z/]{0,32}$'}")
-        .replace("Description: !Sub '${WorkCodeHash} ${Prefix}'", "Description: !Sub '${WorkCodeHash}'")
+        BASE.replace(
+            "Prefix: {Type: String, Default: '', MaxLength: 32}",
+            "Prefix: {Type: String, Default: '', MaxLength: 32, AllowedPattern: '^[a-z/]{0,32}$'}",
+        ).replace("Description: !Sub '${WorkCodeHash} ${Prefix}'", "Description: !Sub '${WorkCodeHash}'")
     )
     assert _string_parameters(bad) == ["Prefix"]
     value = "designs/"

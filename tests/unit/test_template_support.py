@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from cfnlint.decode import decode_str
 
+from local.template import ParameterError
 from tests.support.templates import Resolver, state_machines
 
 pytestmark = pytest.mark.unit
@@ -84,5 +85,5 @@ def test_lists_and_select(template: dict) -> None:
 
 
 def test_undeclared_parameters_are_rejected(template: dict) -> None:
-    with pytest.raises(KeyError, match="Nope"):
+    with pytest.raises(ParameterError, match="Nope"):
         Resolver(template, {"Nope": "1"})

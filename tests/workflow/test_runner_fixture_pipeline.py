@@ -62,7 +62,7 @@ def test_happy_path(tmp_path):
     assert result.emulated["bedrock-runtime Converse"] == 1
     assert result.functions["ProcessFunction"]["invocations"] == 4  # 10 items, batches of 3
     assert result.states_executed >= 4 + 4  # main states + one per child execution
-    kept = tmp_path / "mini-pipeline"
+    kept = tmp_path / "mini-pipeline" / result.execution_name
     assert (kept / "run.json").is_file()
     assert (kept / "lambda.log").is_file()
     assert any(p.name == "report.md" for p in kept.rglob("report.md"))
