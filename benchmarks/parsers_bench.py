@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import resource
 import subprocess
@@ -31,6 +30,7 @@ from typing import Any
 
 import gdstk
 
+from benchmarks.common import write_result
 from tests.uc06.conftest import load_function
 
 REPO = Path(__file__).resolve().parent.parent
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a small library (about 4 MB of GDSII)")
     parser.add_argument("--runs", type=int, default=3, help="runs per reader and file; the best counts")
-    parser.add_argument("--out", type=Path, default=REPO / ".build" / "parsers_bench.json", help="JSON output")
+    parser.add_argument("--out", type=Path, help="JSON output (default benchmarks/results/parsers.json)")
     parser.add_argument("--workdir", type=Path, help="where to write the layouts (default: a temp dir)")
     parser.add_argument("--worker", nargs=2, metavar=("READER", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -206,15 +206,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['gdstk']['peak_rss_mb']:>13.1f}  {agree} ({row['cell_count']} cells, {row['layer_count']} layers)"
         )
     sys.stdout.write("\n".join(lines) + "\n")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "chunk_bytes": CHUNK_BYTES,
-        "rows": rows,
-    }
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    sys.stdout.write(f"wrote {args.out}\n")
+    # The machine (CPU, cores, memory, OS, Python) and the date come with every benchmark's JSON.
+    out = write_result("parsers", {"chunk_bytes": CHUNK_BYTES, "rows": rows}, args.out)
+    sys.stdout.write(f"wrote {out}\n")
     return 0 if all(all(row["agree"].values()) for row in rows) else 1
 
 

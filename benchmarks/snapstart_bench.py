@@ -182,12 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm", type=int, default=5, help="warm invocations per process")
     parser.add_argument("--no-restore", action="store_true", help="skip the CRIU columns")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument("--out", type=Path, help="also write the JSON, with the date, to this file")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warm < 1:
         parser.error("--runs and --warm must be at least 1")
     with tempfile.TemporaryDirectory(prefix="snapstart-bench-") as tmp:
         rows, failures, restore_skipped = measure(args.runs, args.warm, not args.no_restore, Path(tmp))
     info = machine()
+    if args.out and not failures:
+        from benchmarks.common import write_result  # common imports this module: not at the top
+
+        write_result("handlers", {"runs": args.runs, "warm": args.warm, "rows": rows}, args.out)
     if args.json:
         report = {"machine": info, "runs": args.runs, "warm": args.warm, "rows": rows, "failures": failures}
         print(json.dumps(report, indent=2))

@@ -14,7 +14,7 @@ ALL_STAGES=(ruff mypy shellcheck cfn-lint asl guard pytest)
 usage() {
   cat <<EOF
 Usage: scripts/test.sh [--only STAGE[,STAGE...]] [--skip STAGE[,STAGE...]] [--with-sam]
-                       [--with-snapstart] [--pytest-args "ARGS"] [--help]
+                       [--with-snapstart] [--workers N] [--pytest-args "ARGS"] [--help]
 
 Runs scripts/setup.sh (installs only what changed), then these stages:
   ruff        ruff check over all Python
@@ -24,7 +24,8 @@ Runs scripts/setup.sh (installs only what changed), then these stages:
   asl         asl-validator over every state machine definition, extracted from the templates
               with DefinitionSubstitutions resolved, for default and opt-in parameters
   guard       scripts/guard-check.sh: cfn-guard rule unit tests + every template against every rule
-  pytest      all test layers except the opt-in tiers (markers sam, criu); no tests = failure
+  pytest      all test layers except the opt-in tiers (markers sam, criu); no tests = failure;
+              in parallel workers (pytest-xdist), one per core unless --workers says otherwise
 
 Opt-in tiers (slow, need extra system tools; see README):
   --with-sam        scripts/test-sam.sh: sam local invoke of every function in a Lambda container
@@ -32,6 +33,8 @@ Opt-in tiers (slow, need extra system tools; see README):
 
   --only LIST         run only these stages (comma-separated)
   --skip LIST         skip these stages
+  --workers N         pytest-xdist workers (default: TEST_WORKERS, else the core count);
+                      0 runs every test in this one process
   --pytest-args ARGS  extra arguments for pytest (e.g. "-k routing -x")
   --help              show this help
 EOF
@@ -59,18 +62,26 @@ SKIP=()
 WITH_SAM=0
 WITH_SNAPSTART=0
 PYTEST_ARGS=""
+WORKERS="${TEST_WORKERS:-}"
+WORKERS_FROM="TEST_WORKERS"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --only) need_value "$1" "$#" "${2-}"; split_list ONLY "$1" "$2"; shift ;;
     --skip) need_value "$1" "$#" "${2-}"; split_list SKIP "$1" "$2"; shift ;;
     --with-sam) WITH_SAM=1 ;;
     --with-snapstart) WITH_SNAPSTART=1 ;;
+    --workers) need_value "$1" "$#" "${2-}"; WORKERS="$2"; WORKERS_FROM="--workers"; shift ;;
     --pytest-args) need_arg "$1" "$#"; PYTEST_ARGS="$2"; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage_error "unknown option '$1'" ;;
   esac
   shift
 done
+
+if [[ -z "$WORKERS" ]]; then WORKERS="$(nproc)"
+elif [[ ! "$WORKERS" =~ ^(0|[1-9][0-9]{0,2})$ ]]; then
+  usage_error "$WORKERS_FROM must be a whole number of workers (0 = no workers), got '$WORKERS'"
+fi
 
 selected() {
   local stage="$1"
@@ -137,7 +148,12 @@ stage_guard() { "$ROOT/scripts/guard-check.sh"; }
 stage_pytest() {
   local rc=0 args=()
   if [[ -n "$PYTEST_ARGS" ]]; then read -r -a args <<<"$PYTEST_ARGS"; fi
-  pytest -m "not sam and not criu" -p no:cacheprovider "${args[@]}" || rc=$?
+  # --dist loadscope: all tests of a module (of a class, for methods) run on one worker, so a
+  # module-scoped fixture (the manifest memory measurement, a decoded template) is built once,
+  # not once per worker that happens to receive one of its tests. -n 0: no workers, one process.
+  local parallel=(-n "$WORKERS")
+  if [[ "$WORKERS" != 0 ]]; then parallel+=(--dist loadscope); fi
+  pytest -m "not sam and not criu" -p no:cacheprovider "${parallel[@]}" "${args[@]}" || rc=$?
   # pytest exit 5 = no tests collected: that is a failure, never a pass.
   if [[ $rc -eq 5 ]]; then log "pytest collected no tests"; return 1; fi
   return "$rc"

@@ -346,7 +346,11 @@ class ManifestWriter:
         if not isinstance(record, Mapping):
             raise InvalidInputError(f"manifest record must be a mapping, got {type(record).__name__}")
         try:
-            line = _ENCODER.encode(record).translate(_LINE_BREAK_ESCAPES)
+            line = _ENCODER.encode(record)
+            # JSON escapes every C0 control character, so only a non-ASCII line can hold a raw
+            # line break; skipping translate() for ASCII lines is most of the writer's CPU time.
+            if not line.isascii():
+                line = line.translate(_LINE_BREAK_ESCAPES)
         except (TypeError, ValueError) as e:
             raise InvalidInputError(f"manifest record {self._count} is not JSON-serializable: {e}") from e
         size = len(self._buffer)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
+from moto.s3.models import s3_backends
 
 from tests.support.lambda_context import FakeLambdaContext
+from tests.support.lint import Linter
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
+PARTITION = "aws"
 
 _FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -61,6 +64,17 @@ class AccessPointFixture:
     def put(self, key: str, body: bytes = b"x") -> None:
         self.s3.put_object(Bucket=self.arn, Key=key, Body=body)
 
+    def put_many(self, keys: Iterable[str], body: bytes = b"") -> None:
+        """Store many objects behind the access point straight into moto's S3 backend.
+
+        The same objects ``put`` would create (the access point's bucket is where they live), but
+        without an HTTP round trip through botocore and moto's responses for each one: a test that
+        needs thousands of objects to list pays for the listing it tests, not for the uploads.
+        """
+        backend = s3_backends[ACCOUNT][PARTITION]
+        for key in keys:
+            backend.put_object(self.bucket, key, body)
+
 
 @pytest.fixture
 def s3_access_point(aws: boto3.Session) -> AccessPointFixture:
@@ -85,3 +99,9 @@ def output_bucket(aws: boto3.Session) -> str:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+@pytest.fixture(scope="session")
+def cfn_lint() -> Linter:
+    """cfn-lint's matches per template file, computed once per test process (tests/support/lint.py)."""
+    return Linter()

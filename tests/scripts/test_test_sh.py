@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -85,6 +86,10 @@ def test_a_clean_template_passes_the_cfn_lint_stage(tmp_path: Path) -> None:
         (["--only"], "--only needs a value"),
         (["--only", ","], "--only needs a value"),
         (["--pytest-args"], "--pytest-args needs a value"),
+        (["--workers"], "--workers needs a value"),
+        (["--workers", "two"], "--workers must be a whole number of workers (0 = no workers), got 'two'"),
+        (["--workers", "-1"], "--workers must be a whole number of workers (0 = no workers), got '-1'"),
+        (["--workers", "007"], "--workers must be a whole number of workers"),
     ],
 )
 def test_bad_stage_lists_stop_the_command_before_any_stage(args: list[str], message: str) -> None:
@@ -103,3 +108,13 @@ def test_unknown_option_is_rejected() -> None:
     )
     assert result.returncode == 2
     assert "unknown option '--bogus'" in result.stderr
+
+
+def test_a_bad_worker_count_in_the_environment_is_a_usage_error() -> None:
+    result = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "test.sh"), "--only", "ruff"],
+        capture_output=True, text=True, check=False, timeout=60, env={**os.environ, "TEST_WORKERS": "many"},
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "TEST_WORKERS must be a whole number of workers (0 = no workers), got 'many'" in result.stderr
+    assert result.stdout == ""

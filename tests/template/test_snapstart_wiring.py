@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.api import lint, lint_file
+from cfnlint.api import lint
 from cfnlint.decode import decode_str
 
+from tests.support.lint import Linter
 from tests.support.templates import REPO_ROOT, Resolver, all_templates, iter_states, load_template, state_machines
 
 pytestmark = pytest.mark.template
@@ -214,8 +215,8 @@ def test_use_case_templates_have_functions_to_check() -> None:
 
 
 @pytest.mark.parametrize("path", all_templates(), ids=lambda p: str(p.relative_to(REPO_ROOT)))
-def test_cfn_lint_never_reports_w2530(path: Path) -> None:
-    assert [str(m) for m in lint_file(path) if m.rule.id == "W2530"] == []
+def test_cfn_lint_never_reports_w2530(path: Path, cfn_lint: Linter) -> None:
+    assert [str(m) for m in cfn_lint.matches(path) if m.rule.id == "W2530"] == []
 
 
 # --------------------------------------------------------------- the checks fail on bad wiring

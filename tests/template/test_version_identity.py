@@ -8,6 +8,8 @@ identity fits Lambda's 256-character Description limit for every value the param
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -35,6 +37,13 @@ SNAPSTART = {"EnableSnapStart": "true"}
 
 def _templates_with_versions() -> list[Path]:
     return [path for path in all_templates() if versions(load_template(path))]
+
+
+@functools.cache
+def _decoded(path: Path) -> dict[str, Any]:
+    """The decoded template, shared by the examples of the sweep below: identity_problems only reads
+    it (test_identity_problems_leave_the_template_as_it_was), and decoding is most of an example."""
+    return load_template(path)
 
 
 TEMPLATES = _templates_with_versions()
@@ -122,10 +131,20 @@ def _value_of(spec: Mapping[str, Any]) -> st.SearchStrategy[str]:
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=IDS)
+def test_identity_problems_leave_the_template_as_it_was(path: Path) -> None:
+    template = _decoded(path)
+    pristine = copy.deepcopy(template)
+    function = sorted(versions(template).values())[0]
+    identity_problems(template, SNAPSTART, _switches_on(template))
+    identity_problems(template, SNAPSTART, {**SNAPSTART, f"{function.removesuffix('Function')}CodeHash": "0" * 16})
+    assert template == pristine
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=IDS)
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_valid_string_value_keeps_versions_and_functions_in_step(path: Path, data: st.DataObject) -> None:
-    template = load_template(path)
+    template = _decoded(path)
     names = _string_parameters(template)
     name = data.draw(st.sampled_from(names), label="parameter")
     value = data.draw(_value_of(template["Parameters"][name]), label="value")

@@ -77,7 +77,10 @@ def changes(template: Mapping[str, Any], before: Mapping[str, str], after: Mappi
     A resource counts when any of its resolved properties differs. Versions that exist in only one
     of the two parameter sets are not counted (creating or deleting them is not a replacement).
     """
-    old, new = _resolved(template, before), _resolved(template, after)
+    return _changes(template, _resolved(template, before), _resolved(template, after))
+
+
+def _changes(template: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]) -> Changes:
     version_of = versions(template)
     functions = {lid for lid, res in template["Resources"].items() if res.get("Type") == "AWS::Lambda::Function"}
     modified = frozenset(lid for lid in functions if lid in old and lid in new and old[lid] != new[lid])
@@ -87,9 +90,9 @@ def changes(template: Mapping[str, Any], before: Mapping[str, str], after: Mappi
 
 def identity_problems(template: Mapping[str, Any], before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
     """Every way the update ``before`` -> ``after`` breaks a published version's identity."""
-    result = changes(template, before, after)
+    new = _resolved(template, after)  # resolved once: the comparison and the checks below share it
+    result = _changes(template, _resolved(template, before), new)
     by_function = {function: version for version, function in result.version_of.items()}
-    new = _resolved(template, after)
     problems = []
     for version in sorted(result.replaced_versions):
         function = result.version_of[version]

@@ -48,8 +48,7 @@ def test_manifest_holds_matching_objects_and_the_reply_only_counts(fn, s3_access
 
 
 def test_payload_size_does_not_grow_with_the_object_count(fn, s3_access_point, output_bucket):
-    for i in range(2500):  # three listing pages
-        s3_access_point.s3.put_object(Bucket=s3_access_point.arn, Key=f"designs/f{i:05d}.gds", Body=b"")
+    s3_access_point.put_many(f"designs/f{i:05d}.gds" for i in range(2500))  # three listing pages
     reply = fn.handler.handler({"execution_id": "big"}, FakeLambdaContext(remaining_ms=600_000))
     assert reply["object_count"] == 2500
     assert len(json.dumps(reply)) < 400
@@ -67,8 +66,7 @@ def test_throttled_listing_raises_the_transient_error(fn, s3_access_point, outpu
 
 
 def test_deadline_aborts_without_leaving_a_manifest(fn, s3_access_point, output_bucket, fake_deadline):
-    for i in range(1000):
-        s3_access_point.s3.put_object(Bucket=s3_access_point.arn, Key=f"designs/f{i:04d}.gds", Body=b"")
+    s3_access_point.put_many(f"designs/f{i:04d}.gds" for i in range(1000))
     with pytest.raises(DeadlineExceededError):
         fn.handler.discover(s3_access_point.s3, access_point_arn=s3_access_point.arn, output_bucket=output_bucket,
                             execution_id="e2", prefix="designs/", suffixes=[".gds"], deadline=fake_deadline(0))
