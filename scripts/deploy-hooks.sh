@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Deploys the Guard Hook that enforces guard-rules/*.guard server-side (guard-rules/hook-template.yaml).
-# Order: validate the rules locally -> build the rules archive -> deploy the stack with the hook
-# disabled -> upload the archive -> point the hook at the uploaded object version and enable it.
-# Reruns are idempotent: an unchanged archive is not uploaded again (sha256 kept in the object's
-# metadata) and `aws cloudformation deploy` makes no change when nothing changed.
+# Order: validate the rules locally -> build the rules archive -> on a first creation only, deploy
+# the stack (rules bucket and role; no hook yet) -> upload the archive -> point the hook at the
+# uploaded object version, enabled -> verify the hook's role can read that version.
+# A rerun never disables an existing hook: it uploads the new archive next to the pinned one and
+# swaps the version in one update with HookStatus=ENABLED, so enforcement stays on even when a step
+# fails or the run is interrupted. Reruns are idempotent: an unchanged archive is not uploaded again
+# (sha256 kept in the object's metadata) and `aws cloudformation deploy` makes no change when
+# nothing changed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,9 +32,12 @@ Deploys the CloudFormation Guard Hook that evaluates every stack operation of th
 Region against guard-rules/*.guard (see guard-rules/README.md for the rollout):
   1. scripts/guard-check.sh: cfn-guard unit tests and the repository's templates
   2. build $RULES_KEY from guard-rules/*.guard
-  3. aws cloudformation deploy with HookStatus=DISABLED
+  3. first creation only (no hook in the stack yet): aws cloudformation deploy of the rules
+     bucket and role; an existing hook is never disabled or redeployed without its rules
   4. upload the archive to the stack's versioned rules bucket (skipped when unchanged)
   5. aws cloudformation deploy with HookStatus=ENABLED, pinned to the archive's VersionId
+  6. verify: the pinned version exists and the hook's execution role may list the bucket and
+     read that version (iam simulate-principal-policy); a failure exits 1
 
   --failure-mode MODE  WARN (default: findings are reported, operations go on) or FAIL (non-compliant
                        operations are stopped). FAIL is used only when given here, on every run.
@@ -100,6 +107,20 @@ stack_output() {
     --query "Stacks[0].Outputs[?OutputKey=='$name'].OutputValue | [0]" --output text
 }
 
+# Prints "absent" (no stack), "no-hook" (stack without a hook) or "hook"; fails on other errors.
+hook_state() {
+  local out err rc=0
+  err="$(mktemp)"
+  out="$(aws_read cloudformation describe-stacks --stack-name "$STACK_NAME" \
+    --query "Stacks[0].Outputs[?OutputKey=='GuardHookArn'].OutputValue | [0]" --output text 2>"$err")" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    if grep -q 'does not exist' "$err"; then rm -f "$err"; echo absent; return 0; fi
+    cat "$err" >&2; rm -f "$err"; return 1
+  fi
+  rm -f "$err"
+  if [[ -n "$out" && "$out" != "None" ]]; then echo hook; else echo no-hook; fi
+}
+
 deploy_stack() {
   local status="$1"; shift
   aws_write cloudformation deploy \
@@ -112,11 +133,11 @@ deploy_stack() {
 }
 
 # --- 1. validate the rules locally ------------------------------------------------------------
-log "1/5 validating guard rules and templates ($GUARD_CHECK)"
+log "1/6 validating guard rules and templates ($GUARD_CHECK)"
 "$GUARD_CHECK" || die "guard rules or templates failed validation; nothing was deployed"
 
 # --- 2. build the rules archive -----------------------------------------------------------------
-log "2/5 building the rules archive"
+log "2/6 building the rules archive"
 shopt -s nullglob
 rule_files=("$RULES_DIR"/*.guard)
 shopt -u nullglob
@@ -137,12 +158,21 @@ if [[ $DRY_RUN -eq 0 ]]; then
     || die "the AWS CLI has no working credentials"
 fi
 
-# --- 3. deploy the stack with the hook disabled -------------------------------------------------
-log "3/5 deploying stack $STACK_NAME with the hook disabled"
-deploy_stack DISABLED
+# --- 3. first creation only: the bucket and role, no hook yet -----------------------------------
+# The hook exists once the stack has a GuardHookArn output. Then this step is skipped: deploying
+# HookStatus=DISABLED here would switch enforcement off until step 5, and leave it off if a later
+# step failed or the run were interrupted.
+HOOK_STATE="$(hook_state)" || die "cannot describe stack $STACK_NAME"
+case "$HOOK_STATE" in
+  absent | no-hook)
+    log "3/6 deploying stack $STACK_NAME (rules bucket and role; the hook is created in step 5)"
+    deploy_stack DISABLED ;;
+  hook)
+    log "3/6 stack $STACK_NAME has an enabled hook: it stays enabled while the rules version is swapped" ;;
+esac
 
 # --- 4. upload the archive ----------------------------------------------------------------------
-log "4/5 uploading the rules archive"
+log "4/6 uploading the rules archive"
 BUCKET=""
 if [[ $DRY_RUN -eq 1 ]]; then
   # The stack may not exist yet: a dry run then names the output instead of the bucket.
@@ -186,14 +216,41 @@ if [[ -z "$VERSION_ID" ]]; then
   fi
 fi
 
-# --- 5. point the hook at the new version and enable it -----------------------------------------
-log "5/5 enabling the hook ($FAILURE_MODE) on s3://$BUCKET/$RULES_KEY version $VERSION_ID"
+# --- 5. point the hook at the new version, enabled ------------------------------------------------
+log "5/6 enabling the hook ($FAILURE_MODE) on s3://$BUCKET/$RULES_KEY version $VERSION_ID"
 deploy_stack ENABLED "RulesObjectVersionId=$VERSION_ID"
 
 if [[ $DRY_RUN -eq 1 ]]; then
+  log "6/6 [dry-run] would verify that the hook's role can read version $VERSION_ID"
   log "dry run: no change was made"
   exit 0
 fi
 HOOK_ARN="$(stack_output GuardHookArn)" || die "cannot read the outputs of stack $STACK_NAME"
 [[ -n "$HOOK_ARN" && "$HOOK_ARN" != "None" ]] || die "stack $STACK_NAME has no GuardHookArn output after enabling"
-log "done: $HOOK_ARN enabled in $FAILURE_MODE mode with rules version $VERSION_ID"
+
+# --- 6. verify the hook can read the pinned rules version -----------------------------------------
+# A hook in FAIL mode that cannot load its rules blocks every stack operation of the account and
+# Region: check the object version exists and that the execution role's policy allows what the
+# hook does with it (list the bucket, get the object version) before reporting success.
+log "6/6 verifying that the hook can read s3://$BUCKET/$RULES_KEY version $VERSION_ID"
+aws_read s3api head-object --bucket "$BUCKET" --key "$RULES_KEY" --version-id "$VERSION_ID" \
+  --query VersionId --output text >/dev/null \
+  || die "the pinned rules version $VERSION_ID is not readable in s3://$BUCKET/$RULES_KEY"
+ROLE_ARN="$(stack_output HookExecutionRoleArn)" || die "cannot read the outputs of stack $STACK_NAME"
+[[ "$ROLE_ARN" =~ ^arn:(aws[a-z-]*):iam::[0-9]{12}:role/ ]] \
+  || die "stack $STACK_NAME has no HookExecutionRoleArn output (got '$ROLE_ARN')"
+PARTITION="${BASH_REMATCH[1]}"
+denied="$(aws_read iam simulate-principal-policy --policy-source-arn "$ROLE_ARN" \
+  --action-names s3:GetObject s3:GetObjectVersion \
+  --resource-arns "arn:$PARTITION:s3:::$BUCKET/$RULES_KEY" \
+  --query "EvaluationResults[?EvalDecision!='allowed'].EvalActionName" --output text)" \
+  || die "cannot simulate the policy of $ROLE_ARN"
+denied_list="$(aws_read iam simulate-principal-policy --policy-source-arn "$ROLE_ARN" \
+  --action-names s3:ListBucket --resource-arns "arn:$PARTITION:s3:::$BUCKET" \
+  --query "EvaluationResults[?EvalDecision!='allowed'].EvalActionName" --output text)" \
+  || die "cannot simulate the policy of $ROLE_ARN"
+for result in "$denied" "$denied_list"; do
+  [[ -z "$result" || "$result" == "None" ]] \
+    || die "the hook's role $ROLE_ARN is not allowed: $result (the hook could not load its rules)"
+done
+log "done: $HOOK_ARN enabled in $FAILURE_MODE mode with rules version $VERSION_ID (readable by its role)"

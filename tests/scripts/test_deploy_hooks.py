@@ -19,8 +19,14 @@ SCRIPT = REPO / "scripts" / "deploy-hooks.sh"
 RULE_FILES = sorted((REPO / "guard-rules").glob("*.guard"))
 BUCKET = "fsxn-guard-hook-rulesbucket-1a2b3c"
 HOOK_ARN = "arn:aws:cloudformation:eu-west-1:123456789012:type/hook/FsxnPipelines-Governance-GuardHook"
+ROLE_ARN = "arn:aws:iam::123456789012:role/fsxn-guard-hook-HookExecutionRole-1A2B3C"
 NOT_FOUND = "An error occurred (404) when calling the HeadObject operation: Not Found\n"
+NO_STACK = (
+    "An error occurred (ValidationError) when calling the DescribeStacks operation: "
+    "Stack with id fsxn-guard-hook does not exist\n"
+)
 MUTATING = {("cloudformation", "deploy"), ("s3api", "put-object")}
+HOOK_ARN_QUERY = r"cloudformation describe-stacks .*GuardHookArn"
 
 
 @pytest.fixture
@@ -41,15 +47,32 @@ def guard_check(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def aws_account(fake_cli: FakeCli) -> FakeCli:
-    """A fake account where the hook stack deploys and the archive is not uploaded yet."""
+    """A fake account without the hook stack: the first describe-stacks finds none, the stack then
+    deploys, the archive is not uploaded yet, and the hook's role may read the pinned version."""
     fake_cli.default("aws", stderr="unexpected aws call", exit_code=99)
     fake_cli.reply("aws", pattern=r"^(--region \S+ )?sts get-caller-identity", stdout="123456789012\n")
     fake_cli.reply("aws", pattern=r"^(--region \S+ )?cloudformation deploy ", stdout="Successfully deployed\n")
     fake_cli.reply("aws", pattern=r"cloudformation describe-stacks .*RulesBucketName", stdout=f"{BUCKET}\n")
-    fake_cli.reply("aws", pattern=r"cloudformation describe-stacks .*GuardHookArn", stdout=f"{HOOK_ARN}\n")
+    fake_cli.reply(
+        "aws",
+        pattern=HOOK_ARN_QUERY,
+        sequence=[Reply(stderr=NO_STACK, exit_code=254), Reply(stdout=f"{HOOK_ARN}\n")],
+    )
+    fake_cli.reply("aws", pattern=r"cloudformation describe-stacks .*HookExecutionRoleArn", stdout=f"{ROLE_ARN}\n")
     fake_cli.reply("aws", pattern=r"s3api head-object ", stderr=NOT_FOUND, exit_code=254)
+    fake_cli.reply("aws", pattern=r"s3api head-object .*--version-id", stdout="v2-3HL4kqtJlcpXroDTDmJ\n")
     fake_cli.reply("aws", pattern=r"s3api put-object ", stdout="v2-3HL4kqtJlcpXroDTDmJ\n")
+    fake_cli.reply("aws", pattern=r"iam simulate-principal-policy ", stdout="\n")
     return fake_cli
+
+
+@pytest.fixture
+def existing_hook(aws_account: FakeCli) -> FakeCli:
+    """The same account after a first deployment: the stack has an enabled hook on version v1."""
+    aws_account.reply("aws", pattern=HOOK_ARN_QUERY, stdout=f"{HOOK_ARN}\n")
+    aws_account.reply("aws", pattern=r"s3api head-object ", stdout="v1-old\t" + "0" * 64 + "\n")
+    aws_account.reply("aws", pattern=r"s3api head-object .*--version-id", stdout="v2-3HL4kqtJlcpXroDTDmJ\n")
+    return aws_account
 
 
 def run(fake_cli: FakeCli, guard_check: Path, tmp_path: Path, *args: str):
@@ -84,12 +107,17 @@ def test_deploys_in_order_disabled_upload_then_enabled_on_the_new_version(aws_ac
     calls = aws_account.invocations("aws")
     assert [operation(call) for call in calls] == [
         ("sts", "get-caller-identity"),
+        ("cloudformation", "describe-stacks"),
         ("cloudformation", "deploy"),
         ("cloudformation", "describe-stacks"),
         ("s3api", "head-object"),
         ("s3api", "put-object"),
         ("cloudformation", "deploy"),
         ("cloudformation", "describe-stacks"),
+        ("s3api", "head-object"),
+        ("cloudformation", "describe-stacks"),
+        ("iam", "simulate-principal-policy"),
+        ("iam", "simulate-principal-policy"),
     ]
     assert all(call.option("--region") == "eu-west-1" for call in calls)
     disable, enable = (call for call in calls if operation(call) == ("cloudformation", "deploy"))
@@ -259,7 +287,103 @@ def test_failed_stack_deploy_stops_the_run(aws_account, guard_check, tmp_path):
 
     assert result.returncode != 0
     operations = [operation(c) for c in aws_account.invocations("aws")]
-    assert operations == [("sts", "get-caller-identity"), ("cloudformation", "deploy")]
+    assert operations == [
+        ("sts", "get-caller-identity"),
+        ("cloudformation", "describe-stacks"),
+        ("cloudformation", "deploy"),
+    ]
+
+
+def hook_statuses(fake: FakeCli) -> list[str]:
+    deploys = [c for c in fake.invocations("aws") if operation(c) == ("cloudformation", "deploy")]
+    return [parameter_overrides(c)["HookStatus"] for c in deploys]
+
+
+def test_rerun_swaps_the_rules_version_with_the_hook_enabled(existing_hook, guard_check, tmp_path):
+    result = run(existing_hook, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert hook_statuses(existing_hook) == ["ENABLED"]
+    deploy = next(c for c in existing_hook.invocations("aws") if operation(c) == ("cloudformation", "deploy"))
+    assert parameter_overrides(deploy)["RulesObjectVersionId"] == "v2-3HL4kqtJlcpXroDTDmJ"
+    assert "readable by its role" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("failing", "reply"),
+    [
+        (r"s3api put-object ", Reply(stderr="AccessDenied\n", exit_code=1)),
+        (r"cloudformation describe-stacks .*RulesBucketName", Reply(stderr="Throttling\n", exit_code=254)),
+        (r"cloudformation deploy ", Reply(stderr="Failed to update the stack\n", exit_code=255)),
+        (r"iam simulate-principal-policy ", Reply(stdout="s3:ListBucket\n")),
+    ],
+    ids=["upload", "bucket-output", "enable-deploy", "verification"],
+)
+def test_rerun_never_disables_the_hook_even_when_a_later_step_fails(
+    existing_hook, guard_check, tmp_path, failing, reply
+):
+    existing_hook.reply("aws", pattern=failing, sequence=[reply])
+
+    result = run(existing_hook, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode != 0
+    assert "DISABLED" not in hook_statuses(existing_hook)
+    assert all(status == "ENABLED" for status in hook_statuses(existing_hook))
+
+
+def test_dry_run_of_a_rerun_never_disables_the_hook(existing_hook, guard_check, tmp_path):
+    result = run(existing_hook, guard_check, tmp_path, "--dry-run")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "HookStatus=DISABLED" not in result.stdout
+    would_run = [line for line in result.stdout.splitlines() if "[dry-run] would run: aws" in line]
+    assert [line.split("would run: aws ")[1].split()[:2] for line in would_run] == [
+        ["s3api", "put-object"],
+        ["cloudformation", "deploy"],
+    ]
+
+
+def test_a_role_that_cannot_list_the_bucket_fails_the_run(aws_account, guard_check, tmp_path):
+    aws_account.reply(
+        "aws", pattern=r"iam simulate-principal-policy .*s3:ListBucket", stdout="s3:ListBucket\n"
+    )
+
+    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode == 1
+    assert "is not allowed: s3:ListBucket" in result.stderr
+    assert "done:" not in result.stdout
+    simulations = [c for c in aws_account.invocations("aws") if operation(c) == ("iam", "simulate-principal-policy")]
+    assert {c.option("--policy-source-arn") for c in simulations} == {ROLE_ARN}
+    assert {c.option("--resource-arns") for c in simulations} == {
+        f"arn:aws:s3:::{BUCKET}",
+        f"arn:aws:s3:::{BUCKET}/guard-rules/rules.tar.gz",
+    }
+
+
+def test_an_unreadable_pinned_version_fails_the_run(aws_account, guard_check, tmp_path):
+    aws_account.reply(
+        "aws",
+        pattern=r"s3api head-object .*--version-id",
+        stderr="An error occurred (403) when calling the HeadObject operation: Forbidden\n",
+        exit_code=254,
+    )
+
+    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode == 1
+    assert "is not readable" in result.stderr
+    head = [c for c in aws_account.invocations("aws") if operation(c) == ("s3api", "head-object")][-1]
+    assert head.option("--version-id") == "v2-3HL4kqtJlcpXroDTDmJ"
+
+
+def test_describe_errors_other_than_a_missing_stack_stop_before_any_deploy(aws_account, guard_check, tmp_path):
+    aws_account.reply("aws", pattern=HOOK_ARN_QUERY, stderr="AccessDenied\n", exit_code=254)
+
+    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode == 1
+    assert hook_statuses(aws_account) == []
 
 
 @pytest.mark.parametrize(
