@@ -3,6 +3,8 @@
 #   .venv/          Python 3.13 virtual environment (requirements-dev.txt, constrained by requirements-lock.txt)
 #   .tools/npm/     cfn-guard 3.x (official static binary from @cdklabs/cdk-validator-cfnguard) and asl-validator
 #   .tools/bin/     cfn-guard, asl-validator and shellcheck on one PATH entry
+#   .tools/checkov-venv/  checkov for the peer stage (requirements-checkov.txt; its own venv because
+#                   checkov pins a boto3 that clashes with ours)
 # Idempotent: a stamp of the pinned inputs is kept per component and a rerun with unchanged
 # pins installs nothing.
 set -euo pipefail
@@ -113,4 +115,20 @@ ln -sfn ../../.venv/bin/shellcheck "$TOOLS/bin/shellcheck"
 "$TOOLS/bin/shellcheck" --version >/dev/null || die "shellcheck does not run"
 "$TOOLS/bin/asl-validator" --version >/dev/null || die "asl-validator does not run"
 
-log "ready: $("$VENV/bin/python" --version), cfn-guard $guard_version, asl-validator $("$TOOLS/bin/asl-validator" --version)"
+# --- checkov, in its own venv ------------------------------------------------------------------
+CHECKOV_VENV="$TOOLS/checkov-venv"
+CHECKOV_STAMP_FILE="$CHECKOV_VENV/.setup-stamp"
+checkov_stamp="$(stamp_of "$ROOT/requirements-checkov.txt")"
+if [[ $FORCE -eq 0 && -f "$CHECKOV_STAMP_FILE" && "$(cat "$CHECKOV_STAMP_FILE")" == "$checkov_stamp" && -x "$CHECKOV_VENV/bin/checkov" ]]; then
+  log "checkov up to date"
+else
+  log "installing pinned checkov into $CHECKOV_VENV"
+  base_python="$("$VENV/bin/python" -c 'import sys; print(sys._base_executable)')"
+  [[ -x "$CHECKOV_VENV/bin/python" ]] || "$base_python" -m venv "$CHECKOV_VENV"
+  "$CHECKOV_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements-checkov.txt" \
+    || die "pip install -r requirements-checkov.txt failed"
+  echo "$checkov_stamp" >"$CHECKOV_STAMP_FILE"
+fi
+checkov_version="$("$CHECKOV_VENV/bin/checkov" --version)" || die "checkov does not run"
+
+log "ready: $("$VENV/bin/python" --version), cfn-guard $guard_version, asl-validator $("$TOOLS/bin/asl-validator" --version), checkov $checkov_version"

@@ -160,16 +160,37 @@ def test_execution_role_is_trusted_by_hooks_in_this_account_only(template: dict[
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
 
 
-def test_execution_role_reads_exactly_the_rules_object(template: dict[str, Any]) -> None:
+def test_execution_role_holds_the_guard_hook_guides_minimum_policy(template: dict[str, Any]) -> None:
+    """List the rules bucket, read the archive (and its versions), write reports: nothing more."""
     role = template["Resources"]["HookExecutionRole"]["Properties"]
-    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
-    s3_statements = [s for s in statements if "Effect" in s and str(s["Action"][0]).startswith("s3:")]
-    assert len(s3_statements) == 1
-    (read,) = s3_statements
-    assert read["Effect"] == "Allow"
-    assert sorted(read["Action"]) == ["s3:GetObject", "s3:GetObjectVersion"]
-    assert read["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${RulesBucket}/${RulesObjectKey}"}
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"] if "Effect" in s]
+    s3 = {}
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if any(str(action).startswith("s3:") for action in actions):
+            assert statement["Effect"] == "Allow"
+            s3[tuple(sorted(actions))] = statement["Resource"]
+    assert s3 == {
+        ("s3:ListBucket",): {"Fn::GetAtt": ["RulesBucket", "Arn"]},
+        ("s3:GetObject", "s3:GetObjectVersion"): {
+            "Fn::Sub": "arn:${AWS::Partition}:s3:::${RulesBucket}/${RulesObjectKey}"
+        },
+        ("s3:PutObject",): {"Fn::Sub": "${LogBucket.Arn}/*"},
+    }
     assert role.get("ManagedPolicyArns") is None
+
+
+def test_hook_writes_its_reports_to_the_log_bucket(template: dict[str, Any], hook: dict[str, Any]) -> None:
+    assert hook["Properties"]["LogBucket"] == {"Ref": "LogBucket"}
+    bucket = template["Resources"]["LogBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == {"Ref": "LogRetentionDays"}
 
 
 def test_rules_bucket_is_versioned_encrypted_private_and_tls_only(template: dict[str, Any]) -> None:
@@ -188,4 +209,7 @@ def test_rules_bucket_is_versioned_encrypted_private_and_tls_only(template: dict
     (deny,) = policy["PolicyDocument"]["Statement"]
     assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    assert deny["Resource"] == [{"Fn::GetAtt": ["RulesBucket", "Arn"]}, {"Fn::Sub": "${RulesBucket.Arn}/*"}]
+    assert deny["Resource"] == [
+        {"Fn::GetAtt": ["RulesBucket", "Arn"]},
+        {"Fn::Join": ["", [{"Fn::GetAtt": ["RulesBucket", "Arn"]}, "/*"]]},
+    ]

@@ -39,7 +39,8 @@ def _sandbox(tmp_path: Path, template: str) -> Path:
     (root / "scripts").mkdir(parents=True)
     for name in ("setup.sh", "test.sh"):
         shutil.copy2(REPO_ROOT / "scripts" / name, root / "scripts" / name)
-    for name in ("requirements-runtime.txt", "requirements-dev.txt", "requirements-lock.txt"):
+    requirements = ("runtime", "dev", "lock", "checkov")
+    for name in (f"requirements-{kind}.txt" for kind in requirements):
         shutil.copy2(REPO_ROOT / name, root / name)
     shutil.copytree(REPO_ROOT / "tools", root / "tools")
     # Share the installed venv and npm tools, but give the sandbox its own .tools/bin: setup.sh
@@ -47,6 +48,7 @@ def _sandbox(tmp_path: Path, template: str) -> Path:
     (root / ".venv").symlink_to(REPO_ROOT / ".venv")
     (root / ".tools").mkdir()
     (root / ".tools" / "npm").symlink_to(REPO_ROOT / ".tools" / "npm")
+    (root / ".tools" / "checkov-venv").symlink_to(REPO_ROOT / ".tools" / "checkov-venv")
     (root / "stack-template.yaml").write_text(template, encoding="utf-8")
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     return root
