@@ -18,9 +18,10 @@ pytestmark = pytest.mark.guard
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "guard-rules" / "hook-template.yaml"
-# Evaluated at the STACK level only: its routine suppression lives in Metadata, which the
-# RESOURCE input does not carry (see the ResourceTargetTypes parameter description).
-STACK_LEVEL_ONLY = {"AWS::Logs::LogGroup"}
+# Evaluated at the STACK level only: their routine suppressions (default log encryption, a
+# function above the organisational bounds) live in Metadata, which the RESOURCE input does not
+# carry (see the ResourceTargetTypes parameter description).
+STACK_LEVEL_ONLY = {"AWS::Logs::LogGroup", "AWS::Lambda::Function"}
 
 
 @pytest.fixture(scope="module")
