@@ -8,7 +8,9 @@
 #
 # What it does, only when the installed binary is missing or not the pinned version:
 #   1. adds a deb-src entry for trixie in its own file (/etc/apt/sources.list.d/trixie-src.sources;
-#      source packages only, so no trixie binary can be installed by accident);
+#      source packages only, so no trixie binary can be installed by accident), on the machine's
+#      configured Debian mirror (the first enabled Debian source of its apt configuration, see
+#      debian_mirror in scripts/lib/common.sh) or the one given with --mirror;
 #   2. installs the build dependencies of the criu binary from bookworm;
 #   3. downloads the source package's upstream tarball, checked against a pinned sha256 that must
 #      also be the one trixie's signed Sources index lists;
@@ -17,12 +19,14 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 CRIU_DEB_VERSION="4.1.1-1"             # Debian trixie source package version
 CRIU_VERSION="${CRIU_DEB_VERSION%-*}"  # upstream version, as `criu --version` prints it
 PREFIX="$ROOT/.tools/criu"
 BUILD_DIR="$ROOT/.build/criu"
 SOURCES_FILE="/etc/apt/sources.list.d/trixie-src.sources"
-MIRROR="http://deb.debian.org/debian"
+SUITE="trixie"
 # The upstream tarball of the source package, as listed in trixie's signed Sources index. Only it
 # is used: the package's .dsc and debian.tar.xz are not needed to build the criu binary (and are
 # not always served by the mirror this project is built against).
@@ -35,43 +39,42 @@ BUILD_DEPS=(build-essential curl xz-utils patch pkgconf python3 libbsd-dev libca
 
 usage() {
   cat <<EOF
-Usage: scripts/build-criu.sh [--force] [--dry-run] [--check] [--help]
+Usage: scripts/build-criu.sh [--mirror URL] [--force] [--dry-run] [--check] [--help]
 
-Builds CRIU $CRIU_VERSION from Debian trixie's source package ($CRIU_DEB_VERSION) and installs
-the binary as .tools/criu/bin/criu. Needs root (apt-get) and network access to deb.debian.org.
-Does nothing when the pinned version is already installed. Takes several minutes on 2 cores.
+Builds CRIU $CRIU_VERSION from Debian $SUITE's source package ($CRIU_DEB_VERSION) and installs
+the binary as .tools/criu/bin/criu. Needs root (apt-get) and network access to the machine's
+configured Debian mirror. Does nothing when the pinned version is already installed. Takes
+several minutes on 2 cores.
 
-  --force    rebuild even when the pinned version is installed
-  --dry-run  print what would be done and change nothing
-  --check    exit 0 when the pinned version is installed and 'criu check' passes, 1 otherwise;
-             build nothing
-  --help     show this help
+  --mirror URL  Debian mirror to fetch $SUITE's source package from (default: \$DEBIAN_MIRROR,
+                else the machine's configured Debian mirror, the first enabled Debian source in
+                its apt sources)
+  --force       rebuild even when the pinned version is installed
+  --dry-run     print what would be done and change nothing (still checks that the mirror answers)
+  --check       exit 0 when the pinned version is installed and 'criu check' passes, 1
+                otherwise; build nothing
+  --help        show this help
+
+Environment: DEBIAN_MIRROR    Debian mirror when --mirror is not given
+             APT_SOURCES_DIR  where the apt sources are read (default /etc/apt)
 EOF
 }
 
 FORCE=0
 DRY_RUN=0
 CHECK_ONLY=0
+MIRROR_OPTION=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --mirror) need_value "$1" "$#" "${2-}" "a URL"; check_arg http_url "$1" "$2"; MIRROR_OPTION="$2"; shift ;;
     --force) FORCE=1 ;;
     --dry-run) DRY_RUN=1 ;;
     --check) CHECK_ONLY=1 ;;
     -h | --help) usage; exit 0 ;;
-    *) echo "build-criu.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) usage_error "unknown option '$1'" ;;
   esac
   shift
 done
-
-log() { echo "build-criu: $*"; }
-die() { echo "build-criu: ERROR: $*" >&2; exit 1; }
-run() {
-  if [[ $DRY_RUN -eq 1 ]]; then
-    echo "build-criu: would run: $*"
-  else
-    "$@"
-  fi
-}
 
 CRIU="$PREFIX/bin/criu"
 STAMP="$PREFIX/BUILD-STAMP"
@@ -166,43 +169,50 @@ if [[ $FORCE -eq 0 ]] && installed_version_ok; then
 fi
 
 [[ "$(uname -m)" == "x86_64" ]] || die "only x86_64 is supported (this is $(uname -m))"
-[[ "$(id -u)" -eq 0 ]] || die "must run as root (it installs build dependencies with apt-get)"
 command -v apt-get >/dev/null || die "apt-get not found: this script needs a Debian-based system"
+MIRROR="$(resolve_debian_mirror "$MIRROR_OPTION")"
+log "Debian mirror: $MIRROR"
+# Before anything is changed: a mirror that does not answer fails here, not half-way.
+check_debian_mirror "$MIRROR" "$SUITE"
+[[ $DRY_RUN -eq 1 || "$(id -u)" -eq 0 ]] || die "must run as root (it installs build dependencies with apt-get)"
 
-if [[ ! -f "$SOURCES_FILE" ]]; then
-  log "adding trixie source packages in $SOURCES_FILE"
-  if [[ $DRY_RUN -eq 1 ]]; then
-    echo "build-criu: would write $SOURCES_FILE (Types: deb-src, Suites: trixie)"
-  else
-    cat >"$SOURCES_FILE" <<'EOF'
-# Source packages only (no binaries): scripts/build-criu.sh builds CRIU from trixie's source.
+# The trixie source entry, on the same mirror; rewritten when the mirror changed.
+SOURCES_ENTRY="# Source packages only (no binaries): scripts/build-criu.sh builds CRIU from $SUITE's source.
 Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: trixie
+URIs: $MIRROR
+Suites: $SUITE
 Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+SOURCES_CHANGED=0
+if [[ ! -f "$SOURCES_FILE" || "$(cat "$SOURCES_FILE")" != "$SOURCES_ENTRY" ]]; then
+  SOURCES_CHANGED=1
+  log "adding $SUITE source packages from $MIRROR in $SOURCES_FILE"
+  if [[ $DRY_RUN -eq 1 ]]; then
+    echo "$SCRIPT_NAME: [dry-run] would write $SOURCES_FILE:"
+    printf '%s\n' "$SOURCES_ENTRY" | sed 's/^/    /'
+  else
+    printf '%s\n' "$SOURCES_ENTRY" >"$SOURCES_FILE"
   fi
 fi
 
-if ! apt-cache showsrc "criu" 2>/dev/null | grep -qx "Version: $CRIU_DEB_VERSION"; then
+if [[ $SOURCES_CHANGED -eq 1 ]] || ! apt-cache showsrc "criu" 2>/dev/null | grep -qx "Version: $CRIU_DEB_VERSION"; then
   log "updating apt indexes"
-  run apt-get update -q || die "apt-get update failed"
+  run_cmd apt-get update -q || die "apt-get update failed"
   if [[ $DRY_RUN -eq 0 ]] && ! apt-cache showsrc criu | grep -qx "Version: $CRIU_DEB_VERSION"; then
-    die "source package criu $CRIU_DEB_VERSION not found in trixie (pinned version gone? see $SOURCES_FILE)"
+    die "source package criu $CRIU_DEB_VERSION not found in $SUITE on $MIRROR (pinned version gone? see $SOURCES_FILE)"
   fi
 fi
 
 log "installing build dependencies: ${BUILD_DEPS[*]}"
-run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${BUILD_DEPS[@]}" \
+run_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${BUILD_DEPS[@]}" \
   || die "installing build dependencies failed"
 
 SRC_DIR="$BUILD_DIR/criu-$CRIU_VERSION"
 ORIG_URL="$MIRROR/pool/main/c/criu/$ORIG_TARBALL"
 if [[ $DRY_RUN -eq 1 ]]; then
-  echo "build-criu: would download $ORIG_URL, check its sha256 ($ORIG_SHA256) against the signed Sources index"
-  echo "build-criu: would apply the local sockopt patch and run: make -C $SRC_DIR -j$(nproc) criu"
-  echo "build-criu: would install $SRC_DIR/criu/criu as $CRIU and run '$CRIU check'"
+  echo "$SCRIPT_NAME: [dry-run] would download $ORIG_URL, check its sha256 ($ORIG_SHA256) against the signed Sources index"
+  echo "$SCRIPT_NAME: [dry-run] would apply the local sockopt patch and run: $(quote_cmd make -C "$SRC_DIR" -j"$(nproc)" criu)"
+  echo "$SCRIPT_NAME: [dry-run] would install $SRC_DIR/criu/criu as $CRIU and run '$CRIU check'"
   exit 0
 fi
 # The checksum apt verified from trixie's signed Sources index must be the pinned one.
@@ -210,7 +220,7 @@ apt-cache showsrc criu | awk -v v="$CRIU_DEB_VERSION" '
   /^Package:/ {inblock=0} /^Version:/ {inblock=($2==v)}
   inblock && /^Checksums-Sha256:/ {sums=1; next} /^[^ ]/ {sums=0}
   inblock && sums {print $1, $3}' | grep -qx "$ORIG_SHA256 $ORIG_TARBALL" \
-  || die "trixie's Sources index does not list $ORIG_TARBALL with sha256 $ORIG_SHA256"
+  || die "$SUITE's Sources index does not list $ORIG_TARBALL with sha256 $ORIG_SHA256"
 rm -rf "$BUILD_DIR"
 mkdir -p "$BUILD_DIR"
 log "downloading $ORIG_URL"

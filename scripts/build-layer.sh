@@ -10,6 +10,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 OUT="$ROOT/.build/layer"
 STAMP="$ROOT/.build/layer.stamp"
 PLATFORM="manylinux2014_x86_64"
@@ -41,13 +43,10 @@ while [[ $# -gt 0 ]]; do
     --dry-run) DRY_RUN=1 ;;
     --quiet) QUIET=1 ;;
     -h | --help) usage; exit 0 ;;
-    *) echo "build-layer.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) usage_error "unknown option '$1'" ;;
   esac
   shift
 done
-
-log() { [[ $QUIET -eq 1 ]] || echo "build-layer: $*" >&2; }
-die() { echo "build-layer.sh: ERROR: $*" >&2; exit 1; }
 
 [[ -f "$ROOT/requirements-runtime.txt" ]] || die "requirements-runtime.txt not found in $ROOT"
 [[ -f "$ROOT/shared/__init__.py" ]] || die "shared/__init__.py not found in $ROOT"
@@ -87,7 +86,7 @@ pip_cmd=("$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compi
 
 if [[ $DRY_RUN -eq 1 ]]; then
   echo "would build $OUT/python from shared/ ($(input_files | wc -l) files) and requirements-runtime.txt"
-  printf 'would run:'; printf ' %q' "${pip_cmd[@]}" --target "$OUT.new/python"; echo
+  echo "$SCRIPT_NAME: [dry-run] would run: $(quote_cmd "${pip_cmd[@]}" --target "$OUT.new/python")"
   exit 0
 fi
 
@@ -112,4 +111,4 @@ rm -rf "$OUT"
 mv "$work" "$OUT"
 trap - EXIT
 echo "$stamp" >"$STAMP"
-echo "build-layer: built $OUT ($(du -sh "$OUT" | cut -f1))"
+echo "$SCRIPT_NAME: built $OUT ($(du -sh "$OUT" | cut -f1))"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds a Lambda-compatible python3.13 container image without any image registry, for
-# `sam local invoke --invoke-image IMAGE --skip-pull-image` on machines that cannot pull
-# public.ecr.aws/lambda/python:3.13 (see docs/sam-local.md, "offline route").
+# `sam local invoke --invoke-image IMAGE --skip-pull-image` on machines that cannot pull the
+# official Lambda base image (see docs/sam-local.md, "offline route").
 #
-#   Debian trixie rootfs (debootstrap --variant=minbase, python3.13 from Debian)
+#   Debian trixie rootfs (debootstrap --variant=minbase, python3.13 from Debian, fetched from the
+#                  machine's configured Debian mirror or --mirror)
 #   /var/runtime   awslambdaric (the Python runtime interface client) + the project's Lambda runtime
 #                  dependencies (requirements-runtime.txt) + snapshot-restore-py, as the managed
 #                  runtime has them; installed from PyPI wheels for the image's platform
@@ -16,11 +17,12 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 
 # Pinned runtime-interface packages (what the managed python3.13 image ships besides boto3).
 RIC_PINS=(awslambdaric==4.2.2 simplejson==4.3.0 snapshot-restore-py==1.0.0)
 DEFAULT_TAG="fsxn-s3ap/lambda-python:3.13-local"
-DEFAULT_MIRROR="http://deb.debian.org/debian"
 SUITE="trixie"
 
 usage() {
@@ -31,43 +33,45 @@ Usage: scripts/build-local-image.sh [--tag TAG] [--mirror URL] [--work-dir DIR] 
 Builds the offline Lambda python3.13 image (default tag $DEFAULT_TAG) from a Debian $SUITE
 rootfs, awslambdaric and requirements-runtime.txt, and imports it into the container engine
 (docker, or finch when docker is absent; DOCKER_HOST is honoured). Needs root, debootstrap,
-the project venv (scripts/setup.sh) and access to a Debian mirror and PyPI; no image registry.
+the project venv (scripts/setup.sh) and access to the machine's configured Debian mirror and
+Python package index; no image registry.
 
   --tag TAG       image tag to create (default $DEFAULT_TAG)
-  --mirror URL    Debian mirror for debootstrap (default \$DEBIAN_MIRROR or $DEFAULT_MIRROR)
+  --mirror URL    Debian mirror for debootstrap (default: \$DEBIAN_MIRROR, else the machine's
+                  configured Debian mirror, the first enabled Debian source in its apt sources)
   --work-dir DIR  where the rootfs is assembled (default .build/local-image)
   --force         rebuild even when an image with the same inputs already exists
   --dry-run       print what would be done; change nothing
   --help          show this help
 
 Prints the image tag on the last line of stdout.
+
+Environment: DEBIAN_MIRROR    Debian mirror when --mirror is not given
+             APT_SOURCES_DIR  where the apt sources are read (default /etc/apt)
 EOF
 }
 
-die() { echo "build-local-image: ERROR: $*" >&2; exit 1; }
-log() { echo "build-local-image: $*" >&2; }
-
 TAG="$DEFAULT_TAG"
-MIRROR="${DEBIAN_MIRROR:-$DEFAULT_MIRROR}"
+MIRROR=""
 WORK="$ROOT/.build/local-image"
 FORCE=0
 DRY_RUN=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --tag) [[ $# -ge 2 && -n "$2" ]] || die "--tag needs a value"; TAG="$2"; shift ;;
-    --mirror) [[ $# -ge 2 && -n "$2" ]] || die "--mirror needs a value"; MIRROR="$2"; shift ;;
-    --work-dir) [[ $# -ge 2 && -n "$2" ]] || die "--work-dir needs a value"; WORK="$2"; shift ;;
+    --tag) need_value "$1" "$#" "${2-}"; TAG="$2"; shift ;;
+    --mirror) need_value "$1" "$#" "${2-}" "a URL"; MIRROR="$2"; shift ;;
+    --work-dir) need_value "$1" "$#" "${2-}" "a directory"; WORK="$2"; shift ;;
     --force) FORCE=1 ;;
     --dry-run) DRY_RUN=1 ;;
     -h | --help) usage; exit 0 ;;
-    *) die "unknown option '$1' (see --help)" ;;
+    *) usage_error "unknown option '$1'" ;;
   esac
   shift
 done
 
 [[ "$TAG" =~ ^[a-z0-9]([a-z0-9._/-]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$ ]] \
-  || die "--tag '$TAG' is not a valid image reference (lowercase repository[:tag])"
-[[ "$MIRROR" =~ ^https?://[^[:space:]]+$ ]] || die "--mirror '$MIRROR' is not an http(s) URL"
+  || usage_error "--tag '$TAG' is not a valid image reference (lowercase repository[:tag])"
+MIRROR="$(resolve_debian_mirror "$MIRROR")"
 [[ "$WORK" == /* ]] || WORK="$PWD/$WORK"
 
 case "$(uname -m)" in
@@ -84,6 +88,7 @@ PIP=("$ROOT/.venv/bin/python" -m pip)
 [[ -x "$ROOT/.venv/bin/python" ]] || die ".venv missing: run scripts/setup.sh first"
 
 # Everything that determines the image content; an image carrying the same stamp is reused.
+# (Neither the mirror nor scripts/lib/common.sh changes what goes into the image.)
 STAMP="$( { cat "${BASH_SOURCE[0]}" "$ROOT/requirements-runtime.txt"; echo "$SUITE ${PLATFORMS[*]} ${RIC_PINS[*]}"; } \
   | sha256sum | cut -c1-16)"
 
@@ -100,8 +105,6 @@ EOF
   exit 0
 fi
 
-[[ $EUID -eq 0 ]] || die "debootstrap needs root"
-command -v debootstrap >/dev/null 2>&1 || die "debootstrap not found: apt-get install -y debootstrap"
 "$ENGINE" info >/dev/null 2>&1 || die "$ENGINE does not answer (is the engine running? DOCKER_HOST=${DOCKER_HOST:-unset})"
 
 existing=""
@@ -114,6 +117,12 @@ if [[ $FORCE -eq 0 && "$existing" == "$STAMP" ]]; then
   echo "$TAG"
   exit 0
 fi
+
+# Only a build needs the mirror, root and debootstrap; a mirror that does not answer fails here.
+log "Debian mirror: $MIRROR"
+check_debian_mirror "$MIRROR" "$SUITE"
+[[ $EUID -eq 0 ]] || die "debootstrap needs root"
+command -v debootstrap >/dev/null 2>&1 || die "debootstrap not found: apt-get install -y debootstrap"
 
 ROOTFS="$WORK/rootfs"
 log "assembling $SUITE rootfs in $ROOTFS"

@@ -11,6 +11,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 TEMPLATE="$ROOT/guard-rules/hook-template.yaml"
 RULES_DIR="$ROOT/guard-rules"
 BUILD_DIR="${DEPLOY_HOOKS_BUILD_DIR:-$ROOT/.build/guard-hook}"
@@ -52,15 +54,6 @@ DEPLOY_HOOKS_BUILD_DIR (where the archive is built, default .build/guard-hook).
 EOF
 }
 
-die_usage() { echo "deploy-hooks: $*" >&2; echo "Run scripts/deploy-hooks.sh --help for usage." >&2; exit 2; }
-die() { echo "deploy-hooks: ERROR: $*" >&2; exit 1; }
-log() { echo "deploy-hooks: $*"; }
-
-need_value() {
-  local option="$1" count="$2" value="${3-}"
-  [[ "$count" -ge 2 && -n "$value" && "$value" != --* ]] || die_usage "$option needs a value"
-}
-
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --failure-mode) need_value "$1" "$#" "${2-}"; FAILURE_MODE="$2"; shift ;;
@@ -69,20 +62,18 @@ while [[ $# -gt 0 ]]; do
     --alias) need_value "$1" "$#" "${2-}"; ALIAS="$2"; shift ;;
     --dry-run) DRY_RUN=1 ;;
     -h | --help) usage; exit 0 ;;
-    *) die_usage "unknown option '$1'" ;;
+    *) usage_error "unknown option '$1'" ;;
   esac
   shift
 done
 
 [[ "$FAILURE_MODE" == "WARN" || "$FAILURE_MODE" == "FAIL" ]] \
-  || die_usage "--failure-mode must be WARN or FAIL, not '$FAILURE_MODE'"
-[[ -z "$REGION" || "$REGION" =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]] \
-  || die_usage "--region '$REGION' is not an AWS Region name (e.g. us-east-1)"
-[[ "$STACK_NAME" =~ ^[A-Za-z][A-Za-z0-9-]{0,127}$ ]] \
-  || die_usage "--stack-name '$STACK_NAME' is not a valid stack name (letters, digits, hyphens; starts with a letter)"
+  || usage_error "--failure-mode must be WARN or FAIL, not '$FAILURE_MODE'"
+[[ -z "$REGION" ]] || check_arg aws_region --region "$REGION"
+check_arg stack_name --stack-name "$STACK_NAME"
 # The AWS::CloudFormation::GuardHook Alias pattern (three alphanumeric parts, no AWS prefix).
 [[ "$ALIAS" =~ ^[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}::[A-Za-z0-9]{2,64}$ && ! "$ALIAS" =~ ^[Aa][Ww][Ss] ]] \
-  || die_usage "--alias '$ALIAS' must be Part::Part::Part (letters and digits, 2-64 each) and must not start with AWS"
+  || usage_error "--alias '$ALIAS' must be Part::Part::Part (letters and digits, 2-64 each) and must not start with AWS"
 
 AWS_ARGS=()
 [[ -n "$REGION" ]] && AWS_ARGS+=(--region "$REGION")
@@ -90,16 +81,8 @@ AWS_ARGS=()
 # Runs a read-only AWS CLI call (also in dry-run).
 aws_read() { aws "${AWS_ARGS[@]}" "$@"; }
 
-# Runs a mutating AWS CLI call, or only prints it in dry-run.
-aws_write() {
-  if [[ $DRY_RUN -eq 1 ]]; then
-    printf 'deploy-hooks: [dry-run] would run: aws'
-    printf ' %q' "${AWS_ARGS[@]}" "$@"
-    printf '\n'
-    return 0
-  fi
-  aws "${AWS_ARGS[@]}" "$@"
-}
+# Runs a mutating AWS CLI call, or only prints it (stdout) in dry-run.
+aws_write() { run_cmd aws "${AWS_ARGS[@]}" "$@"; }
 
 stack_output() {
   local name="$1"
@@ -253,4 +236,5 @@ for result in "$denied" "$denied_list"; do
   [[ -z "$result" || "$result" == "None" ]] \
     || die "the hook's role $ROLE_ARN is not allowed: $result (the hook could not load its rules)"
 done
-log "done: $HOOK_ARN enabled in $FAILURE_MODE mode with rules version $VERSION_ID (readable by its role)"
+# The result, on stdout.
+echo "$SCRIPT_NAME: done: $HOOK_ARN enabled in $FAILURE_MODE mode with rules version $VERSION_ID (readable by its role)"

@@ -12,6 +12,9 @@
 # It prints a table and exits 1 on any mismatch.
 set -euo pipefail
 
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
 usage() {
   cat <<'EOF'
 Usage: scripts/enable-snapstart.sh STACK [--region R] [--disable] [--dry-run] [--wait-timeout S] [--help]
@@ -33,10 +36,6 @@ states:DescribeStateMachine (plus whatever the stack update itself needs).
 EOF
 }
 
-die() { echo "enable-snapstart.sh: ERROR: $*" >&2; exit 1; }
-usage_error() { echo "enable-snapstart.sh: $* (see --help)" >&2; exit 2; }
-log() { echo "enable-snapstart: $*" >&2; }
-
 STACK=""
 REGION=""
 TARGET="true"
@@ -47,14 +46,11 @@ POLL_SECONDS="${ENABLE_SNAPSTART_POLL_SECONDS:-10}"
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --region)
-      [[ $# -ge 2 && -n "$2" ]] || usage_error "--region needs a value"
-      [[ "$2" =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]] || usage_error "--region '$2' is not a region name (e.g. us-east-1)"
-      REGION="$2"; shift ;;
+    --region) need_value "$1" "$#" "${2-}"; check_arg aws_region "$1" "$2"; REGION="$2"; shift ;;
     --disable) TARGET="false" ;;
     --dry-run) DRY_RUN=1 ;;
     --wait-timeout)
-      [[ $# -ge 2 ]] || usage_error "--wait-timeout needs a value"
+      need_value "$1" "$#" "${2-}"
       [[ "$2" =~ ^[1-9][0-9]{0,5}$ ]] || usage_error "--wait-timeout '$2' must be a positive number of seconds"
       WAIT_TIMEOUT="$2"; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -67,8 +63,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 [[ -n "$STACK" ]] || usage_error "STACK is required"
-[[ "$STACK" =~ ^([A-Za-z][A-Za-z0-9-]{0,127}|arn:aws[a-z-]*:cloudformation:.+:stack/.+)$ ]] \
-  || usage_error "'$STACK' is not a stack name (letters, digits, hyphens; starting with a letter) or stack ARN"
+check_arg stack_ref STACK "$STACK"
 [[ "$POLL_SECONDS" =~ ^[0-9]+$ ]] || usage_error "ENABLE_SNAPSTART_POLL_SECONDS must be a whole number"
 command -v aws >/dev/null || die "the AWS CLI (aws) is not on PATH"
 command -v jq >/dev/null || die "jq is not on PATH"
@@ -106,7 +101,7 @@ if [[ $DRY_RUN -eq 1 ]]; then
   if [[ "$current" == "$TARGET" ]]; then
     log "dry run: EnableSnapStart is already $TARGET; no update would be made"
   else
-    log "dry run: would run: ${update[*]}"
+    run_cmd "${update[@]}"
   fi
   log "dry run: would wait up to ${WAIT_TIMEOUT}s for the update, then verify every function"
   exit 0
@@ -122,14 +117,9 @@ wait_for_update() {
         reasons="$("${AWS[@]}" cloudformation describe-stack-events --stack-name "$STACK" \
           | jq -r '[.StackEvents[] | select(.ResourceStatus | endswith("FAILED"))][:5][]
                    | "  \(.LogicalResourceId): \(.ResourceStatusReason // "no reason given")"')" || reasons="  (events unavailable)"
-        echo "enable-snapstart.sh: ERROR: stack update failed ($state):" >&2
-        echo "$reasons" >&2
-        exit 1 ;;
+        die "stack update failed ($state):"$'\n'"$reasons" ;;
     esac
-    if ((SECONDS >= deadline)); then
-      echo "enable-snapstart.sh: ERROR: stack still $state after ${WAIT_TIMEOUT}s (--wait-timeout)" >&2
-      exit 1
-    fi
+    ((SECONDS < deadline)) || die "stack still $state after ${WAIT_TIMEOUT}s (--wait-timeout)"
     sleep "$POLL_SECONDS"
   done
 }
@@ -245,8 +235,6 @@ done
                        for (i = 1; i < cols; i++) line = line sprintf("%-" width[i] + 2 "s", cell[r, i])
                        print line cell[r, cols] } }'
 
-if [[ $mismatches -gt 0 ]]; then
-  echo "enable-snapstart.sh: $mismatches of ${#functions[@]} functions do not match EnableSnapStart=$TARGET" >&2
-  exit 1
-fi
-echo "enable-snapstart: all ${#functions[@]} functions match EnableSnapStart=$TARGET"
+[[ $mismatches -eq 0 ]] || die "$mismatches of ${#functions[@]} functions do not match EnableSnapStart=$TARGET"
+# The result, on stdout (the table above is too).
+echo "$SCRIPT_NAME: all ${#functions[@]} functions match EnableSnapStart=$TARGET"

@@ -10,6 +10,8 @@
 set -euo pipefail
 
 SCRIPT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$SCRIPT_ROOT/scripts/lib/common.sh"
 ROOT="$SCRIPT_ROOT"
 CFN_GUARD="${CFN_GUARD:-}"
 PYTHON="${PYTHON:-}"
@@ -34,23 +36,20 @@ Exit status: 0 all tests pass and every template is compliant, 1 otherwise, 2 us
 EOF
 }
 
-die_usage() { echo "guard-check: $*" >&2; exit 2; }
-die() { echo "guard-check: ERROR: $*" >&2; exit 1; }
-
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --root)
-      [[ $# -ge 2 && -n "$2" ]] || die_usage "--root needs a directory"
-      [[ -d "$2" ]] || die_usage "--root: no such directory: $2"
+      need_value "$1" "$#" "${2-}" "a directory"
+      [[ -d "$2" ]] || usage_error "--root: no such directory: $2"
       ROOT="$(cd "$2" && pwd)"
       shift ;;
     --template)
-      [[ $# -ge 2 && -n "$2" ]] || die_usage "--template needs a file"
-      [[ -f "$2" ]] || die_usage "--template: no such file: $2"
+      need_value "$1" "$#" "${2-}" "a file"
+      [[ -f "$2" ]] || usage_error "--template: no such file: $2"
       EXPLICIT_TEMPLATES+=("$(cd "$(dirname "$2")" && pwd)/$(basename "$2")")
       shift ;;
     -h | --help) usage; exit 0 ;;
-    *) die_usage "unknown option '$1' (see --help)" ;;
+    *) usage_error "unknown option '$1'" ;;
   esac
   shift
 done

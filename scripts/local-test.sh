@@ -7,6 +7,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 PY="$ROOT/.venv/bin/python"
 
 usage() {
@@ -33,16 +35,14 @@ args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h | --help) usage; exit 0 ;;
-    --engine)
-      [[ $# -ge 2 ]] || { echo "local-test.sh: --engine needs a value (embedded|sam|auto)" >&2; exit 2; }
-      engine="$2"; shift 2 ;;
+    --engine) need_value "$1" "$#" "${2-}" "a value (embedded|sam|auto)"; engine="$2"; shift 2 ;;
     --engine=*) engine="${1#--engine=}"; shift ;;
     *) args+=("$1"); shift ;;
   esac
 done
 case "$engine" in
   embedded | sam | auto) ;;
-  *) echo "local-test.sh: unknown engine '$engine' (expected embedded, sam or auto)" >&2; exit 2 ;;
+  *) usage_error "unknown engine '$engine' (expected embedded, sam or auto)" ;;
 esac
 
 if [[ ! -x "$PY" ]]; then
@@ -58,7 +58,7 @@ if [[ "$engine" == "auto" ]]; then
   fi
 fi
 if [[ "$engine" == "sam" ]]; then
-  [[ -f "$ROOT/local/sam_engine.py" ]] || { echo "local-test.sh: the sam engine (local/sam_engine.py) is not available" >&2; exit 2; }
+  [[ -f "$ROOT/local/sam_engine.py" ]] || die "the sam engine (local/sam_engine.py) is not available"
   exec "$PY" -m local.sam_engine "${args[@]}"
 fi
 exec "$PY" -m local.cli "${args[@]}"

@@ -10,6 +10,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 VENV="$ROOT/.venv"
 TOOLS="$ROOT/.tools"
 
@@ -25,7 +27,7 @@ Creates .venv (Python 3.13) and installs pinned Python dependencies and tools in
 Safe to run repeatedly: it only installs what changed since the last run.
 
   --force   reinstall everything even when the stamps say it is up to date
-  --quiet   print only errors and the final line
+  --quiet   print only errors
   --help    show this help
 EOF
 }
@@ -37,13 +39,10 @@ while [[ $# -gt 0 ]]; do
     --force) FORCE=1 ;;
     --quiet) QUIET=1 ;;
     -h | --help) usage; exit 0 ;;
-    *) echo "setup.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) usage_error "unknown option '$1'" ;;
   esac
   shift
 done
-
-log() { [[ $QUIET -eq 1 ]] || echo "setup: $*"; }
-die() { echo "setup: ERROR: $*" >&2; exit 1; }
 
 find_python() {
   local candidate

@@ -13,6 +13,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 cd "$ROOT"
 SAM_VENV="$ROOT/.tools/sam-venv"
 DOCKER_DATA="$ROOT/.tools/docker/data"
@@ -24,8 +26,8 @@ DOCKERD_NET_ARGS=(--bridge=none --iptables=false --ip-masq=false)
 
 usage() {
   cat <<EOF
-Usage: scripts/test-sam.sh [--official-image] [--uc NAME]... [--keep DIR] [--skip-pytest]
-                           [--setup-only] [--dry-run] [--help]
+Usage: scripts/test-sam.sh [--official-image] [--mirror URL] [--uc NAME]... [--keep DIR]
+                           [--skip-pytest] [--setup-only] [--dry-run] [--help]
 
 Runs the sam tier: installs SAM CLI (.tools/sam-venv), makes sure a container engine runs
 (starting a private dockerd if none answers), builds the offline python3.13 Lambda image, then
@@ -35,8 +37,10 @@ Test traffic stays on loopback: the private dockerd has no bridge (no docker0, n
 no iptables/NAT rules), SAM's Lambda containers run in the host network with their emulator on
 127.0.0.1, and the emulated AWS listens on 127.0.0.1 (docs/sam-local.md, "Networking").
 
-  --official-image  invoke in public.ecr.aws/lambda/python:3.13 (pulled) instead of
-                    building the offline image with scripts/build-local-image.sh
+  --official-image  invoke in the official Lambda python3.13 image (pulled by sam) instead
+                    of building the offline image with scripts/build-local-image.sh
+  --mirror URL      Debian mirror for the offline image (default: the machine's configured
+                    Debian mirror, from its apt sources)
   --uc NAME         only this use case (repeatable; default all)
   --keep DIR        keep responses, sam logs and the emulation request log in DIR
   --skip-pytest     run only local-test.sh, not the container tests
@@ -46,25 +50,24 @@ no iptables/NAT rules), SAM's Lambda containers run in the host network with the
 EOF
 }
 
-die() { echo "test-sam: ERROR: $*" >&2; exit 1; }
-log() { echo "test-sam: $*" >&2; }
-
 OFFICIAL=0
 UCS=()
 KEEP=""
+IMAGE_ARGS=()
 SKIP_PYTEST=0
 SETUP_ONLY=0
 DRY_RUN=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --official-image) OFFICIAL=1 ;;
-    --uc) [[ $# -ge 2 && -n "$2" ]] || die "--uc needs a value"; UCS+=(--uc "$2"); shift ;;
-    --keep) [[ $# -ge 2 && -n "$2" ]] || die "--keep needs a directory"; KEEP="$2"; shift ;;
+    --mirror) need_value "$1" "$#" "${2-}" "a URL"; check_arg http_url "$1" "$2"; IMAGE_ARGS=(--mirror "$2"); shift ;;
+    --uc) need_value "$1" "$#" "${2-}"; UCS+=(--uc "$2"); shift ;;
+    --keep) need_value "$1" "$#" "${2-}" "a directory"; KEEP="$2"; shift ;;
     --skip-pytest) SKIP_PYTEST=1 ;;
     --setup-only) SETUP_ONLY=1 ;;
     --dry-run) DRY_RUN=1 ;;
     -h | --help) usage; exit 0 ;;
-    *) die "unknown option '$1' (see --help)" ;;
+    *) usage_error "unknown option '$1'" ;;
   esac
   shift
 done
@@ -76,7 +79,7 @@ would use the container engine at \${DOCKER_HOST:-unix:///var/run/docker.sock}, 
   and start: dockerd ${DOCKERD_NET_ARGS[*]} --data-root $DOCKER_DATA --exec-root $RUN_DIR/exec \
   -H unix://$RUN_DIR/docker.sock
 EOF
-  [[ $OFFICIAL -eq 1 ]] || echo "would run scripts/build-local-image.sh"
+  [[ $OFFICIAL -eq 1 ]] || echo "would run scripts/build-local-image.sh ${IMAGE_ARGS[*]}"
   echo "would run scripts/local-test.sh --engine sam ${UCS[*]}${KEEP:+ --keep $KEEP}"
   [[ $SKIP_PYTEST -eq 1 ]] || echo "would run pytest -m sam tests/sam"
   exit 0
@@ -158,7 +161,7 @@ fi
 # --- 3. image ---------------------------------------------------------------------------------------
 image_args=()
 if [[ $OFFICIAL -eq 0 ]]; then
-  image="$("$ROOT/scripts/build-local-image.sh" | tail -n 1)"
+  image="$("$ROOT/scripts/build-local-image.sh" "${IMAGE_ARGS[@]}" | tail -n 1)"
   image_args=(--invoke-image "$image")
   export FSXN_SAM_INVOKE_IMAGE="$image"
 fi
@@ -177,7 +180,7 @@ if [[ $SKIP_PYTEST -eq 0 ]]; then
   prc=0
   "$ROOT/.venv/bin/python" -m pytest -m sam -p no:cacheprovider "$ROOT/tests/sam" || prc=$?
   # pytest exit 5 = no test collected: the tier proved nothing.
-  [[ $prc -ne 5 ]] || { echo "test-sam: pytest collected no sam test" >&2; prc=1; }
+  [[ $prc -ne 5 ]] || { log "pytest collected no sam test"; prc=1; }
   [[ $rc -ne 0 ]] || rc=$prc
 fi
 exit "$rc"

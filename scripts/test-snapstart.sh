@@ -6,15 +6,20 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 
 usage() {
   cat <<EOF
-Usage: scripts/test-snapstart.sh [--no-build] [--pytest-args "ARGS"] [--help]
+Usage: scripts/test-snapstart.sh [--no-build] [--mirror URL] [--pytest-args "ARGS"] [--help]
 
 Runs the CRIU tier of the tests (pytest -m criu). Needs root and Linux x86_64; the first run
-builds CRIU from Debian trixie's source package (needs apt and network access to deb.debian.org).
+builds CRIU from Debian trixie's source package (needs apt and network access to the machine's
+configured Debian mirror; scripts/build-criu.sh).
 
   --no-build          do not build CRIU; fail if it is not installed
+  --mirror URL        Debian mirror for the CRIU build (default: the machine's configured Debian
+                      mirror, from its apt sources)
   --pytest-args ARGS  extra arguments for pytest (e.g. "-k good -x")
   --help              show this help
 EOF
@@ -22,26 +27,24 @@ EOF
 
 BUILD=1
 PYTEST_ARGS=""
+BUILD_ARGS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-build) BUILD=0 ;;
-    --pytest-args)
-      [[ $# -ge 2 ]] || { echo "test-snapstart.sh: --pytest-args needs a value" >&2; exit 2; }
-      PYTEST_ARGS="$2"; shift ;;
+    --mirror) need_value "$1" "$#" "${2-}" "a URL"; check_arg http_url "$1" "$2"; BUILD_ARGS=(--mirror "$2"); shift ;;
+    --pytest-args) need_arg "$1" "$#"; PYTEST_ARGS="$2"; shift ;;
     -h | --help) usage; exit 0 ;;
-    *) echo "test-snapstart.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) usage_error "unknown option '$1'" ;;
   esac
   shift
 done
-
-die() { echo "test-snapstart.sh: ERROR: $*" >&2; exit 1; }
 
 [[ "$(id -u)" -eq 0 ]] || die "checkpoint/restore needs root"
 command -v unshare >/dev/null || die "unshare (util-linux) not found: each restore needs its own PID namespace"
 [[ -x "$ROOT/.venv/bin/pytest" ]] || die "$ROOT/.venv is missing: run scripts/setup.sh first"
 
 if [[ $BUILD -eq 1 ]]; then
-  "$ROOT/scripts/build-criu.sh"
+  "$ROOT/scripts/build-criu.sh" "${BUILD_ARGS[@]}"
 fi
 "$ROOT/scripts/build-criu.sh" --check || die "CRIU is not usable here (run scripts/build-criu.sh)"
 

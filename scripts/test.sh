@@ -5,6 +5,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 cd "$ROOT"
 
 ALL_STAGES=(ruff mypy shellcheck cfn-lint asl guard peer pytest)
@@ -40,13 +42,19 @@ EOF
 
 contains() { local needle="$1"; shift; local item; for item in "$@"; do [[ "$item" == "$needle" ]] && return 0; done; return 1; }
 
+# split_list ARRAY OPTION LIST: the comma-separated stage names of LIST into ARRAY; an unknown
+# name is a usage error (in this shell, so that it really stops the command).
 split_list() {
-  local list="$1" item
-  IFS=',' read -r -a items <<<"$list"
+  local -n into="$1"
+  local option="$2" item items=()
+  IFS=',' read -r -a items <<<"$3"
+  into=()
   for item in "${items[@]}"; do
-    contains "$item" "${ALL_STAGES[@]}" || { echo "test.sh: unknown stage '$item' (stages: ${ALL_STAGES[*]})" >&2; exit 2; }
-    echo "$item"
+    [[ -n "$item" ]] || continue
+    contains "$item" "${ALL_STAGES[@]}" || usage_error "$option: unknown stage '$item' (stages: ${ALL_STAGES[*]})"
+    into+=("$item")
   done
+  [[ ${#into[@]} -gt 0 ]] || usage_error "$option needs a value"
 }
 
 ONLY=()
@@ -56,16 +64,13 @@ WITH_SNAPSTART=0
 PYTEST_ARGS=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --only) [[ $# -ge 2 ]] || { echo "test.sh: --only needs a value" >&2; exit 2; }
-      mapfile -t ONLY < <(split_list "$2"); shift ;;
-    --skip) [[ $# -ge 2 ]] || { echo "test.sh: --skip needs a value" >&2; exit 2; }
-      mapfile -t SKIP < <(split_list "$2"); shift ;;
+    --only) need_value "$1" "$#" "${2-}"; split_list ONLY "$1" "$2"; shift ;;
+    --skip) need_value "$1" "$#" "${2-}"; split_list SKIP "$1" "$2"; shift ;;
     --with-sam) WITH_SAM=1 ;;
     --with-snapstart) WITH_SNAPSTART=1 ;;
-    --pytest-args) [[ $# -ge 2 ]] || { echo "test.sh: --pytest-args needs a value" >&2; exit 2; }
-      PYTEST_ARGS="$2"; shift ;;
+    --pytest-args) need_arg "$1" "$#"; PYTEST_ARGS="$2"; shift ;;
     -h | --help) usage; exit 0 ;;
-    *) echo "test.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) usage_error "unknown option '$1'" ;;
   esac
   shift
 done
@@ -102,7 +107,7 @@ stage_mypy() {
 }
 
 stage_shellcheck() {
-  [[ ${#SHELL_SCRIPTS[@]} -gt 0 ]] || { echo "no shell scripts found" >&2; return 1; }
+  [[ ${#SHELL_SCRIPTS[@]} -gt 0 ]] || { log "no shell scripts found"; return 1; }
   shellcheck --severity=style --external-sources "${SHELL_SCRIPTS[@]}"
   echo "shellcheck: ${#SHELL_SCRIPTS[@]} scripts clean"
 }
@@ -112,7 +117,7 @@ stage_cfn_lint() {
   local rc=0
   cfn-lint --format parseable -- "${TEMPLATES[@]}" || rc=$?
   # cfn-lint exit code bits: 2 errors, 4 warnings, 8 informational; 1 = could not run.
-  if (( rc & 7 )); then echo "cfn-lint: errors or warnings (exit $rc)" >&2; return 1; fi
+  if (( rc & 7 )); then log "cfn-lint: errors or warnings (exit $rc)"; return 1; fi
   echo "cfn-lint: ${#TEMPLATES[@]} templates, zero errors and zero warnings"
 }
 
@@ -124,7 +129,7 @@ stage_asl() {
   local files=("$out"/*.json) file count=0
   [[ -e "${files[0]}" ]] || { echo "no state machines yet"; return 0; }
   for file in "${files[@]}"; do
-    asl-validator --silent --json-path "$file" || { echo "asl-validator: $file is invalid" >&2; return 1; }
+    asl-validator --silent --json-path "$file" || { log "asl-validator: $file is invalid"; return 1; }
     count=$((count + 1))
   done
   echo "asl-validator: $count definitions valid"
@@ -142,7 +147,7 @@ stage_pytest() {
   if [[ -n "$PYTEST_ARGS" ]]; then read -r -a args <<<"$PYTEST_ARGS"; fi
   pytest -m "not sam and not criu" -p no:cacheprovider "${args[@]}" || rc=$?
   # pytest exit 5 = no tests collected: that is a failure, never a pass.
-  if [[ $rc -eq 5 ]]; then echo "pytest collected no tests" >&2; return 1; fi
+  if [[ $rc -eq 5 ]]; then log "pytest collected no tests"; return 1; fi
   return "$rc"
 }
 

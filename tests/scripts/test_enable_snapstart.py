@@ -313,8 +313,9 @@ def test_dry_run_changes_nothing(fake_cli: FakeCli) -> None:
 
     assert result.returncode == 0, result.stderr
     assert [argv[2:4] for argv in fake_cli.calls("aws")] == [["cloudformation", "describe-stacks"]]
-    assert "would run: aws --output json cloudformation update-stack --stack-name uc6-eda" in result.stderr
-    assert "ParameterKey=EnableSnapStart,ParameterValue=true" in result.stderr
+    # the command it would run is the dry run's product: on stdout, shell-quoted
+    assert "[dry-run] would run: aws --output json cloudformation update-stack --stack-name uc6-eda" in result.stdout
+    assert "ParameterKey=EnableSnapStart,ParameterValue=true" in result.stdout
 
 
 def test_a_stack_without_the_parameter_is_refused(fake_cli: FakeCli) -> None:
@@ -351,7 +352,7 @@ def test_a_failing_describe_is_an_error(fake_cli: FakeCli) -> None:
         ((STACK, "--bogus"), "unknown option '--bogus'"),
         ((STACK, "other"), "only one STACK may be given"),
         (("bad_name!",), "is not a stack name"),
-        ((STACK, "--region", "mars"), "is not a region name"),
+        ((STACK, "--region", "mars"), "is not an AWS Region name"),
         ((STACK, "--wait-timeout", "0"), "must be a positive number of seconds"),
         ((STACK, "--wait-timeout"), "--wait-timeout needs a value"),
     ],

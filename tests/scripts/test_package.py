@@ -26,6 +26,7 @@ def repo(tmp_path: Path) -> Path:
     (root / "scripts").mkdir(parents=True)
     for script in ("package.sh", "build-layer.sh"):
         shutil.copy2(REPO_ROOT / "scripts" / script, root / "scripts" / script)
+    shutil.copytree(REPO_ROOT / "scripts" / "lib", root / "scripts" / "lib")  # the library they source
     for name in ("requirements-runtime.txt", "requirements-lock.txt"):
         shutil.copy2(REPO_ROOT / name, root / name)
     shutil.copytree(REPO_ROOT / "shared", root / "shared", ignore=shutil.ignore_patterns("__pycache__"))

@@ -39,6 +39,7 @@ def _sandbox(tmp_path: Path, template: str) -> Path:
     (root / "scripts").mkdir(parents=True)
     for name in ("setup.sh", "test.sh"):
         shutil.copy2(REPO_ROOT / "scripts" / name, root / "scripts" / name)
+    shutil.copytree(REPO_ROOT / "scripts" / "lib", root / "scripts" / "lib")  # the library they source
     requirements = ("runtime", "dev", "lock", "checkov")
     for name in (f"requirements-{kind}.txt" for kind in requirements):
         shutil.copy2(REPO_ROOT / name, root / name)
@@ -76,6 +77,26 @@ def test_a_clean_template_passes_the_cfn_lint_stage(tmp_path: Path) -> None:
     result = _run_cfn_lint_stage(_sandbox(tmp_path, CLEAN_TEMPLATE))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "cfn-lint     PASS" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--only", "bogus"], "--only: unknown stage 'bogus' (stages: ruff mypy"),
+        (["--skip", "ruff,nope"], "--skip: unknown stage 'nope'"),
+        (["--only"], "--only needs a value"),
+        (["--only", ","], "--only needs a value"),
+        (["--pytest-args"], "--pytest-args needs a value"),
+    ],
+)
+def test_bad_stage_lists_stop_the_command_before_any_stage(args: list[str], message: str) -> None:
+    """An unknown stage is a usage error, not a silent "run everything"."""
+    result = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "test.sh"), *args], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert result.stdout == ""  # no stage ran (not even setup.sh)
 
 
 def test_unknown_option_is_rejected() -> None:
