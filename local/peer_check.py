@@ -76,7 +76,8 @@ class Suppression:
 
 # --------------------------------------------------------------------------------- templates
 def discover_templates(root: Path) -> list[Path]:
-    """Every use-case template (``*/template-deploy.yaml``, tracked or untracked) and the hook stack."""
+    """Every use-case template (``*/template-deploy.yaml``, tracked or untracked) and the hook stacks
+    (``guard-rules/*template*.yaml``: the Guard Hook and its StackSet)."""
     out = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", *_GIT_TEMPLATES],
         cwd=root,
@@ -85,9 +86,7 @@ def discover_templates(root: Path) -> list[Path]:
         text=True,
     ).stdout
     found = {root / line for line in out.splitlines() if (root / line).is_file()}
-    hook = root / "guard-rules" / "hook-template.yaml"
-    if hook.is_file():
-        found.add(hook)
+    found.update(path for path in (root / "guard-rules").glob("*template*.yaml") if path.is_file())
     return sorted(found)
 
 

@@ -427,3 +427,118 @@ def test_fake_aws_rejects_unexpected_calls(aws_account, guard_check, tmp_path):
     result = aws_account.run(["aws", "cloudformation", "delete-stack", "--stack-name", "x"])
     assert (result.returncode, result.stderr) == (99, "unexpected aws call")
     assert json.loads(json.dumps(aws_account.calls("aws"))) == [["cloudformation", "delete-stack", "--stack-name", "x"]]
+
+
+# --- --stack-set: the hook across accounts and Regions -------------------------------------------
+HOOK_TEMPLATE = REPO / "guard-rules" / "hook-template.yaml"
+STACKSET_TEMPLATE = REPO / "guard-rules" / "hook-stackset-template.yaml"
+STACK_SET_ARGS = ("--stack-set", "--region", "eu-west-1", "--regions", "eu-west-1,us-east-1",
+                  "--org-units", "ou-ab12-11111111,ou-ab12-22222222")
+
+
+@pytest.fixture
+def organization(aws_account: FakeCli) -> FakeCli:
+    """The management account: an organization, no hook template uploaded, instances succeed."""
+    aws_account.reply("aws", pattern=r"organizations describe-organization ", stdout="o-abcdef1234\n")
+    aws_account.reply("aws", pattern=r"s3api head-object .*hook-template\.yaml", stderr=NOT_FOUND, exit_code=254)
+    aws_account.reply("aws", pattern=r"s3api put-object .*hook-template\.yaml", stdout="t1-template\n")
+    aws_account.reply(
+        "aws", pattern=r"cloudformation describe-stacks .*StackSetName", stdout="guard-hook-stackset-guard-hook\n"
+    )
+    aws_account.reply("aws", pattern=r"cloudformation list-stack-instances ", stdout="\n")
+    return aws_account
+
+
+def deploys(fake: FakeCli) -> list[Call]:
+    return [c for c in fake.invocations("aws") if operation(c) == ("cloudformation", "deploy")]
+
+
+def test_stack_set_rolls_the_pinned_rules_out_to_the_organization(organization, guard_check, tmp_path):
+    result = run(organization, guard_check, tmp_path, *STACK_SET_ARGS, "--stack-name", "guard-hook")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    central_create, central_enable, stack_set = deploys(organization)
+    assert parameter_overrides(central_create)["OrganizationId"] == "o-abcdef1234"
+    assert parameter_overrides(central_enable)["OrganizationId"] == "o-abcdef1234"
+    assert stack_set.option("--stack-name") == "guard-hook-stackset"
+    assert stack_set.option("--template-file") == str(STACKSET_TEMPLATE)
+    assert parameter_overrides(stack_set) == {
+        "HookTemplateUrl": f"https://{BUCKET}.s3.eu-west-1.amazonaws.com/guard-rules/hook-template.yaml?versionId=t1-template",
+        "OrganizationalUnitIds": "ou-ab12-11111111,ou-ab12-22222222",
+        "Regions": "eu-west-1,us-east-1",
+        "CallAs": "SELF",
+        "FailureMode": "WARN",
+        "Alias": "FsxnPipelines::Governance::GuardHook",
+        "RulesBucketName": BUCKET,
+        "RulesObjectKey": "guard-rules/rules.tar.gz",
+        "RulesObjectVersionId": parameter_overrides(central_enable)["RulesObjectVersionId"],
+    }
+    template_put = [c for c in organization.invocations("aws") if operation(c) == ("s3api", "put-object")][-1]
+    assert template_put.option("--key") == "guard-rules/hook-template.yaml"
+    assert template_put.captured(template_put.option("--body")).read_bytes() == HOOK_TEMPLATE.read_bytes()
+    listing = [c for c in organization.invocations("aws") if operation(c) == ("cloudformation", "list-stack-instances")]
+    assert [c.option("--stack-set-name") for c in listing] == ["guard-hook-stackset-guard-hook"]
+    assert "rolled out the hook" in result.stdout
+
+
+def test_stack_set_rerun_is_idempotent_and_never_disables(organization, guard_check, tmp_path):
+    sha = hashlib.sha256(HOOK_TEMPLATE.read_bytes()).hexdigest()
+    organization.reply("aws", pattern=HOOK_ARN_QUERY, stdout=f"{HOOK_ARN}\n")
+    organization.reply("aws", pattern=r"s3api head-object .*hook-template\.yaml", stdout=f"t1-template\t{sha}\n")
+
+    result = run(organization, guard_check, tmp_path, *STACK_SET_ARGS)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    puts = [c.option("--key") for c in organization.invocations("aws") if operation(c) == ("s3api", "put-object")]
+    assert "guard-rules/hook-template.yaml" not in puts
+    assert [parameter_overrides(c).get("HookStatus") for c in deploys(organization)] == ["ENABLED", None]
+    assert "versionId=t1-template" in parameter_overrides(deploys(organization)[-1])["HookTemplateUrl"]
+
+
+def test_stack_set_instances_that_did_not_succeed_fail_the_run(organization, guard_check, tmp_path):
+    organization.reply(
+        "aws", pattern=r"cloudformation list-stack-instances ", stdout="111122223333\tus-east-1\tFAILED\n"
+    )
+
+    result = run(organization, guard_check, tmp_path, *STACK_SET_ARGS)
+
+    assert result.returncode == 1
+    assert "111122223333\tus-east-1\tFAILED" in result.stderr
+    assert "done:" not in result.stdout
+
+
+def test_stack_set_dry_run_makes_no_mutating_call(organization, guard_check, tmp_path):
+    result = run(organization, guard_check, tmp_path, *STACK_SET_ARGS, "--dry-run")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not MUTATING & {operation(c) for c in organization.invocations("aws")}
+    would_run = [line.split("would run: aws ")[1] for line in result.stdout.splitlines() if "would run: aws" in line]
+    assert [line.split()[2:4] for line in would_run] == [
+        ["cloudformation", "deploy"],
+        ["s3api", "put-object"],
+        ["cloudformation", "deploy"],
+        ["s3api", "put-object"],
+        ["cloudformation", "deploy"],
+    ]
+    assert "hook-stackset-template.yaml" in would_run[-1]
+    assert "Regions=eu-west-1,us-east-1" in would_run[-1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--stack-set", "--region", "eu-west-1", "--org-units", "ou-ab12-11111111"], "--stack-set needs --regions"),
+        (["--stack-set", "--region", "eu-west-1", "--regions", "eu-west-1"], "--stack-set needs --org-units"),
+        (["--stack-set", "--regions", "eu-west-1", "--org-units", "ou-ab12-11111111"], "needs --region"),
+        ([*STACK_SET_ARGS[:-1], "ou-ab12-11111111,engineering"], "'engineering' is not an OU id"),
+        ([*STACK_SET_ARGS[:4], "eu-west-1,Frankfurt", *STACK_SET_ARGS[5:]], "'Frankfurt' is not an AWS Region"),
+        (["--regions", "eu-west-1"], "--regions and --org-units need --stack-set"),
+        ([*STACK_SET_ARGS, "--call-as", "ADMIN"], "--call-as must be SELF or DELEGATED_ADMIN"),
+    ],
+)
+def test_stack_set_option_errors_exit_2(organization, guard_check, tmp_path, args, message):
+    result = run(organization, guard_check, tmp_path, *args)
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert organization.calls("aws") == []
