@@ -159,32 +159,52 @@ deploy_stack() {
     "RulesObjectKey=$RULES_KEY" "${ORG_PARAMS[@]}" "$@"
 }
 
+# The bucket name a dry run prints while the stack (and so its bucket) does not exist yet.
+PLACEHOLDER_BUCKET="RULES-BUCKET-FROM-STACK-OUTPUT"
+
+# upload_versioned FILE KEY WHAT: sets UPLOADED_VERSION to the version of s3://$BUCKET/KEY that
+# holds FILE's bytes: the current version when its sha256 metadata matches (no upload), else a new
+# version uploaded now. A head-object error other than "not found" stops the run.
+upload_versioned() {
+  local file="$1" key="$2" what="$3" sha current current_version current_sha err
+  sha="$(sha256sum "$file" | cut -d' ' -f1)"
+  UPLOADED_VERSION=""
+  if [[ "$BUCKET" != "$PLACEHOLDER_BUCKET" ]]; then
+    err="$(mktemp)"
+    if current="$(aws_read s3api head-object --bucket "$BUCKET" --key "$key" \
+      --query '[VersionId, Metadata.sha256]' --output text 2>"$err")"; then
+      read -r current_version current_sha <<<"$current"
+      [[ "$current_sha" != "$sha" ]] || UPLOADED_VERSION="$current_version"
+    elif ! grep -qE '\(404\)|Not Found|NoSuchKey' "$err"; then
+      cat "$err" >&2
+      rm -f "$err"
+      die "cannot read s3://$BUCKET/$key"
+    fi
+    rm -f "$err"
+  fi
+  if [[ -n "$UPLOADED_VERSION" ]]; then
+    log "    unchanged: s3://$BUCKET/$key version $UPLOADED_VERSION already holds this $what"
+    return 0
+  fi
+  if [[ $DRY_RUN -eq 1 ]]; then
+    aws_write s3api put-object --bucket "$BUCKET" --key "$key" --body "$file" \
+      --metadata "sha256=$sha" --query VersionId --output text
+    UPLOADED_VERSION="VERSION-ID-FROM-PUT-OBJECT"
+    return 0
+  fi
+  UPLOADED_VERSION="$(aws_write s3api put-object --bucket "$BUCKET" --key "$key" --body "$file" \
+    --metadata "sha256=$sha" --query VersionId --output text)" || die "upload of the $what failed"
+  [[ -n "$UPLOADED_VERSION" && "$UPLOADED_VERSION" != "None" && "$UPLOADED_VERSION" != "null" ]] \
+    || die "the rules bucket returned no VersionId for the $what (is versioning enabled?)"
+  log "    uploaded s3://$BUCKET/$key version $UPLOADED_VERSION"
+}
+
 # Steps 7-9 (--stack-set): the hook template next to the archive, the StackSet, its instances.
 deploy_stack_set() {
-  local bucket="$1" rules_version="$2" template_sha template_version="" current current_version current_sha url
-  template_sha="$(sha256sum "$TEMPLATE" | cut -d' ' -f1)"
+  local bucket="$1" rules_version="$2" url
   log "7/9 uploading the hook stack template"
-  if [[ $DRY_RUN -eq 0 ]] || [[ "$bucket" != "RULES-BUCKET-FROM-STACK-OUTPUT" ]]; then
-    if current="$(aws_read s3api head-object --bucket "$bucket" --key "$TEMPLATE_KEY" \
-      --query '[VersionId, Metadata.sha256]' --output text 2>/dev/null)"; then
-      read -r current_version current_sha <<<"$current"
-      [[ "$current_sha" == "$template_sha" ]] && template_version="$current_version"
-    fi
-  fi
-  if [[ -n "$template_version" ]]; then
-    log "    unchanged: s3://$bucket/$TEMPLATE_KEY version $template_version"
-  elif [[ $DRY_RUN -eq 1 ]]; then
-    aws_write s3api put-object --bucket "$bucket" --key "$TEMPLATE_KEY" --body "$TEMPLATE" \
-      --metadata "sha256=$template_sha" --query VersionId --output text
-    template_version="VERSION-ID-FROM-PUT-OBJECT"
-  else
-    template_version="$(aws_write s3api put-object --bucket "$bucket" --key "$TEMPLATE_KEY" --body "$TEMPLATE" \
-      --metadata "sha256=$template_sha" --query VersionId --output text)" \
-      || die "upload of the hook stack template failed"
-    [[ -n "$template_version" && "$template_version" != "None" ]] \
-      || die "the rules bucket returned no VersionId for the hook stack template"
-  fi
-  url="https://$bucket.s3.$REGION.amazonaws.com/$TEMPLATE_KEY?versionId=$template_version"
+  upload_versioned "$TEMPLATE" "$TEMPLATE_KEY" "hook stack template"
+  url="https://$bucket.s3.$REGION.amazonaws.com/$TEMPLATE_KEY?versionId=$UPLOADED_VERSION"
 
   log "8/9 deploying StackSet stack $STACKSET_STACK_NAME: OUs $ORG_UNITS, Regions $REGIONS"
   aws_write cloudformation deploy \
@@ -273,39 +293,9 @@ else
   [[ -n "$BUCKET" && "$BUCKET" != "None" ]] || die "stack $STACK_NAME has no RulesBucketName output"
 fi
 
-VERSION_ID=""
-if [[ -n "$BUCKET" && "$BUCKET" != "None" ]]; then
-  head_err="$(mktemp)"
-  trap 'rm -f "$head_err"' EXIT
-  if current="$(aws_read s3api head-object --bucket "$BUCKET" --key "$RULES_KEY" \
-    --query '[VersionId, Metadata.sha256]' --output text 2>"$head_err")"; then
-    read -r current_version current_sha <<<"$current"
-    if [[ "$current_sha" == "$ARCHIVE_SHA256" ]]; then
-      VERSION_ID="$current_version"
-      log "    unchanged: s3://$BUCKET/$RULES_KEY version $VERSION_ID already holds these rules"
-    fi
-  elif ! grep -qE '\(404\)|Not Found|NoSuchKey' "$head_err"; then
-    cat "$head_err" >&2
-    die "cannot read s3://$BUCKET/$RULES_KEY"
-  fi
-else
-  BUCKET="RULES-BUCKET-FROM-STACK-OUTPUT"
-fi
-
-if [[ -z "$VERSION_ID" ]]; then
-  if [[ $DRY_RUN -eq 1 ]]; then
-    aws_write s3api put-object --bucket "$BUCKET" --key "$RULES_KEY" --body "$ARCHIVE" \
-      --metadata "sha256=$ARCHIVE_SHA256" --query VersionId --output text
-    VERSION_ID="VERSION-ID-FROM-PUT-OBJECT"
-  else
-    VERSION_ID="$(aws_write s3api put-object --bucket "$BUCKET" --key "$RULES_KEY" --body "$ARCHIVE" \
-      --metadata "sha256=$ARCHIVE_SHA256" --query VersionId --output text)" \
-      || die "upload of the rules archive failed"
-    [[ -n "$VERSION_ID" && "$VERSION_ID" != "None" && "$VERSION_ID" != "null" ]] \
-      || die "the rules bucket returned no VersionId (is versioning enabled?)"
-    log "    uploaded s3://$BUCKET/$RULES_KEY version $VERSION_ID"
-  fi
-fi
+[[ -n "$BUCKET" && "$BUCKET" != "None" ]] || BUCKET="$PLACEHOLDER_BUCKET"
+upload_versioned "$ARCHIVE" "$RULES_KEY" "rules archive"
+VERSION_ID="$UPLOADED_VERSION"
 
 # --- 5. point the hook at the new version, enabled ------------------------------------------------
 log "5/${STEPS} enabling the hook ($FAILURE_MODE) on s3://$BUCKET/$RULES_KEY version $VERSION_ID"
