@@ -5,6 +5,8 @@
 #   .tools/bin/     cfn-guard, asl-validator and shellcheck on one PATH entry
 #   .tools/awscli-venv/  the AWS CLI the build tests run (requirements-awscli.txt; its own venv: awscli v1
 #                   vendors its own botocore, and AWS CLI v2 is not on PyPI)
+#   .tools/checkov-venv/  checkov for the peer stage (requirements-checkov.txt; its own venv because
+#                   checkov pins a boto3 that clashes with ours)
 # Idempotent: a stamp of the pinned inputs is kept per component and a rerun with unchanged
 # pins installs nothing.
 set -euo pipefail
@@ -114,20 +116,26 @@ ln -sfn ../../.venv/bin/shellcheck "$TOOLS/bin/shellcheck"
 "$TOOLS/bin/shellcheck" --version >/dev/null || die "shellcheck does not run"
 "$TOOLS/bin/asl-validator" --version >/dev/null || die "asl-validator does not run"
 
-# --- the AWS CLI for the build tests, in its own venv ---------------------------------------------
-AWSCLI_VENV="$TOOLS/awscli-venv"
-AWSCLI_STAMP_FILE="$AWSCLI_VENV/.setup-stamp"
-awscli_stamp="$(stamp_of "$ROOT/requirements-awscli.txt")"
-if [[ $FORCE -eq 0 && -f "$AWSCLI_STAMP_FILE" && "$(cat "$AWSCLI_STAMP_FILE")" == "$awscli_stamp" && -x "$AWSCLI_VENV/bin/aws" ]]; then
-  log "aws cli up to date"
-else
-  log "installing the pinned AWS CLI into $AWSCLI_VENV"
+# --- tools with dependencies of their own, each in its own venv -----------------------------------
+# tool_venv DIR REQUIREMENTS BINARY: DIR is a venv holding REQUIREMENTS, and DIR/bin/BINARY runs.
+tool_venv() {
+  local dir="$1" requirements="$2" binary="$3" stamp
+  stamp="$(stamp_of "$requirements")"
+  if [[ $FORCE -eq 0 && -f "$dir/.setup-stamp" && "$(cat "$dir/.setup-stamp")" == "$stamp" && -x "$dir/bin/$binary" ]]; then
+    log "$binary up to date"
+    return 0
+  fi
+  log "installing pinned $binary into $dir"
+  local base_python
   base_python="$("$VENV/bin/python" -c 'import sys; print(sys._base_executable)')"
-  [[ -x "$AWSCLI_VENV/bin/python" ]] || "$base_python" -m venv "$AWSCLI_VENV"
-  "$AWSCLI_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements-awscli.txt" \
-    || die "pip install -r requirements-awscli.txt failed"
-  echo "$awscli_stamp" >"$AWSCLI_STAMP_FILE"
-fi
-awscli_version="$("$AWSCLI_VENV/bin/aws" --version 2>&1 | cut -d' ' -f1)" || die "the AWS CLI in $AWSCLI_VENV does not run"
+  [[ -x "$dir/bin/python" ]] || "$base_python" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" \
+    || die "pip install -r ${requirements#"$ROOT/"} failed"
+  echo "$stamp" >"$dir/.setup-stamp"
+}
+tool_venv "$TOOLS/awscli-venv" "$ROOT/requirements-awscli.txt" aws
+awscli_version="$("$TOOLS/awscli-venv/bin/aws" --version 2>&1 | cut -d' ' -f1)" || die "the AWS CLI in $TOOLS/awscli-venv does not run"
+tool_venv "$TOOLS/checkov-venv" "$ROOT/requirements-checkov.txt" checkov
+checkov_version="$("$TOOLS/checkov-venv/bin/checkov" --version)" || die "checkov does not run"
 
-log "ready: $("$VENV/bin/python" --version), cfn-guard $guard_version, asl-validator $("$TOOLS/bin/asl-validator" --version), $awscli_version"
+log "ready: $("$VENV/bin/python" --version), cfn-guard $guard_version, asl-validator $("$TOOLS/bin/asl-validator" --version), $awscli_version, checkov $checkov_version"

@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/lib/common.sh"
 cd "$ROOT"
 
-ALL_STAGES=(ruff mypy shellcheck cfn-lint asl guard pytest)
+ALL_STAGES=(ruff mypy shellcheck cfn-lint asl guard peer pytest)
 
 usage() {
   cat <<EOF
@@ -24,6 +24,9 @@ Runs scripts/setup.sh (installs only what changed), then these stages:
   asl         asl-validator over every state machine definition, extracted from the templates
               with DefinitionSubstitutions resolved, for default and opt-in parameters
   guard       scripts/guard-check.sh: cfn-guard rule unit tests + every template against every rule
+  peer        AWS Control Tower proactive controls (cfn-guard) and checkov over every
+              */template-deploy.yaml and the hook template: any unsuppressed finding, any
+              suppression without a reason, or a README suppression table out of date fails
   pytest      all test layers except the opt-in tiers (markers sam, criu); no tests = failure;
               in parallel workers (pytest-xdist), one per core unless --workers says otherwise
 
@@ -144,6 +147,11 @@ stage_asl() {
 }
 
 stage_guard() { "$ROOT/scripts/guard-check.sh"; }
+
+stage_peer() {
+  "$PY" -m local.peer_check check
+  "$PY" -m local.peer_check suppressions --check "$ROOT/README.md"
+}
 
 stage_pytest() {
   local rc=0 args=()

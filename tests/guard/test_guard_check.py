@@ -81,8 +81,8 @@ def test_untracked_non_compliant_template_is_found_and_fails(repo: Path) -> None
     # The intrinsic MemorySize is not a finding; the two real Lambda findings name the resource.
     assert "LAMBDA_MEMORY_WITHIN_LIMITS" not in result.stdout
     assert "/Resources/WorkerFunction/Properties/Timeout" in result.stdout
-    assert "Violation: Lambda Timeout outside 1..900 seconds." in result.stdout
-    assert "non-compliant templates: 1/2" in result.stdout
+    assert "Violation: Lambda Timeout outside the organisational bounds" in result.stdout
+    assert "non-compliant templates: 1/3" in result.stdout
 
 
 def test_suppression_with_reason_makes_the_template_pass(repo: Path) -> None:
@@ -109,13 +109,16 @@ def test_suppression_with_reason_makes_the_template_pass(repo: Path) -> None:
 
 def test_weakened_rule_fails_its_own_tests(repo: Path) -> None:
     rule = repo / "guard-rules" / "lambda-limits.guard"
-    rule.write_text(rule.read_text().replace("this > 10240", "this > 20480"))
+    rule.write_text(rule.read_text().replace("this > %LAMBDA_MEMORY_MAX_MB", "this > 20480"))
 
     result = guard_check("--root", repo)
 
     assert result.returncode == 1
     assert "FAIL guard-rules/lambda-limits.guard" in result.stdout
-    assert 'case "template memory above the limit fails": LAMBDA_MEMORY_WITHIN_LIMITS expected FAIL' in result.stdout
+    assert (
+        'case "template memory above the organisational bound fails": LAMBDA_MEMORY_WITHIN_LIMITS expected FAIL'
+        in result.stdout
+    )
 
 
 def test_rule_that_does_not_parse_fails(repo: Path) -> None:
@@ -182,7 +185,8 @@ def test_no_rule_files_is_an_error(repo: Path) -> None:
 
 
 def test_no_templates_is_an_error(repo: Path) -> None:
-    (repo / "guard-rules" / "hook-template.yaml").unlink()
+    for template in (repo / "guard-rules").glob("*template*.yaml"):
+        template.unlink()
 
     result = guard_check("--root", repo)
 

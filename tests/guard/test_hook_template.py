@@ -17,10 +17,13 @@ from tests.support.templates import load_template
 pytestmark = pytest.mark.guard
 
 REPO = Path(__file__).resolve().parents[2]
+# The bucket the hook reads: this stack's own, or the central one of the StackSet mode.
+RULES_BUCKET = {"Fn::If": ["CreateRulesBucket", {"Ref": "RulesBucket"}, {"Ref": "RulesBucketName"}]}
 TEMPLATE_PATH = REPO / "guard-rules" / "hook-template.yaml"
-# Evaluated at the STACK level only: its routine suppression lives in Metadata, which the
-# RESOURCE input does not carry (see the ResourceTargetTypes parameter description).
-STACK_LEVEL_ONLY = {"AWS::Logs::LogGroup"}
+# Evaluated at the STACK level only: their routine suppressions (default log encryption, a
+# function above the organisational bounds) live in Metadata, which the RESOURCE input does not
+# carry (see the ResourceTargetTypes parameter description).
+STACK_LEVEL_ONLY = {"AWS::Logs::LogGroup", "AWS::Lambda::Function"}
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +101,7 @@ def test_alias_default_is_valid(template: dict[str, Any]) -> None:
 )
 def test_rule_location_is_one_archive_object(template: dict[str, Any], hook: dict[str, Any], key: str, accepted: bool):
     location = hook["Properties"]["RuleLocation"]
-    assert location["Uri"] == {"Fn::Sub": "s3://${RulesBucket}/${RulesObjectKey}"}
+    assert location["Uri"] == {"Fn::Sub": ["s3://${Bucket}/${RulesObjectKey}", {"Bucket": RULES_BUCKET}]}
     assert location["VersionId"] == {"Ref": "RulesObjectVersionId"}
     assert bool(re.fullmatch(parameter(template, "RulesObjectKey")["AllowedPattern"], key)) is accepted
 
@@ -154,16 +157,37 @@ def test_execution_role_is_trusted_by_hooks_in_this_account_only(template: dict[
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
 
 
-def test_execution_role_reads_exactly_the_rules_object(template: dict[str, Any]) -> None:
+def test_execution_role_holds_the_guard_hook_guides_minimum_policy(template: dict[str, Any]) -> None:
+    """List the rules bucket, read the archive (and its versions), write reports: nothing more."""
     role = template["Resources"]["HookExecutionRole"]["Properties"]
-    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
-    s3_statements = [s for s in statements if "Effect" in s and str(s["Action"][0]).startswith("s3:")]
-    assert len(s3_statements) == 1
-    (read,) = s3_statements
-    assert read["Effect"] == "Allow"
-    assert sorted(read["Action"]) == ["s3:GetObject", "s3:GetObjectVersion"]
-    assert read["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${RulesBucket}/${RulesObjectKey}"}
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"] if "Effect" in s]
+    s3 = {}
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if any(str(action).startswith("s3:") for action in actions):
+            assert statement["Effect"] == "Allow"
+            s3[tuple(sorted(actions))] = statement["Resource"]
+    assert s3 == {
+        ("s3:ListBucket",): {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}", {"Bucket": RULES_BUCKET}]},
+        ("s3:GetObject", "s3:GetObjectVersion"): {
+            "Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}/${RulesObjectKey}", {"Bucket": RULES_BUCKET}]
+        },
+        ("s3:PutObject",): {"Fn::Sub": "${LogBucket.Arn}/*"},
+    }
     assert role.get("ManagedPolicyArns") is None
+
+
+def test_hook_writes_its_reports_to_the_log_bucket(template: dict[str, Any], hook: dict[str, Any]) -> None:
+    assert hook["Properties"]["LogBucket"] == {"Ref": "LogBucket"}
+    bucket = template["Resources"]["LogBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == {"Ref": "LogRetentionDays"}
 
 
 def test_rules_bucket_is_versioned_encrypted_private_and_tls_only(template: dict[str, Any]) -> None:
@@ -179,7 +203,52 @@ def test_rules_bucket_is_versioned_encrypted_private_and_tls_only(template: dict
     }
     policy = template["Resources"]["RulesBucketPolicy"]["Properties"]
     assert policy["Bucket"] == {"Ref": "RulesBucket"}
-    (deny,) = policy["PolicyDocument"]["Statement"]
+    deny, _organization_read = policy["PolicyDocument"]["Statement"]
     assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    assert deny["Resource"] == [{"Fn::GetAtt": ["RulesBucket", "Arn"]}, {"Fn::Sub": "${RulesBucket.Arn}/*"}]
+    assert deny["Resource"] == [
+        {"Fn::GetAtt": ["RulesBucket", "Arn"]},
+        {"Fn::Join": ["", [{"Fn::GetAtt": ["RulesBucket", "Arn"]}, "/*"]]},
+    ]
+
+
+def test_only_the_central_stack_shares_its_rules_and_only_with_the_organization(template: dict[str, Any]) -> None:
+    conditions = template["Conditions"]
+    assert conditions["CreateRulesBucket"] == {"Fn::Equals": [{"Ref": "RulesBucketName"}, ""]}
+    assert template["Resources"]["RulesBucket"]["Condition"] == "CreateRulesBucket"
+    statements = template["Resources"]["RulesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    condition, share, no_value = statements[1]["Fn::If"]
+    assert (condition, no_value) == ("ShareWithOrganization", {"Ref": "AWS::NoValue"})
+    assert share["Effect"] == "Allow"
+    assert sorted(share["Action"]) == ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"]
+    assert share["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
+    assert re.fullmatch(parameter(template, "OrganizationId")["AllowedPattern"], "o-abcdef1234")
+    assert not re.fullmatch(parameter(template, "OrganizationId")["AllowedPattern"], "123456789012")
+
+
+def test_stack_set_deploys_the_hook_enabled_into_the_target_ous_and_regions() -> None:
+    stack_set_template = load_template(REPO / "guard-rules" / "hook-stackset-template.yaml")
+    (stack_set,) = stack_set_template["Resources"].values()
+    assert stack_set["Type"] == "AWS::CloudFormation::StackSet"
+    props = stack_set["Properties"]
+    assert props["PermissionModel"] == "SERVICE_MANAGED"
+    assert props["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+    assert props["Capabilities"] == ["CAPABILITY_IAM"]
+    passed = {p["ParameterKey"]: p["ParameterValue"] for p in props["Parameters"]}
+    assert passed["HookStatus"] == "ENABLED"
+    assert passed["RulesBucketName"] == {"Ref": "RulesBucketName"}
+    assert passed["RulesObjectVersionId"] == {"Ref": "RulesObjectVersionId"}
+    hook_parameters = load_template(TEMPLATE_PATH)["Parameters"]
+    assert set(passed) <= set(hook_parameters)
+    (group,) = props["StackInstancesGroup"]
+    assert group == {
+        "DeploymentTargets": {"OrganizationalUnitIds": {"Ref": "OrganizationalUnitIds"}},
+        "Regions": {"Ref": "Regions"},
+    }
+    lint = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "cfn-lint"), str(REPO / "guard-rules" / "hook-stackset-template.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (lint.returncode, lint.stdout) == (0, "")

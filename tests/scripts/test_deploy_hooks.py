@@ -19,8 +19,14 @@ SCRIPT = REPO / "scripts" / "deploy-hooks.sh"
 RULE_FILES = sorted((REPO / "guard-rules").glob("*.guard"))
 BUCKET = "fsxn-guard-hook-rulesbucket-1a2b3c"
 HOOK_ARN = "arn:aws:cloudformation:eu-west-1:123456789012:type/hook/FsxnPipelines-Governance-GuardHook"
+ROLE_ARN = "arn:aws:iam::123456789012:role/fsxn-guard-hook-HookExecutionRole-1A2B3C"
 NOT_FOUND = "An error occurred (404) when calling the HeadObject operation: Not Found\n"
+NO_STACK = (
+    "An error occurred (ValidationError) when calling the DescribeStacks operation: "
+    "Stack with id fsxn-guard-hook does not exist\n"
+)
 MUTATING = {("cloudformation", "deploy"), ("s3api", "put-object")}
+HOOK_ARN_QUERY = r"cloudformation describe-stacks .*GuardHookArn"
 
 
 @pytest.fixture
@@ -41,15 +47,32 @@ def guard_check(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def aws_account(fake_cli: FakeCli) -> FakeCli:
-    """A fake account where the hook stack deploys and the archive is not uploaded yet."""
+    """A fake account without the hook stack: the first describe-stacks finds none, the stack then
+    deploys, the archive is not uploaded yet, and the hook's role may read the pinned version."""
     fake_cli.default("aws", stderr="unexpected aws call", exit_code=99)
     fake_cli.reply("aws", pattern=r"^(--region \S+ )?sts get-caller-identity", stdout="123456789012\n")
     fake_cli.reply("aws", pattern=r"^(--region \S+ )?cloudformation deploy ", stdout="Successfully deployed\n")
     fake_cli.reply("aws", pattern=r"cloudformation describe-stacks .*RulesBucketName", stdout=f"{BUCKET}\n")
-    fake_cli.reply("aws", pattern=r"cloudformation describe-stacks .*GuardHookArn", stdout=f"{HOOK_ARN}\n")
+    fake_cli.reply(
+        "aws",
+        pattern=HOOK_ARN_QUERY,
+        sequence=[Reply(stderr=NO_STACK, exit_code=254), Reply(stdout=f"{HOOK_ARN}\n")],
+    )
+    fake_cli.reply("aws", pattern=r"cloudformation describe-stacks .*HookExecutionRoleArn", stdout=f"{ROLE_ARN}\n")
     fake_cli.reply("aws", pattern=r"s3api head-object ", stderr=NOT_FOUND, exit_code=254)
+    fake_cli.reply("aws", pattern=r"s3api head-object .*--version-id", stdout="v2-3HL4kqtJlcpXroDTDmJ\n")
     fake_cli.reply("aws", pattern=r"s3api put-object ", stdout="v2-3HL4kqtJlcpXroDTDmJ\n")
+    fake_cli.reply("aws", pattern=r"iam simulate-principal-policy ", stdout="\n")
     return fake_cli
+
+
+@pytest.fixture
+def existing_hook(aws_account: FakeCli) -> FakeCli:
+    """The same account after a first deployment: the stack has an enabled hook on version v1."""
+    aws_account.reply("aws", pattern=HOOK_ARN_QUERY, stdout=f"{HOOK_ARN}\n")
+    aws_account.reply("aws", pattern=r"s3api head-object ", stdout="v1-old\t" + "0" * 64 + "\n")
+    aws_account.reply("aws", pattern=r"s3api head-object .*--version-id", stdout="v2-3HL4kqtJlcpXroDTDmJ\n")
+    return aws_account
 
 
 def run(fake_cli: FakeCli, guard_check: Path, tmp_path: Path, *args: str):
@@ -84,12 +107,17 @@ def test_deploys_in_order_disabled_upload_then_enabled_on_the_new_version(aws_ac
     calls = aws_account.invocations("aws")
     assert [operation(call) for call in calls] == [
         ("sts", "get-caller-identity"),
+        ("cloudformation", "describe-stacks"),
         ("cloudformation", "deploy"),
         ("cloudformation", "describe-stacks"),
         ("s3api", "head-object"),
         ("s3api", "put-object"),
         ("cloudformation", "deploy"),
         ("cloudformation", "describe-stacks"),
+        ("s3api", "head-object"),
+        ("cloudformation", "describe-stacks"),
+        ("iam", "simulate-principal-policy"),
+        ("iam", "simulate-principal-policy"),
     ]
     assert all(call.option("--region") == "eu-west-1" for call in calls)
     disable, enable = (call for call in calls if operation(call) == ("cloudformation", "deploy"))
@@ -259,7 +287,103 @@ def test_failed_stack_deploy_stops_the_run(aws_account, guard_check, tmp_path):
 
     assert result.returncode != 0
     operations = [operation(c) for c in aws_account.invocations("aws")]
-    assert operations == [("sts", "get-caller-identity"), ("cloudformation", "deploy")]
+    assert operations == [
+        ("sts", "get-caller-identity"),
+        ("cloudformation", "describe-stacks"),
+        ("cloudformation", "deploy"),
+    ]
+
+
+def hook_statuses(fake: FakeCli) -> list[str]:
+    deploys = [c for c in fake.invocations("aws") if operation(c) == ("cloudformation", "deploy")]
+    return [parameter_overrides(c)["HookStatus"] for c in deploys]
+
+
+def test_rerun_swaps_the_rules_version_with_the_hook_enabled(existing_hook, guard_check, tmp_path):
+    result = run(existing_hook, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert hook_statuses(existing_hook) == ["ENABLED"]
+    deploy = next(c for c in existing_hook.invocations("aws") if operation(c) == ("cloudformation", "deploy"))
+    assert parameter_overrides(deploy)["RulesObjectVersionId"] == "v2-3HL4kqtJlcpXroDTDmJ"
+    assert "readable by its role" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("failing", "reply"),
+    [
+        (r"s3api put-object ", Reply(stderr="AccessDenied\n", exit_code=1)),
+        (r"cloudformation describe-stacks .*RulesBucketName", Reply(stderr="Throttling\n", exit_code=254)),
+        (r"cloudformation deploy ", Reply(stderr="Failed to update the stack\n", exit_code=255)),
+        (r"iam simulate-principal-policy ", Reply(stdout="s3:ListBucket\n")),
+    ],
+    ids=["upload", "bucket-output", "enable-deploy", "verification"],
+)
+def test_rerun_never_disables_the_hook_even_when_a_later_step_fails(
+    existing_hook, guard_check, tmp_path, failing, reply
+):
+    existing_hook.reply("aws", pattern=failing, sequence=[reply])
+
+    result = run(existing_hook, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode != 0
+    assert "DISABLED" not in hook_statuses(existing_hook)
+    assert all(status == "ENABLED" for status in hook_statuses(existing_hook))
+
+
+def test_dry_run_of_a_rerun_never_disables_the_hook(existing_hook, guard_check, tmp_path):
+    result = run(existing_hook, guard_check, tmp_path, "--dry-run")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "HookStatus=DISABLED" not in result.stdout
+    would_run = [line for line in result.stdout.splitlines() if "[dry-run] would run: aws" in line]
+    assert [line.split("would run: aws ")[1].split()[:2] for line in would_run] == [
+        ["s3api", "put-object"],
+        ["cloudformation", "deploy"],
+    ]
+
+
+def test_a_role_that_cannot_list_the_bucket_fails_the_run(aws_account, guard_check, tmp_path):
+    aws_account.reply(
+        "aws", pattern=r"iam simulate-principal-policy .*s3:ListBucket", stdout="s3:ListBucket\n"
+    )
+
+    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode == 1
+    assert "is not allowed: s3:ListBucket" in result.stderr
+    assert "done:" not in result.stdout
+    simulations = [c for c in aws_account.invocations("aws") if operation(c) == ("iam", "simulate-principal-policy")]
+    assert {c.option("--policy-source-arn") for c in simulations} == {ROLE_ARN}
+    assert {c.option("--resource-arns") for c in simulations} == {
+        f"arn:aws:s3:::{BUCKET}",
+        f"arn:aws:s3:::{BUCKET}/guard-rules/rules.tar.gz",
+    }
+
+
+def test_an_unreadable_pinned_version_fails_the_run(aws_account, guard_check, tmp_path):
+    aws_account.reply(
+        "aws",
+        pattern=r"s3api head-object .*--version-id",
+        stderr="An error occurred (403) when calling the HeadObject operation: Forbidden\n",
+        exit_code=254,
+    )
+
+    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode == 1
+    assert "is not readable" in result.stderr
+    head = [c for c in aws_account.invocations("aws") if operation(c) == ("s3api", "head-object")][-1]
+    assert head.option("--version-id") == "v2-3HL4kqtJlcpXroDTDmJ"
+
+
+def test_describe_errors_other_than_a_missing_stack_stop_before_any_deploy(aws_account, guard_check, tmp_path):
+    aws_account.reply("aws", pattern=HOOK_ARN_QUERY, stderr="AccessDenied\n", exit_code=254)
+
+    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1")
+
+    assert result.returncode == 1
+    assert hook_statuses(aws_account) == []
 
 
 @pytest.mark.parametrize(
@@ -303,3 +427,118 @@ def test_fake_aws_rejects_unexpected_calls(aws_account, guard_check, tmp_path):
     result = aws_account.run(["aws", "cloudformation", "delete-stack", "--stack-name", "x"])
     assert (result.returncode, result.stderr) == (99, "unexpected aws call")
     assert json.loads(json.dumps(aws_account.calls("aws"))) == [["cloudformation", "delete-stack", "--stack-name", "x"]]
+
+
+# --- --stack-set: the hook across accounts and Regions -------------------------------------------
+HOOK_TEMPLATE = REPO / "guard-rules" / "hook-template.yaml"
+STACKSET_TEMPLATE = REPO / "guard-rules" / "hook-stackset-template.yaml"
+STACK_SET_ARGS = ("--stack-set", "--region", "eu-west-1", "--regions", "eu-west-1,us-east-1",
+                  "--org-units", "ou-ab12-11111111,ou-ab12-22222222")
+
+
+@pytest.fixture
+def organization(aws_account: FakeCli) -> FakeCli:
+    """The management account: an organization, no hook template uploaded, instances succeed."""
+    aws_account.reply("aws", pattern=r"organizations describe-organization ", stdout="o-abcdef1234\n")
+    aws_account.reply("aws", pattern=r"s3api head-object .*hook-template\.yaml", stderr=NOT_FOUND, exit_code=254)
+    aws_account.reply("aws", pattern=r"s3api put-object .*hook-template\.yaml", stdout="t1-template\n")
+    aws_account.reply(
+        "aws", pattern=r"cloudformation describe-stacks .*StackSetName", stdout="guard-hook-stackset-guard-hook\n"
+    )
+    aws_account.reply("aws", pattern=r"cloudformation list-stack-instances ", stdout="\n")
+    return aws_account
+
+
+def deploys(fake: FakeCli) -> list[Call]:
+    return [c for c in fake.invocations("aws") if operation(c) == ("cloudformation", "deploy")]
+
+
+def test_stack_set_rolls_the_pinned_rules_out_to_the_organization(organization, guard_check, tmp_path):
+    result = run(organization, guard_check, tmp_path, *STACK_SET_ARGS, "--stack-name", "guard-hook")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    central_create, central_enable, stack_set = deploys(organization)
+    assert parameter_overrides(central_create)["OrganizationId"] == "o-abcdef1234"
+    assert parameter_overrides(central_enable)["OrganizationId"] == "o-abcdef1234"
+    assert stack_set.option("--stack-name") == "guard-hook-stackset"
+    assert stack_set.option("--template-file") == str(STACKSET_TEMPLATE)
+    assert parameter_overrides(stack_set) == {
+        "HookTemplateUrl": f"https://{BUCKET}.s3.eu-west-1.amazonaws.com/guard-rules/hook-template.yaml?versionId=t1-template",
+        "OrganizationalUnitIds": "ou-ab12-11111111,ou-ab12-22222222",
+        "Regions": "eu-west-1,us-east-1",
+        "CallAs": "SELF",
+        "FailureMode": "WARN",
+        "Alias": "FsxnPipelines::Governance::GuardHook",
+        "RulesBucketName": BUCKET,
+        "RulesObjectKey": "guard-rules/rules.tar.gz",
+        "RulesObjectVersionId": parameter_overrides(central_enable)["RulesObjectVersionId"],
+    }
+    template_put = [c for c in organization.invocations("aws") if operation(c) == ("s3api", "put-object")][-1]
+    assert template_put.option("--key") == "guard-rules/hook-template.yaml"
+    assert template_put.captured(template_put.option("--body")).read_bytes() == HOOK_TEMPLATE.read_bytes()
+    listing = [c for c in organization.invocations("aws") if operation(c) == ("cloudformation", "list-stack-instances")]
+    assert [c.option("--stack-set-name") for c in listing] == ["guard-hook-stackset-guard-hook"]
+    assert "rolled out the hook" in result.stdout
+
+
+def test_stack_set_rerun_is_idempotent_and_never_disables(organization, guard_check, tmp_path):
+    sha = hashlib.sha256(HOOK_TEMPLATE.read_bytes()).hexdigest()
+    organization.reply("aws", pattern=HOOK_ARN_QUERY, stdout=f"{HOOK_ARN}\n")
+    organization.reply("aws", pattern=r"s3api head-object .*hook-template\.yaml", stdout=f"t1-template\t{sha}\n")
+
+    result = run(organization, guard_check, tmp_path, *STACK_SET_ARGS)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    puts = [c.option("--key") for c in organization.invocations("aws") if operation(c) == ("s3api", "put-object")]
+    assert "guard-rules/hook-template.yaml" not in puts
+    assert [parameter_overrides(c).get("HookStatus") for c in deploys(organization)] == ["ENABLED", None]
+    assert "versionId=t1-template" in parameter_overrides(deploys(organization)[-1])["HookTemplateUrl"]
+
+
+def test_stack_set_instances_that_did_not_succeed_fail_the_run(organization, guard_check, tmp_path):
+    organization.reply(
+        "aws", pattern=r"cloudformation list-stack-instances ", stdout="111122223333\tus-east-1\tFAILED\n"
+    )
+
+    result = run(organization, guard_check, tmp_path, *STACK_SET_ARGS)
+
+    assert result.returncode == 1
+    assert "111122223333\tus-east-1\tFAILED" in result.stderr
+    assert "done:" not in result.stdout
+
+
+def test_stack_set_dry_run_makes_no_mutating_call(organization, guard_check, tmp_path):
+    result = run(organization, guard_check, tmp_path, *STACK_SET_ARGS, "--dry-run")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not MUTATING & {operation(c) for c in organization.invocations("aws")}
+    would_run = [line.split("would run: aws ")[1] for line in result.stdout.splitlines() if "would run: aws" in line]
+    assert [line.split()[2:4] for line in would_run] == [
+        ["cloudformation", "deploy"],
+        ["s3api", "put-object"],
+        ["cloudformation", "deploy"],
+        ["s3api", "put-object"],
+        ["cloudformation", "deploy"],
+    ]
+    assert "hook-stackset-template.yaml" in would_run[-1]
+    assert "Regions=eu-west-1,us-east-1" in would_run[-1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--stack-set", "--region", "eu-west-1", "--org-units", "ou-ab12-11111111"], "--stack-set needs --regions"),
+        (["--stack-set", "--region", "eu-west-1", "--regions", "eu-west-1"], "--stack-set needs --org-units"),
+        (["--stack-set", "--regions", "eu-west-1", "--org-units", "ou-ab12-11111111"], "needs --region"),
+        ([*STACK_SET_ARGS[:-1], "ou-ab12-11111111,engineering"], "'engineering' is not an OU id"),
+        ([*STACK_SET_ARGS[:4], "eu-west-1,Frankfurt", *STACK_SET_ARGS[5:]], "'Frankfurt' is not an AWS Region"),
+        (["--regions", "eu-west-1"], "--regions and --org-units need --stack-set"),
+        ([*STACK_SET_ARGS, "--call-as", "ADMIN"], "--call-as must be SELF or DELEGATED_ADMIN"),
+    ],
+)
+def test_stack_set_option_errors_exit_2(organization, guard_check, tmp_path, args, message):
+    result = run(organization, guard_check, tmp_path, *args)
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert organization.calls("aws") == []
