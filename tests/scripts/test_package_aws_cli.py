@@ -134,9 +134,10 @@ def test_every_code_location_is_an_uploaded_artifact_that_imports_its_handler(pa
             zipped.extractall(into)
         return into
 
-    (layer_id,) = [logical for logical, (kind, _) in locations.items() if kind == "AWS::Lambda::LayerVersion"]
-    opt = fetch(locations[layer_id][1], tmp_path / "opt")
-    assert (opt / "python/shared/__init__.py").is_file()
+    # Lambda extracts every layer a function attaches into /opt; each function gets exactly its own.
+    layers = {logical: fetch(loc, tmp_path / "opt" / logical)
+              for logical, (kind, loc) in locations.items() if kind == "AWS::Lambda::LayerVersion"}
+    assert any((opt / "python/shared/__init__.py").is_file() for opt in layers.values())
     runtime = tmp_path / "runtime"  # what the python3.13 Lambda runtime provides beside the code
     runtime.mkdir()
     shutil.copy2(snapshot_restore_py.__file__, runtime)
@@ -145,8 +146,17 @@ def test_every_code_location_is_an_uploaded_artifact_that_imports_its_handler(pa
     for logical, location in functions.items():
         task = fetch(location, tmp_path / "task" / logical)
         assert (task / "handler.py").is_file()
+        attached = [ref["Ref"] for ref in template["Resources"][logical]["Properties"].get("Layers", [])
+                    if isinstance(ref, dict) and ref.get("Ref") in layers]
+        assert attached, f"{logical} attaches no packaged layer"
+        opt = tmp_path / "merged-opt" / logical
+        for layer in attached:
+            shutil.copytree(layers[layer], opt, dirs_exist_ok=True)
+        # As sam local invoke sets it: the template's literal values, then env.json's.
+        declared = template["Resources"][logical]["Properties"].get("Environment", {}).get("Variables", {})
         env = {"PATH": os.environ["PATH"], "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               **{k: v for k, v in declared.items() if isinstance(v, str)},
                **environments.get("Parameters", {}), **environments.get(logical, {})}
         code = ("import sys; sys.path[:0] = sys.argv[1:4]; import handler, shared; "
                 "assert callable(handler.handler); "

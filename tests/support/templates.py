@@ -203,10 +203,20 @@ def deployable(template: Mapping[str, Any], params: Mapping[str, str]) -> dict[s
     declared = template.get("Parameters") or {}
     named = set(re.findall(r"'Ref': '([A-Za-z0-9]+)'", str(template.get("Rules") or {})))
     completed = dict(params)
-    for name in sorted(named & set(declared) - set(params)):
+    open_names = sorted(named & set(declared) - set(params))
+    for name in open_names:
         example = next((v for suffix, v in _EXAMPLES.items() if name.endswith(suffix)), None)
         if example is not None:
             completed[name] = example
+    # A switch the Rules tie to another value (InferenceType=components needs
+    # EnableInferenceComponents=true): the first allowed value of one open parameter that helps.
+    for name in open_names:
+        for value in declared[name].get("AllowedValues") or ():
+            try:
+                Resolver(template, {**completed, name: str(value)})
+            except ParameterError:
+                continue
+            return {**completed, name: str(value)}
     Resolver(template, completed)
     return completed
 
@@ -220,9 +230,12 @@ _EXAMPLES = {
     "SecurityGroupIds": "sg-0123456789abcdef0",
     "VpcId": "vpc-0123456789abcdef0",
     "RouteTableIds": "rtb-0123456789abcdef0",
+    "OrganizationalUnitIds": "ou-abcd-12345678",
+    "Regions": REGION,
+    "HookTemplateUrl": "https://placeholder-bucket.s3.us-east-1.amazonaws.com/hook-template.yaml",
     "KmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0000abcd-00ab-40cd-80ef-000000000000",
-    "Endpoint": "ontap.example.internal",
-    "Name": "placeholder_name",
+    "ManagementEndpoint": "ontap.example.internal",
+    "VolumeName": "placeholder_volume",
     # Artifacts a deployment names by URL (a SageMaker model archive, a container image).
     "DataUrl": f"s3://placeholder-{ACCOUNT}/placeholder/model.tar.gz",
     "ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/placeholder:latest",
