@@ -23,6 +23,7 @@ figures the pipeline must report (computed here from the generated values, not b
 
 from __future__ import annotations
 
+import datetime
 import io
 import math
 import random
@@ -41,6 +42,8 @@ from local.samples.autonomous_driving_model import stack_parameters
 
 __all__ = ["SampleSet", "generate", "stack_parameters"]
 
+# The LAS header creation date of every sample (the day the canonical events were written).
+SAMPLE_DATE = datetime.date(2026, 12, 1)
 PREFIX = "sensors/"
 BROKEN_EVERY = 20
 KEYFRAME_INTERVAL = 12
@@ -195,6 +198,9 @@ def write_las(values: dict[str, npt.NDArray[np.int32]], *, compress: bool) -> by
     header = laspy.LasHeader(point_format=1, version="1.2")
     header.scales = np.array([LAS_SCALE] * 3)
     header.offsets = np.array([0.0, 0.0, 0.0])
+    # laspy stamps today's date into the header: a fixed one keeps the samples (and the ETags the
+    # canonical events name) the same on every day.
+    header.creation_date = SAMPLE_DATE
     las = laspy.LasData(header)
     las.X, las.Y, las.Z = values["X"], values["Y"], values["Z"]
     las.intensity = values["intensity"].astype(np.uint16)
