@@ -44,7 +44,7 @@ from local.sam.host_network_relay import HostNetworkRelay, RelayError
 from local.sam.invoke import SamInvoker, Verdict, find_sam
 from local.sam.overrides import embedded_emulators
 from local.sam.provision import provision, stack_parameters
-from local.sam.usecases import REPO_ROOT, UseCase, UseCaseError, discover, select
+from local.sam.usecases import REPO_ROOT, UseCase, UseCaseError, discover, select, tier_use_cases
 
 LOG = logging.getLogger("sam-engine")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -197,7 +197,8 @@ def _relay(engine: containers.Engine) -> HostNetworkRelay:
 
 
 def run(args: argparse.Namespace) -> int:
-    use_cases = select(discover(), args.uc)
+    # No --uc: the use cases the sam tier covers (TIER_USE_CASES); --uc picks any.
+    use_cases = select(discover(), args.uc) if args.uc else tier_use_cases(discover())
     if not use_cases:
         raise EngineError("no use case found (no */template-deploy.yaml)")
     _check_events(use_cases)

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from local.sam.usecases import TIER_USE_CASES
 from tests.snapstart.checks import (
     failed_invocations,
     left_open_at_snapshot,
@@ -36,7 +37,8 @@ from tests.snapstart.criu import REPO_ROOT, CriuError, Snapshot, cold_run
 
 pytestmark = pytest.mark.criu
 
-USE_CASE_DIRS = sorted(path.parent.name for path in REPO_ROOT.glob("*/template-deploy.yaml"))
+# The use cases the CRIU tier covers (local.sam.usecases.TIER_USE_CASES).
+USE_CASE_DIRS = sorted(name for name in TIER_USE_CASES if (REPO_ROOT / name / "template-deploy.yaml").is_file())
 
 
 @pytest.fixture(scope="module")
