@@ -232,7 +232,7 @@ _debian_uri_one_line() {
   local line type rest uri suite options
   while IFS= read -r line; do
     line="${line%%#*}"
-    read -r type rest <<<"$line" || true
+    read -r type rest <<<"$line"  # a here-string ends in a newline: read returns 0
     [[ -n "${type:-}" ]] || continue
     # [option=value ...] between the type and the URI; enabled=no switches the line off
     if [[ "$rest" == \[* ]]; then
@@ -241,7 +241,7 @@ _debian_uri_one_line() {
       rest="${rest#*]}"
       [[ " ${options#[} " != *" enabled=no "* ]] || continue
     fi
-    read -r uri suite _ <<<"$rest" || true
+    read -r uri suite _ <<<"$rest"
     _debian_source_uri "$type" "${uri:-}" "${suite:-}" && return 0
   done
   return 1
