@@ -31,7 +31,7 @@ from typing import Any
 import gdstk
 
 from benchmarks.common import write_result
-from tests.uc06.conftest import load_function
+from tests.support.uc06 import load_function
 
 REPO = Path(__file__).resolve().parent.parent
 CHUNK_BYTES = 1024 * 1024

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -12,8 +14,10 @@ import pytest
 from moto import mock_aws
 from moto.s3.models import s3_backends
 
+from tests.support.fakes import FailingClient, FakeDeadline
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.lint import Linter
+from tests.support.uc06 import gdstk_library
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -105,3 +109,19 @@ def lambda_context() -> FakeLambdaContext:
 def cfn_lint() -> Linter:
     """cfn-lint's matches per template file, computed once per test process (tests/support/lint.py)."""
     return Linter()
+
+
+@pytest.fixture
+def fake_deadline() -> type[FakeDeadline]:
+    return FakeDeadline
+
+
+@pytest.fixture
+def failing_client() -> type[FailingClient]:
+    return FailingClient
+
+
+@pytest.fixture
+def gdstk_files(tmp_path: Path) -> Callable[..., dict[str, bytes]]:
+    """``gdstk_files(name="LIB")``: UC6's small gdstk library as GDSII and OASIS bytes."""
+    return functools.partial(gdstk_library, tmp_path)

@@ -10,7 +10,7 @@ import laspy
 import pytest
 
 from local.samples import autonomous_driving as samples
-from tests.uc06.conftest import RecordingS3 as MemoryS3
+from tests.support.fakes import RecordingS3 as MemoryS3
 
 pytestmark = pytest.mark.unit
 

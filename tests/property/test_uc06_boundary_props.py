@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from shared.batch import FAILED, SUCCEEDED, item_record
 from shared.s3ap import ObjectInfo
-from tests.uc06.conftest import load_function
+from tests.support.uc06 import load_function
 
 pytestmark = pytest.mark.property
 

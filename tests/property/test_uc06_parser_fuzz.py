@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from local.samples.semiconductor_eda import layout_bytes
 from shared.errors import InvalidFileError
-from tests.uc06.conftest import load_function
+from tests.support.uc06 import load_function
 
 pytestmark = pytest.mark.property
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from shared.errors import InvalidInputError
 from shared.report import ModelReply
-from tests.uc06.conftest import load_function
-from tests.uc06.test_uc06_report_generation import aggregate
+from tests.support.uc06 import load_function
+from tests.unit.test_uc06_report_generation import aggregate
 
 pytestmark = pytest.mark.property
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from tests.support.fakes import RecordingS3 as MemoryS3
 from tests.support.functions import load_function_from
 from tests.support.templates import REPO_ROOT
-from tests.uc06.conftest import RecordingS3 as MemoryS3
 
 UC_DIR = REPO_ROOT / "autonomous-driving"
 FUNCTIONS_DIR = UC_DIR / "functions"

@@ -16,8 +16,9 @@ from shared.batch import parse_batch
 from shared.errors import DeadlineExceededError, SourceChangedError
 from shared.retry import Deadline
 from tests.support.aws_errors import client_error
+from tests.support.fakes import FailingClient, FakeDeadline
 from tests.support.lambda_context import FakeLambdaContext, ManualClock
-from tests.uc06.conftest import FailingClient, FakeDeadline, load_metadata_extraction
+from tests.support.uc06 import load_metadata_extraction
 
 pytestmark = pytest.mark.unit
 

@@ -40,7 +40,7 @@ from tests.support.layout_bytes import (
     structure,
     uint,
 )
-from tests.uc06.conftest import load_function
+from tests.support.uc06 import load_function
 
 pytestmark = pytest.mark.unit
 

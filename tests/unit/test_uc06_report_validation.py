@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from shared.errors import InvalidFileError, InvalidInputError
-from tests.uc06.conftest import load_function
-from tests.uc06.test_uc06_report_generation import aggregate
+from tests.support.uc06 import load_function
+from tests.unit.test_uc06_report_generation import aggregate
 
 pytestmark = pytest.mark.unit
 

@@ -11,10 +11,11 @@ import pytest
 from shared import discovery
 from shared.errors import ConfigurationError, DeadlineExceededError, InvalidInputError, ThrottlingError
 from shared.retry import Deadline
+from tests.support.aws_errors import client_error
 from tests.support.events import load_event
+from tests.support.fakes import FailingClient
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.uc09 import EVENTS, load_function
-from tests.uc06.conftest import FailingClient, client_error
 
 pytestmark = pytest.mark.unit
 

@@ -18,10 +18,11 @@ from local.samples import autonomous_driving as samples
 from shared.errors import InvalidFileError, InvalidInputError, ThrottlingError
 from shared.retry import Deadline
 from shared.s3ap import ObjectInfo
+from tests.support.aws_errors import client_error
 from tests.support.events import load_event
+from tests.support.fakes import FailingClient
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.uc09 import EVENTS, listed_items, load_function, sample_files, stored_record
-from tests.uc06.conftest import FailingClient, client_error
 
 pytestmark = pytest.mark.unit
 

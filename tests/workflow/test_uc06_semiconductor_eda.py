@@ -14,7 +14,8 @@ import pytest
 from local.faults import Fault
 from local.runner.run import RunOptions, RunResult, run_use_case
 from local.samples import semiconductor_eda
-from tests.uc06.conftest import RecordingS3, template_default
+from tests.support.fakes import RecordingS3
+from tests.support.uc06 import template_default
 
 pytestmark = pytest.mark.workflow
 

@@ -15,7 +15,7 @@ from shared.errors import DeadlineExceededError, InvalidInputError, ModelInvocat
 from shared.report import Prompt, converse
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
-from tests.uc06.conftest import EVENTS, load_function
+from tests.support.uc06 import EVENTS, load_function
 
 pytestmark = pytest.mark.unit
 

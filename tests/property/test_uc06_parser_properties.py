@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.errors import InvalidFileError
-from tests.uc06.conftest import load_function
+from tests.support.uc06 import load_function
 
 pytestmark = pytest.mark.property
 

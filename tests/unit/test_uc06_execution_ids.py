@@ -9,7 +9,7 @@ import pytest
 
 from shared.batch import parse_batch
 from shared.errors import InvalidInputError
-from tests.uc06.conftest import load_function
+from tests.support.uc06 import load_function
 
 pytestmark = pytest.mark.unit
 

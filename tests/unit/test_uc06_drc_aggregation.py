@@ -18,7 +18,7 @@ from shared.retry import Deadline
 from tests.support.athena import FakeAthena, SlowAthena
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext, ManualClock
-from tests.uc06.conftest import EVENTS, load_function
+from tests.support.uc06 import EVENTS, load_function
 
 pytestmark = pytest.mark.unit
 
@@ -82,7 +82,7 @@ def run(
     output_bucket: str = "pipeline-output-bucket",
     execution_id: str = "exec-7",
 ) -> dict[str, Any]:
-    from tests.uc06.conftest import FakeDeadline
+    from tests.support.fakes import FakeDeadline
 
     athena.bind(uc6_sql(fn))
     return fn.aggregation.aggregate_execution(

@@ -9,7 +9,7 @@ import pytest
 
 from shared.errors import InvalidFileError
 from tests.support.layout_bytes import astr, real8, rec, sint, uint
-from tests.uc06.conftest import load_function
+from tests.support.uc06 import load_function
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,8 @@ import pytest
 
 from local.runner.run import DEFAULT_OBJECTS
 from local.samples import semiconductor_eda
-from tests.uc06.conftest import RecordingS3, load_function, template_default
+from tests.support.fakes import RecordingS3
+from tests.support.uc06 import load_function, template_default
 
 pytestmark = pytest.mark.unit
 

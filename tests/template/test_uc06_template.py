@@ -15,10 +15,10 @@ import pytest
 
 from shared.errors import LAMBDA_SERVICE_TRANSIENT_ERRORS, TRANSIENT_ERROR_NAMES
 from tests.support.templates import ACCOUNT, REGION, Resolver, iter_states, load_template, state_machines
+from tests.support.uc06 import FUNCTIONS_DIR, TEMPLATE, UC_DIR, load_function
 from tests.template.idle_cost import idle_cost_findings
 from tests.template.policies import as_list, statements
 from tests.template.version_identity import changes, identity_problems
-from tests.uc06.conftest import FUNCTIONS_DIR, TEMPLATE, UC_DIR, load_function
 
 pytestmark = pytest.mark.template
 

@@ -9,9 +9,10 @@ import pytest
 
 from shared.batch import parse_batch
 from shared.errors import DeadlineExceededError, InvalidInputError, ServiceUnavailableError, ThrottlingError
+from tests.support.aws_errors import client_error
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext, ManualClock
-from tests.uc06.conftest import EVENTS, client_error, load_metadata_extraction
+from tests.support.uc06 import EVENTS, load_metadata_extraction
 
 pytestmark = pytest.mark.unit
 

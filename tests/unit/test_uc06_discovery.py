@@ -7,9 +7,10 @@ import json
 import pytest
 
 from shared.errors import DeadlineExceededError, InvalidInputError, ThrottlingError
+from tests.support.aws_errors import client_error
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
-from tests.uc06.conftest import EVENTS, client_error, load_function
+from tests.support.uc06 import EVENTS, load_function
 
 pytestmark = pytest.mark.unit
 
