@@ -396,7 +396,20 @@ def check_parameters(use_case_dir: Path, given: dict[str, str]) -> dict[str, Any
     (``local.template``); raises ``ParameterError`` before anything is created or run."""
     template = use_case_dir / "template-deploy.yaml"
     ap_arn = f"arn:aws:s3:{REGION}:{ACCOUNT}:accesspoint/{_access_point_name(use_case_dir.name)}"
-    return resolve_parameters(load_template(template), _parameters(template, ap_arn, given), source=str(template))
+    # Parameters the samples' local services will provide (UC1: the fake ONTAP's endpoint and
+    # secret) are only known once they run; their declared examples stand in for the check.
+    params = {**_service_parameter_examples(use_case_dir), **given}
+    return resolve_parameters(load_template(template), _parameters(template, ap_arn, params), source=str(template))
+
+
+def _service_parameter_examples(use_case_dir: Path) -> dict[str, str]:
+    """``SERVICE_PARAMETER_EXAMPLES`` of the use case's samples module: a value of the same shape
+    for every template parameter its ``local_services`` yields (empty without local services)."""
+    try:
+        module = importlib.import_module(sample_module_name(use_case_dir))
+    except ModuleNotFoundError:
+        return {}
+    return {str(k): str(v) for k, v in getattr(module, "SERVICE_PARAMETER_EXAMPLES", {}).items()}
 
 
 def _parameters(template: Path, ap_arn: str, given: dict[str, str]) -> dict[str, str]:

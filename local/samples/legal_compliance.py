@@ -41,6 +41,9 @@ AUTH_USERS = "NT AUTHORITY\\Authenticated Users"
 DOMAIN_USERS = "CORP\\Domain Users"
 ORPHAN_SID = "S-1-5-21-3623811015-3361044348-30300820-1013"
 ORPHAN_OWNER_SID = "S-1-5-21-3623811015-3361044348-30300820-1107"
+DOMAIN_ADMINS = "CORP\\Domain Admins"
+# A resolved group whose name carries the SID it had in a migrated domain: not a bare SID.
+MIGRATED_GROUP = "CORP\\S-1-5-21-1004336348-1177238915-682003330-1105 (migrated)"
 INHERITED_FLAGS = "0x8014"  # self-relative, DACL and SACL present
 PROTECTED_FLAGS = "0x9014"  # ... and SE_DACL_PROTECTED (0x1000): inheritance disabled
 
@@ -101,6 +104,8 @@ class Case:
     # (rule id, principal) pairs the analysis must report for this file; empty for a negative case.
     findings: tuple[tuple[str, str], ...] = ()
     why: str = ""
+    # For a negative case: the rules it is built to come close to without triggering.
+    negative_for: tuple[str, ...] = ()
 
 
 # Default template parameters the cases are written against (see the template's defaults).
@@ -132,12 +137,14 @@ CASES: tuple[Case, ...] = (
         descriptor(_baseline(ace(EVERYONE, "read_and_execute"))),
         (),
         "negative: Everyone may only read",
+        negative_for=("BROAD_GROUP_FULL_OR_CHANGE",),
     ),
     Case(
         "public/locked #1.txt",
         descriptor(_baseline(ace(EVERYONE, "full_control", access="access_deny", inherited=False))),
         (),
         "negative: a deny entry for Everyone grants nothing",
+        negative_for=("BROAD_GROUP_FULL_OR_CHANGE",),
     ),
     Case(
         "finance/q4/forecast & budget.xlsx",
@@ -150,12 +157,14 @@ CASES: tuple[Case, ...] = (
         descriptor(_baseline(), protected=True),
         (),
         "negative: inheritance disabled outside the sensitive paths",
+        negative_for=("INHERITANCE_DISABLED",),
     ),
     Case(
         "litigation/case-001/brief.docx",
         descriptor(_baseline()),
         (),
         "negative: a sensitive path that inherits its ACL",
+        negative_for=("INHERITANCE_DISABLED",),
     ),
     Case(
         "litigation/case-001/evidence.msg",
@@ -180,6 +189,28 @@ CASES: tuple[Case, ...] = (
         descriptor(_baseline(), owner=SYSTEM),
         (),
         "negative: owned by an allowed owner (not the first in the list), baseline ACL",
+        negative_for=("OWNER_NOT_ALLOWED",),
+    ),
+    Case(
+        "hr/policies/leave policy.pdf",
+        descriptor(_baseline(ace(AUTH_USERS, "read"), ace(DOMAIN_USERS, "read_and_execute"))),
+        (),
+        "negative: Authenticated Users and Domain Users may only read a sensitive, inheriting file",
+        negative_for=("BROAD_GROUP_FULL_OR_CHANGE", "INHERITANCE_DISABLED"),
+    ),
+    Case(
+        "contracts/templates/engagement letter.dotx",
+        descriptor(_baseline(ace(DOMAIN_ADMINS, "full_control"), ace(MIGRATED_GROUP, "modify"))),
+        (),
+        "negative: Domain Admins is not Domain Users, and a name that contains a SID is a resolved name",
+        negative_for=("BROAD_GROUP_FULL_OR_CHANGE", "UNRESOLVED_SID"),
+    ),
+    Case(
+        "litigation/case-002/exhibit a.pdf",
+        descriptor(_baseline(), owner="nt authority\\system"),
+        (),
+        "negative: owner names are compared case-insensitively, and every account resolves",
+        negative_for=("OWNER_NOT_ALLOWED", "UNRESOLVED_SID"),
     ),
 )
 
@@ -270,6 +301,21 @@ class LocalServices:
         return {"ontap REST (fake, HTTPS on loopback)": len(self.server.requests)}
 
 
+# The template parameters local_services yields, with values of the same shape: the runner
+# validates a run's parameters with these before the fake ONTAP starts (local.runner.run).
+SERVICE_PARAMETER_EXAMPLES: dict[str, str] = {
+    "OntapManagementEndpoint": "127.0.0.1:8443",
+    "OntapSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:local/fsxn-audit-ro-AbCdEf",
+    "OntapCaBundlePath": "/tmp/fake-ontap/ca/ca.pem",  # noqa: S108 (an example path, never opened)
+    "OntapSvmName": SVM_NAME,
+    "OntapVolumeName": VOLUME_NAME,
+    # Required by the template; the local runner does not emulate VPC networking.
+    "VpcId": "vpc-0a1b2c3d4e5f60718",
+    "SubnetIds": "subnet-0a1b2c3d4e5f60718,subnet-0b1c2d3e4f5a60719",
+    "SecurityGroupIds": "sg-0a1b2c3d4e5f60718",
+}
+
+
 @contextmanager
 def local_services(
     session: Any,
@@ -294,15 +340,10 @@ def local_services(
         )["ARN"]
         yield LocalServices(
             parameters={
+                **SERVICE_PARAMETER_EXAMPLES,
                 "OntapManagementEndpoint": server.host,
                 "OntapSecretArn": secret_arn,
                 "OntapCaBundlePath": server.other_ca_file if ontap_wrong_ca else server.ca_file,
-                "OntapSvmName": SVM_NAME,
-                "OntapVolumeName": VOLUME_NAME,
-                # Required by the template; the local runner does not emulate VPC networking.
-                "VpcId": "vpc-0a1b2c3d4e5f60718",
-                "SubnetIds": "subnet-0a1b2c3d4e5f60718,subnet-0b1c2d3e4f5a60719",
-                "SecurityGroupIds": "sg-0a1b2c3d4e5f60718",
             },
             server=server,
         )
