@@ -22,6 +22,7 @@ from shared.batch import Batch
 from shared.errors import (
     AuthenticationError,
     ConfigurationError,
+    DeadlineExceededError,
     InvalidFileError,
     InvalidInputError,
     ThrottlingError,
@@ -185,6 +186,27 @@ def test_a_429_storm_beyond_the_client_retries_is_raised_for_the_map_retry(fake:
     batch, scope = _batch([c.key for c in samples.CASES[:2]])
     with pytest.raises(ThrottlingError):
         collection.collect(s3, client, output_bucket=BUCKET, batch=batch, scope=scope, deadline=Deadline.after(60))
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="results/").get("KeyCount", 0) == 0
+
+
+def test_throttling_until_the_deadline_is_raised_for_the_map_retry_even_for_a_lone_file(fake: Any) -> None:
+    # One file, ONTAP throttling it until the invocation's budget is gone: a later invocation can
+    # read it, so the batch is retried (DeadlineExceededError), not the file recorded as failed.
+    s3, server, _, arn = fake
+    now = [0.0]
+    client = OntapClient(
+        server.host,
+        SecretCredentials(boto3.client("secretsmanager", region_name="us-east-1"), arn),
+        ca_bundle=server.ca_file,
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+        rng=lambda: 1.0,
+    )
+    server.faults.append(OntapFault(match="permissions", status=429, times=100))
+    batch, scope = _batch([samples.CASES[0].key])
+    deadline = Deadline.after(3, clock=lambda: now[0])
+    with pytest.raises(DeadlineExceededError) as raised:
+        collection.collect(s3, client, output_bucket=BUCKET, batch=batch, scope=scope, deadline=deadline)
+    assert isinstance(raised.value.__cause__, ThrottlingError)
     assert s3.list_objects_v2(Bucket=BUCKET, Prefix="results/").get("KeyCount", 0) == 0
 
 

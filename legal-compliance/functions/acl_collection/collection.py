@@ -10,8 +10,9 @@ typed error (``NotFoundError``: the file was deleted after the listing; ``Access
 
 The batch's records are written as one JSONL object, ``results/execution_id=<id>/batch-<digest>.jsonl``,
 the digest taken over the batch's keys, so a rerun of the same batch replaces its own object and
-nothing else. Transient errors (429 storms, 5xx, timeouts, the time budget) are raised before
-anything is written, so the Map's Retry reruns the batch. Errors that are not about one file
+nothing else. Transient errors (429 storms, 5xx, timeouts, the time budget — also when the
+first file of the invocation used it all up) are raised before anything is written, so the Map's
+Retry reruns the batch. Errors that are not about one file
 (the credentials refused, a certificate that does not verify, configuration) abort the batch too:
 recording them against every file would hide the cause.
 """
@@ -189,9 +190,13 @@ def collect(
 
     lines: list[bytes] = []
     succeeded = failed = 0
-    for index, item in enumerate(batch.items):
+    for item in batch.items:
         deadline.check(f"reading the ACL of {item.key}")
-        record, body = item_record(item, work, whole_budget=index == 0)
+        # One ACL read is one small request: running out of time on it, even as the first file of
+        # the invocation, means ONTAP was slow or throttling (a 429 storm, replies past the read
+        # timeout), which a later invocation can get through. So it is never the file's permanent
+        # BudgetExceededError: the DeadlineExceededError goes to the Map's Retry.
+        record, body = item_record(item, work, whole_budget=False)
         if systemic:
             raise systemic[0]
         lines.append(body.rstrip(b"\n"))
