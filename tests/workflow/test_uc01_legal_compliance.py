@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from local.emulators.ontap import OntapFault
+from local.faults import Fault
 from local.runner.run import RunOptions, RunResult, run_use_case
 from local.samples import legal_compliance
 
@@ -28,12 +29,14 @@ def run(
     objects: int = OBJECTS,
     parameters: dict[str, str] | None = None,
     keep: Path | None = None,
+    faults: tuple[Fault, ...] = (),
     **service_options: object,
 ) -> RunResult:
     options = RunOptions(
         objects=objects,
         parameters=parameters or {},
         keep=keep,
+        faults=list(faults),
         retry_time_scale=0.0,
         service_options=dict(service_options),
     )
@@ -133,3 +136,32 @@ def test_files_above_the_tolerance_fail_the_run_after_the_findings_are_written(t
     assert result.records_by_error == {"NotFoundError": 4}
     assert list(tmp_path.rglob(f"reports/{result.execution_name}/findings.json"))
     assert not list(tmp_path.rglob("report.md"))
+
+
+def test_an_analysis_query_out_of_time_is_stopped_and_fails_the_run_typed(tmp_path: Path) -> None:
+    # Every query would run for an hour: the handler's bounded polling (its sleeps advance the
+    # emulated clock) reaches its deadline, stops all seven queries and raises QueryTimeoutError.
+    result = run(keep=tmp_path, faults=(Fault.slow("athena:StartQueryExecution", seconds=3600),))
+    assert result.status == "FAILED"
+    assert result.error == "QueryTimeoutError", result.cause
+    message = json.loads(result.cause or "{}").get("errorMessage", "")
+    assert "all 7 were stopped" in message
+    assert "Sandbox.Timedout" not in result.functions["AthenaAnalysisFunction"]["errors"]
+    assert_one_record_per_input(result)  # the ACLs were collected; only the analysis ran out of time
+    assert not list(tmp_path.rglob("findings.json"))
+    assert not list(tmp_path.rglob("report.md"))
+    assert not result.notifications
+
+
+def test_ontap_replies_slower_than_the_read_timeout_are_retried_to_the_same_findings() -> None:
+    # Two permission reads held back 2.5 s against a 1 s read timeout (real time: the fake ONTAP
+    # sleeps): the client times out, backs off and asks again; the run loses no file.
+    slow = OntapFault(match=PERMISSIONS, delay=2.5, times=2)
+    result = run(ontap_faults=[slow], parameters={"OntapReadTimeoutSeconds": "1"})
+    assert result.status == "SUCCEEDED", result.cause
+    assert slow.used == 2
+    # SVM, volume, one page of shares, a read per file, and the two reads asked again.
+    assert result.emulated["ontap REST (fake, HTTPS on loopback)"] == 3 + OBJECTS + 2
+    assert_one_record_per_input(result)
+    assert result.records_failed == 0
+    assert sorted(result.findings) == expected_findings()
