@@ -30,7 +30,12 @@ Collections answer ``{"records": [...], "num_records": n, "_links": {"next": {"h
 ``{"error": {"message", "code", "target"}}``.
 
 The path parameter is URL-encoded as one segment (``/`` becomes ``%2F``), so names with spaces,
-``#``, ``?``, ``%`` or non-ASCII letters reach ONTAP intact.
+``#``, ``?``, ``%`` or non-ASCII letters reach ONTAP intact; NetApp's own examples pass it so
+(``.../file-security/effective-permissions/{svm.uuid}/administrator/windows/%2F``), and the path
+is "relative to the SVM root volume", so it starts with the volume's junction path
+(https://docs.netapp.com/us-en/ontap-restapi-9111/protocols_file-security_effective-permissions_svm.uuid_path_endpoint_overview.html,
+the ``path`` field of https://docs.netapp.com/us-en/ontap-restapi-9111//ontap/get-protocols-file-security-effective-permissions-.html).
+``lookup_names`` (9.17+) is not sent: earlier releases refuse query parameters they do not know.
 
 Behaviour:
 
