@@ -81,6 +81,17 @@ def ace(user: str, rights: str, *, access: str = "access_allow", inherited: bool
     }
 
 
+def advanced_ace(user: str, *rights: str, inherited: bool = False) -> dict[str, Any]:
+    """An ACE of advanced rights only: ONTAP then returns ``advanced_rights`` and no ``rights``."""
+    return {
+        "user": user,
+        "access": "access_allow",
+        "advanced_rights": {k: k in rights for k in _FULL},
+        "apply_to": {"files": True, "sub_folders": True, "this_folder": True},
+        "inherited": inherited,
+    }
+
+
 def descriptor(
     acls: list[dict[str, Any]], *, owner: str = ADMINS, group: str = "CORP\\Domain Admins", protected: bool = False
 ) -> dict[str, Any]:
@@ -131,6 +142,19 @@ CASES: tuple[Case, ...] = (
         descriptor(_baseline(ace(DOMAIN_USERS, "modify", inherited=False)), protected=True),
         (("BROAD_GROUP_FULL_OR_CHANGE", DOMAIN_USERS), ("INHERITANCE_DISABLED", "-")),
         "Domain Users can change a payroll file whose inheritance is disabled",
+    ),
+    Case(
+        "contracts/2026/shared drafts/term sheet.docx",
+        descriptor(_baseline(advanced_ace(DOMAIN_USERS, "read_data", "write_data", "append_data", "delete"))),
+        (("BROAD_GROUP_FULL_OR_CHANGE", DOMAIN_USERS),),
+        "Domain Users can change through advanced rights (write and delete, no standard rights)",
+    ),
+    Case(
+        "public/drop box/upload form.txt",
+        descriptor(_baseline(advanced_ace(EVERYONE, "write_data", "append_data"))),
+        (),
+        "negative: Everyone may write into the drop box but not delete: no change right",
+        negative_for=("BROAD_GROUP_FULL_OR_CHANGE",),
     ),
     Case(
         "public/handbook.pdf",

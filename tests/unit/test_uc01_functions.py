@@ -86,6 +86,7 @@ def test_descriptor_fields_parse_hex_and_decimal_flags() -> None:
         "rights": "full_control",
         "full_control": True,
         "write_data": True,
+        "change": True,
         "inherited": True,
     }
     decimal = {**protected, "control_flags": str(0x8014)}  # the form NetApp's Python examples show
@@ -96,6 +97,27 @@ def test_advanced_full_control_counts_without_rights() -> None:
     ace = {"user": "Everyone", "access": "access_allow", "advanced_rights": {"full_control": True}}
     assert collection.parse_ace(ace)["full_control"] is True
     assert collection.parse_ace({**ace, "advanced_rights": {}})["full_control"] is False
+
+
+@pytest.mark.parametrize(
+    ("rights", "advanced", "change"),
+    [
+        ("modify", {}, True),
+        ("full_control", {}, True),
+        ("read_and_execute", {"read_data": True}, False),
+        ("write", {"write_data": True}, False),  # write without delete is not change
+        (None, {"write_data": True, "delete": True}, True),  # advanced rights only
+        (None, {"write_data": True, "append_data": True}, False),
+        (None, {"delete": True}, False),
+    ],
+)
+def test_change_is_modify_full_control_or_advanced_write_and_delete(
+    rights: str | None, advanced: dict[str, bool], change: bool
+) -> None:
+    ace: dict[str, Any] = {"user": "Everyone", "access": "access_allow", "advanced_rights": advanced}
+    if rights is not None:
+        ace["rights"] = rights
+    assert collection.parse_ace(ace)["change"] is change
 
 
 @pytest.mark.parametrize(

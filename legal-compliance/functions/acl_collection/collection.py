@@ -109,12 +109,18 @@ def parse_ace(raw: Any) -> dict[str, Any]:
     advanced = raw.get("advanced_rights") or {}
     if not isinstance(advanced, Mapping):
         raise InvalidFileError("ACE advanced_rights must be an object")
+    full_control = _flag(advanced.get("full_control"), "advanced_rights.full_control") or rights == "full_control"
+    write_data = _flag(advanced.get("write_data"), "advanced_rights.write_data")
+    delete = _flag(advanced.get("delete"), "advanced_rights.delete")
     return {
         "user": user,
         "access": access,
         "rights": rights,
-        "full_control": _flag(advanced.get("full_control"), "advanced_rights.full_control") or rights == "full_control",
-        "write_data": _flag(advanced.get("write_data"), "advanced_rights.write_data"),
+        "full_control": full_control,
+        "write_data": write_data,
+        # "Change" (Windows' Modify): the standard rights modify or full control, or an ACE of
+        # advanced rights only (ONTAP then returns no ``rights``) that may both write and delete.
+        "change": full_control or rights == "modify" or (write_data and delete),
         "inherited": _flag(raw.get("inherited"), "inherited"),
     }
 

@@ -4,8 +4,9 @@ Rules (each finding: ``rule_id``, ``source_key``, ``principal``, ``evidence``):
 
 - ``BROAD_GROUP_FULL_OR_CHANGE``: an allow ACE for Everyone (S-1-1-0), NT AUTHORITY\\Authenticated
   Users (S-1-5-11) or a domain's Domain Users (…\\Domain Users, S-1-5-21-…-513) granting full
-  control or change (``rights`` full_control/modify, or advanced ``full_control``). Deny entries
-  and read-only grants are not findings.
+  control or change (``rights`` full_control/modify, advanced ``full_control``, or advanced
+  rights that both ``write_data`` and ``delete``). Deny entries and read-only or write-only grants
+  are not findings.
 - ``INHERITANCE_DISABLED``: SE_DACL_PROTECTED set on a file whose key matches the sensitive-path
   pattern (a parameter): its ACL no longer follows the folder's.
 - ``UNRESOLVED_SID``: an ACE or the owner given as a SID: ONTAP translates every account it can
@@ -76,11 +77,12 @@ SQL: dict[str, str] = {
     ),
     "broad_groups": (
         "SELECT r.source_key AS source_key, a.user AS principal, a.access AS access, a.rights AS rights, "
-        "a.full_control AS full_control, a.inherited AS inherited FROM {table} r CROSS JOIN UNNEST(r.aces) AS x(a) "
+        "a.full_control AS full_control, a.change AS change, a.inherited AS inherited "
+        "FROM {table} r CROSS JOIN UNNEST(r.aces) AS x(a) "
         "WHERE r.execution_id = ? AND r.status = 'SUCCEEDED' AND a.access = 'access_allow' "
         "AND (lower(a.user) IN ({broad_names}) OR regexp_like(lower(a.user), '{domain_users_name}') "
         "OR regexp_like(a.user, '{domain_users_sid}')) "
-        "AND (a.full_control OR a.rights IN ('full_control', 'modify')) "
+        "AND (a.full_control OR a.change) "
         "ORDER BY 1, 2 LIMIT {limit}"
     ),
     "inheritance_disabled": (
@@ -138,7 +140,9 @@ def findings_from_rows(rows: Mapping[str, list[dict[str, Any]]], *, sensitive_pa
     """Every finding, sorted by rule, key and principal."""
     out: list[dict[str, Any]] = []
     for r in rows["broad_groups"]:
-        rights = r["rights"] or ("full control (advanced rights)" if r["full_control"] else "-")
+        rights = r["rights"] or (
+            "full control (advanced rights)" if r["full_control"] else "change (advanced rights write_data, delete)"
+        )
         evidence = f"{r['access']} rights={rights} inherited={str(bool(r['inherited'])).lower()}"
         out.append(_finding("BROAD_GROUP_FULL_OR_CHANGE", r["source_key"], r["principal"], evidence))
     for r in rows["inheritance_disabled"]:
