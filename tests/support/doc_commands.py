@@ -408,6 +408,8 @@ def _script(sandbox: Sandbox, argv: list[str]) -> None:
             sandbox.use_case = use_case.rstrip("/")
     output = _run(sandbox, [str(sandbox.root / script), *words], cwd=sandbox.root)
     sandbox.hashes.update(dict(_HASH_LINE.findall(output)))
+    if script == "scripts/package.sh" and "--help" not in words:
+        _check_printed_deploy(sandbox, output)
     model = _MODEL_URL.findall(output)
     if model:
         sandbox.model_url = model[-1]
@@ -427,6 +429,29 @@ def _script(sandbox: Sandbox, argv: list[str]) -> None:
         check_overrides(sandbox.template(), _overrides(words), complete=False, hashes=False, what=shlex.join(argv))
 
 
+def _same_options_as_deploy_sh(sandbox: Sandbox, argv: list[str], what: str) -> None:
+    expected = deploy_sh_options(sandbox, sandbox.use_case or "")
+    given_options = sorted(w for w in argv[1:] if w.startswith("--"))
+    wanted_options = sorted(w for w in expected[1:] if w.startswith("--"))
+    if "--region" not in given_options and "--region" in wanted_options:
+        wanted_options.remove("--region")
+    if given_options != wanted_options:
+        raise DocCommandError(f"{what}: options {given_options} are not deploy.sh's {wanted_options}")
+    if _option(argv, "--capabilities") != _option(expected, "--capabilities"):
+        raise DocCommandError(f"{what}: --capabilities is not deploy.sh's {_option(expected, '--capabilities')}")
+
+
+def _check_printed_deploy(sandbox: Sandbox, output: str) -> None:
+    """The deploy command package.sh prints is deploy.sh's too (option for option, every hash)."""
+    lines = [line for line in output.splitlines() if line.startswith("aws cloudformation deploy ")]
+    if len(lines) != 1:
+        raise DocCommandError(f"package.sh printed {len(lines)} deploy commands, not one")
+    argv = shlex.split(lines[0])
+    _same_options_as_deploy_sh(sandbox, argv, "the deploy command package.sh prints")
+    check_overrides(sandbox.template(), _overrides(argv), complete=False, hashes=True,
+                    what="the deploy command package.sh prints")
+
+
 def _aws(sandbox: Sandbox, argv: list[str]) -> None:
     what = shlex.join(argv)
     if argv[1:3] == ["cloudformation", "deploy"]:
@@ -434,15 +459,7 @@ def _aws(sandbox: Sandbox, argv: list[str]) -> None:
         if template_file is None or (sandbox.root / template_file).resolve() not in sandbox.packaged:
             raise DocCommandError(f"{what}: deploys {template_file}, which no package.sh before it in the block "
                                 "packaged (deploy the packaged template, with --s3-bucket)")
-        expected = deploy_sh_options(sandbox, sandbox.use_case or "")
-        given_options = sorted(w for w in argv[1:] if w.startswith("--"))
-        wanted_options = sorted(w for w in expected[1:] if w.startswith("--"))
-        if "--region" not in given_options and "--region" in wanted_options:
-            wanted_options.remove("--region")
-        if given_options != wanted_options:
-            raise DocCommandError(f"{what}: options {given_options} are not deploy.sh's {wanted_options}")
-        if _option(argv, "--capabilities") != _option(expected, "--capabilities"):
-            raise DocCommandError(f"{what}: --capabilities is not deploy.sh's {_option(expected, '--capabilities')}")
+        _same_options_as_deploy_sh(sandbox, argv, what)
         check_overrides(sandbox.template(), _overrides(argv), complete=True, hashes=True, what=what)
     _run(sandbox, argv, cwd=sandbox.root)
 
