@@ -9,6 +9,8 @@ import importlib
 import json
 import re
 import shlex
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -235,3 +237,59 @@ def test_every_use_case_has_the_files_the_readme_says_a_use_case_adds(use_case: 
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     for block in ("state-machine", "parameters"):
         assert f"<!-- generated:{use_case.name}:{block} start -->" in readme
+
+
+# --- commands named in the prose: the script exists and takes every option shown --------------------
+_INLINE_SCRIPT = re.compile(r"`((?:\./)?scripts/[\w.-]+\.sh)([^`]*)`")
+_OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
+
+
+def _help_text(script: str) -> str:
+    result = subprocess.run([str(REPO_ROOT / script), "--help"], capture_output=True, text=True, check=False,
+                            cwd=REPO_ROOT, timeout=120)
+    assert result.returncode == 0, f"{script} --help exited {result.returncode}: {result.stderr}"
+    text = result.stdout
+    if script == "scripts/local-test.sh":  # "the engine's own --help lists every option"
+        engine = subprocess.run([sys.executable, "-m", "local.cli", "--help"], capture_output=True, text=True,
+                                check=True, cwd=REPO_ROOT, timeout=120)
+        text += engine.stdout
+    return text
+
+
+def check_prose(documents: list[Path]) -> int:
+    """Every `scripts/<name>.sh ...` code span in ``documents`` names a script that exists and takes
+    every option the span shows (its --help lists it); returns how many spans were checked."""
+    helps: dict[str, str] = {}
+    count = 0
+    for document in documents:
+        for match in _INLINE_SCRIPT.finditer(document.read_text(encoding="utf-8")):
+            script, options = match.group(1).removeprefix("./"), _OPTION.findall(match.group(2))
+            assert (REPO_ROOT / script).is_file(), f"{document.name}: `{script}` does not exist"
+            text = helps.setdefault(script, _help_text(script))
+            unknown = [option for option in options if option not in text]
+            assert not unknown, f"{document.name}: `{script}` has no option {unknown} in its --help"
+            count += 1
+    return count
+
+
+def test_every_script_named_in_the_prose_exists_and_takes_the_options_shown() -> None:
+    assert check_prose(doc_commands.documents()) > 5
+
+
+def test_the_prose_check_catches_an_option_a_script_does_not_take_and_a_missing_script(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("Run `./scripts/deploy.sh semiconductor-eda --stack-name s --confirm` first.\n")
+    with pytest.raises(AssertionError, match=r"has no option \['--confirm'\]"):
+        check_prose([readme])
+    readme.write_text("Run `scripts/deploy-all.sh` first.\n")
+    with pytest.raises(AssertionError, match=r"`scripts/deploy-all.sh` does not exist"):
+        check_prose([readme])
+
+
+def test_a_package_sh_that_prints_another_deploy_command_than_deploy_sh_runs_fails(tmp_path: Path) -> None:
+    sandbox = Sandbox.create(tmp_path, REPO_ROOT / "README.md")
+    script = sandbox.root / "scripts/package.sh"
+    script.write_text(script.read_text().replace(" --no-fail-on-empty-changeset", ""))
+    command = doc_commands.Command(1, "./scripts/package.sh --uc semiconductor-eda --s3-bucket my-artifacts")
+    with pytest.raises(DocCommandError, match=r"the deploy command package.sh prints: options .* are not deploy.sh's"):
+        doc_commands.run_command(sandbox, command)
