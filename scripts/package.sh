@@ -33,8 +33,8 @@ Usage: scripts/package.sh --uc USE_CASE --s3-bucket BUCKET [--s3-prefix PREFIX] 
 It prints one <Name>CodeHash=<hash> line per function and the deploy command to run, for example:
   aws cloudformation deploy --template-file .build/semiconductor-eda/packaged.yaml \
     --s3-bucket my-artifacts --s3-prefix semiconductor-eda --stack-name STACK \
-    --capabilities CAPABILITY_IAM --parameter-overrides AccessPointArn=arn:aws:s3:... \
-    DiscoveryCodeHash=<hash> MetadataExtractionCodeHash=<hash> ...
+    --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
+    --parameter-overrides AccessPointArn=arn:aws:s3:... DiscoveryCodeHash=<hash> ...
 --s3-bucket is required there too: the packaged template is larger than the 51,200 bytes that
 aws cloudformation deploy sends inline.
 EOF
@@ -88,7 +88,8 @@ print_result() {
   [[ -n "$REGION" ]] && deploy+=(--region "$REGION")
   [[ -n "$KMS_KEY" ]] && deploy+=(--kms-key-id "$KMS_KEY")
   echo "deploy with (add the stack's own parameters, e.g. AccessPointArn=...), or run scripts/deploy.sh:"
-  quote_cmd "${deploy[@]}" --stack-name "${STACK:-STACK}" --capabilities CAPABILITY_IAM --parameter-overrides "${CODE_HASHES[@]}"
+  quote_cmd "${deploy[@]}" --stack-name "${STACK:-STACK}" --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
+    --parameter-overrides "${CODE_HASHES[@]}"
 }
 
 run_package "$OUTPUT"

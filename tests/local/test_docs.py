@@ -20,37 +20,56 @@ pytestmark = pytest.mark.unit
 UC6 = REPO_ROOT / "semiconductor-eda"
 
 
-def all_states(states: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+def all_states(states: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+    """(diagram node id, the prefix of its siblings' ids, state) of every state, nested ones included."""
     for name, state in states.items():
-        node = prefix + name
-        yield node, state
+        node = docs._node_id(prefix, name)
+        yield node, prefix, state
         if state.get("Type") == "Map":
             yield from all_states(state["ItemProcessor"]["States"], f"{node}_0_")
+        for index, branch in enumerate(state.get("Branches", []) if state.get("Type") == "Parallel" else []):
+            yield from all_states(branch["States"], f"{node}_{index}_")
 
 
 def test_the_checked_in_copies_are_current(capsys):
     assert docs.main(["--check"]) == 0, capsys.readouterr().err
 
 
-def test_every_use_case_readme_and_the_root_readme_carry_the_uc6_blocks():
-    assert "<!-- generated:semiconductor-eda:state-machine start -->" in (REPO_ROOT / "README.md").read_text()
+USE_CASES = docs.use_cases()
+
+
+def test_there_are_three_use_cases():
+    assert [uc.name for uc in USE_CASES] == ["autonomous-driving", "legal-compliance", "semiconductor-eda"]
+
+
+@pytest.mark.parametrize("uc", USE_CASES, ids=lambda uc: uc.name)
+def test_the_root_readme_carries_every_use_case_s_diagram_and_parameter_table(uc: Path):
+    text = (REPO_ROOT / "README.md").read_text()
+    for block in ("state-machine", "parameters"):
+        assert f"<!-- generated:{uc.name}:{block} start -->" in text
+
+
+def test_the_uc6_readme_carries_its_blocks():
     text = (UC6 / "README.md").read_text()
     for block in ("state-machine", "parameters"):
         assert f"<!-- generated:semiconductor-eda:{block} start -->" in text
 
 
-def test_the_diagram_has_every_state_and_every_transition():
-    template = load_template(UC6 / "template-deploy.yaml")
+@pytest.mark.parametrize("uc", USE_CASES, ids=lambda uc: uc.name)
+def test_the_diagram_has_every_state_and_every_transition(uc: Path):
+    template = load_template(uc / "template-deploy.yaml")
     diagram = docs.state_machine_diagram(template)
-    definition = template["Resources"]["StateMachine"]["Properties"]["Definition"]
+    (definition,) = [resource["Properties"]["Definition"] for resource in template["Resources"].values()
+                     if resource["Type"] == "AWS::StepFunctions::StateMachine"]
     edges = set(re.findall(r"^\s*(\w+) -(?:->|\.->)(?:\|[^|]*\|)? (\w+)", diagram, flags=re.M))
-    for node, state in all_states(definition["States"]):
+    states = list(all_states(definition["States"]))
+    assert states
+    for node, prefix, state in states:
         assert re.search(rf"^\s*(subgraph )?{node}[\[{{(]", diagram, flags=re.M), node
-        prefix = node[: len(node) - len(node.split("_0_")[-1])]
         targets = [state.get("Next"), state.get("Default"), *(c["Next"] for c in state.get("Choices", [])),
                    *(c["Next"] for c in state.get("Catch", []))]
         for target in filter(None, targets):
-            assert (node, prefix + target) in edges, (node, target)
+            assert (node, docs._node_id(prefix, target)) in edges, (node, target)
         if state.get("End"):
             assert (node, f"{prefix}_end") in edges
     assert "end((end))" not in diagram.replace("_end((end))", "")  # "end" is a Mermaid keyword
@@ -68,9 +87,10 @@ def test_the_parameter_table_has_every_parameter_with_its_default():
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     shutil.copy2(REPO_ROOT / "README.md", tmp_path / "README.md")
-    (tmp_path / UC6.name).mkdir()
-    for name in ("README.md", "template-deploy.yaml"):
-        shutil.copy2(UC6 / name, tmp_path / UC6.name / name)
+    for uc in USE_CASES:
+        (tmp_path / uc.name).mkdir()
+        for name in ("README.md", "template-deploy.yaml"):
+            shutil.copy2(uc / name, tmp_path / uc.name / name)
     return tmp_path
 
 
