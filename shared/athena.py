@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from shared import config
 from shared.aws import mapped_errors
 from shared.errors import InvalidInputError, QueryFailedError, QueryTimeoutError, ServiceUnavailableError
 
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 # Glue database and table names as the project creates them (lower case, so no quoting surprises).
 IDENTIFIER_RE = re.compile(r"[a-z_][a-z0-9_]{0,254}")
+WORKGROUP_PATTERN = r"[a-zA-Z0-9._-]{1,128}"
 PAGE_SIZE = 1000  # GetQueryResults' maximum MaxResults
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 _INT_TYPES = frozenset({"tinyint", "smallint", "integer", "int", "bigint"})
@@ -79,6 +81,16 @@ class QuerySettings:
 
     def __post_init__(self) -> None:
         check_identifier(self.database, "database")
+
+    @classmethod
+    def from_environment(cls, output_bucket: str) -> QuerySettings:
+        """``ATHENA_WORKGROUP`` and ``GLUE_DATABASE``; results under ``s3://<output_bucket>/athena-results/``
+        (a created workgroup enforces its own location; an existing one may not have any)."""
+        return cls(
+            workgroup=config.env_str("ATHENA_WORKGROUP", pattern=WORKGROUP_PATTERN),
+            database=config.env_str("GLUE_DATABASE", pattern=IDENTIFIER_RE.pattern),
+            output_location=f"s3://{output_bucket}/athena-results/",
+        )
 
 
 @dataclass(frozen=True)

@@ -394,6 +394,22 @@ class Counts:
         }
 
 
+def parse_tolerance(event: Mapping[str, Any]) -> tuple[int, float]:
+    """``(expected_count, tolerated_failure_percentage)`` of an event after the Map: the items
+    listed (an integer >= 0) and the tolerance (a number from 0 to 100); ``InvalidInputError``
+    naming the field otherwise."""
+    expected = event.get("expected_count")
+    if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
+        raise InvalidInputError(f"expected_count must be an integer >= 0, got {expected!r}", field="expected_count")
+    tolerance = event.get("tolerated_failure_percentage")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance <= 100:
+        raise InvalidInputError(
+            f"tolerated_failure_percentage must be a number from 0 to 100, got {tolerance!r}",
+            field="tolerated_failure_percentage",
+        )
+    return expected, float(tolerance)
+
+
 def enforce_tolerance(counts: Counts, tolerated_percentage: float, *, noun: str = "files") -> None:
     """Raise ``TooManyFailuresError`` when failed/total*100 exceeds the tolerance, or nothing succeeded."""
     if counts.total == 0:

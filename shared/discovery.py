@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError, InvalidInputError
+from shared.events import validate_execution_id
 from shared.s3ap import ManifestWriter, list_objects
 
 if TYPE_CHECKING:
@@ -32,6 +33,15 @@ MANIFEST_PREFIX = "manifests"
 # Check the time budget every this many listed objects (one ListObjectsV2 page).
 DEADLINE_CHECK_EVERY = 1000
 SUFFIX_RE = re.compile(r"\.[A-Za-z0-9]{1,16}")
+# A listing prefix: S3's safe key characters, as the templates' SourcePrefix parameters allow.
+SOURCE_PREFIX_PATTERN = r"[A-Za-z0-9!_.*()/-]{0,512}"
+
+
+def parse_event(event: Any) -> str:
+    """The execution id of a Discovery function's event ``{"execution_id": "<execution name>"}``."""
+    if not isinstance(event, dict):
+        raise InvalidInputError(f"event must be an object, got {type(event).__name__}")
+    return validate_execution_id(event.get("execution_id"))
 
 
 def validate_suffixes(variable: str, suffixes: Iterable[str]) -> tuple[str, ...]:

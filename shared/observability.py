@@ -20,16 +20,20 @@ It stacks ``logger.inject_lambda_context``, ``tracer.capture_lambda_handler`` an
   ``Restores`` (Count) and ``RestoreHooksDuration`` (Milliseconds).
 
 With ``EnableTracing=false`` (``POWERTOOLS_TRACE_DISABLED=true``) Powertools' Tracer is disabled
-and the tracing parts do nothing; the metrics and the log key remain. Per-item failures are
-counted by the handlers themselves (``metrics.add_metric(name="FilesFailed", ...)``); the failed
-item's own error is in its result record.
+and the tracing parts do nothing; the metrics and the log key remain.
+
+A batch function (one Distributed Map batch per invocation) ends with ``batch_done``: the EMF
+metrics ``FilesSucceeded`` and ``FilesFailed`` (Count; the per-item failures, the same names in
+every use case, told apart by the ``service`` dimension), one ``batch done`` log line and the
+returned counts. ``failure_warning`` is the ``on_record`` callback that logs each FAILED item
+(its own error is in its result record).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, Protocol
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -37,7 +41,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import runtime
 
-__all__ = ["StartType", "handler", "start_type"]
+__all__ = ["BatchCounts", "StartType", "batch_done", "failure_warning", "handler", "start_type"]
 
 StartType = Literal["cold", "restore", "warm"]
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
@@ -118,3 +122,39 @@ def handler(
         return logged
 
     return decorate
+
+
+# --------------------------------------------------------------------------- batch functions
+
+
+class BatchCounts(Protocol):
+    """What a batch function's result gives (``shared.batch.BatchResult`` and the like)."""
+
+    @property
+    def succeeded(self) -> int: ...
+
+    @property
+    def failed(self) -> int: ...
+
+    def to_dict(self, execution_id: str) -> dict[str, Any]: ...
+
+
+def failure_warning(logger: Logger, message: str) -> Callable[[Mapping[str, Any]], None]:
+    """An ``on_record`` callback: one warning ``message`` per FAILED record, with its source key
+    and error type."""
+
+    def warn(record: Mapping[str, Any]) -> None:
+        if record["status"] == "FAILED":
+            logger.warning(message, extra={"source_key": record["source_key"], "error_type": record["error_type"]})
+
+    return warn
+
+
+def batch_done(logger: Logger, metrics: Metrics, result: BatchCounts, execution_id: str) -> dict[str, Any]:
+    """The end of a batch function: ``FilesSucceeded``/``FilesFailed`` metrics, the ``batch done``
+    log line, and the counts it returns."""
+    metrics.add_metric(name="FilesSucceeded", unit=MetricUnit.Count, value=result.succeeded)
+    metrics.add_metric(name="FilesFailed", unit=MetricUnit.Count, value=result.failed)
+    payload = result.to_dict(execution_id)
+    logger.info("batch done", extra=payload)
+    return payload

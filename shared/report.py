@@ -4,7 +4,10 @@ Every pipeline ends the same way: facts from Athena go to a model with a prompt 
 exceed its limit (``build_prompt``), the model's reply is checked (``converse``), and a Markdown
 report plus a JSON summary are written beside the execution's other outputs
 (``reports/<execution_id>/report.md`` and ``summary.json``, ``report_keys``) before one SNS message
-points at them (``publish_report``).
+points at them (``publish_report``). ``write_report`` is that whole step for a use case's ``Draft``
+(its prompt, its Markdown around the model's text, its summary facts and its notification);
+``read_document``, ``parse_report_event``, ``ModelSettings`` and ``report_clients`` are what every
+report function reads, checks and configures the same way.
 
 The prompt is deterministic: above ``max_chars`` the long lists are cut to their first entries,
 halving until the prompt fits, and the prompt states how many entries were left out; the other
@@ -14,27 +17,129 @@ transient (the state machine retries), anything else is ``ModelInvocationError``
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from shared import aws, config, runtime
 from shared.aws import AWS_ERRORS, mapped_errors
-from shared.errors import ModelInvocationError, PipelineError, ServiceUnavailableError, from_client_error
+from shared.errors import (
+    InvalidFileError,
+    InvalidInputError,
+    ModelInvocationError,
+    PipelineError,
+    ServiceUnavailableError,
+    from_client_error,
+)
+from shared.events import validate_execution_id
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
 
+    from shared.retry import Deadline
+
 REPORTS_PREFIX = "reports"
 # Bedrock model errors a retry can fix, beyond the throttling/5xx codes shared.errors knows.
 TRANSIENT_MODEL_CODES = frozenset({"ModelTimeoutException", "ModelNotReadyException", "ServiceUnavailableException"})
 SNS_SUBJECT_MAX = 100  # SNS: no line breaks or control characters, fewer than 100 characters
 _TRUNCATION_MARKER = "\n[... truncated to fit the prompt limit]"
+MAX_MESSAGE_CHARS = 200  # an error message or evidence string, in the prompt and the report tables
+TEMPERATURE = 0.2
+MODEL_ID_PATTERN = r"[a-z0-9-]{1,63}\.[a-zA-Z0-9.:-]{1,200}"
+TOPIC_ARN_PATTERN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}"
+
+
+# --------------------------------------------------------------------------- configuration + input
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    model_id: str
+    max_prompt_chars: int
+    max_output_tokens: int
+
+    @classmethod
+    def from_environment(cls) -> ModelSettings:
+        """``BEDROCK_MODEL_ID`` (required), ``MAX_PROMPT_CHARS``, ``MAX_OUTPUT_TOKENS``."""
+        return cls(
+            model_id=config.env_str("BEDROCK_MODEL_ID", pattern=MODEL_ID_PATTERN),
+            max_prompt_chars=config.env_int("MAX_PROMPT_CHARS", 24_000, minimum=2_000, maximum=400_000),
+            max_output_tokens=config.env_int("MAX_OUTPUT_TOKENS", 2_048, minimum=256, maximum=8_192),
+        )
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """A report function's configuration: where it reads and writes, whom it notifies, its model."""
+
+    bucket: str
+    topic_arn: str
+    model: ModelSettings
+    max_document_bytes: int  # the largest source document read
+    deadline_margin_ms: int = 150_000
+
+    @classmethod
+    def from_environment(cls, *, max_bytes_variable: str, max_bytes_default: int) -> ReportSettings:
+        """``OUTPUT_BUCKET``, ``TOPIC_ARN``, the model's variables, ``max_bytes_variable`` and
+        ``DEADLINE_MARGIN_MS`` (a Bedrock call needs that much time left: one full read timeout
+        plus writing the outputs)."""
+        return cls(
+            bucket=config.env_bucket("OUTPUT_BUCKET"),
+            topic_arn=config.env_str("TOPIC_ARN", pattern=TOPIC_ARN_PATTERN),
+            model=ModelSettings.from_environment(),
+            max_document_bytes=config.env_int(max_bytes_variable, max_bytes_default, minimum=1024),
+            deadline_margin_ms=config.env_int("DEADLINE_MARGIN_MS", 150_000, minimum=1_000, maximum=280_000),
+        )
+
+
+def report_clients(output_bucket: str) -> tuple[S3Client, SNSClient, BedrockRuntimeClient]:
+    """The S3, SNS and Bedrock Runtime clients of a report function, registered with ``runtime``
+    and primed; call at module scope (SnapStart snapshots them)."""
+    s3 = runtime.register_client(aws.client("s3"))
+    sns = runtime.register_client(aws.client("sns"))
+    # Model replies can take a while: a longer read timeout, and few attempts so two fit in the
+    # function's timeout (Step Functions retries transient failures after that).
+    bedrock = runtime.register_client(aws.client("bedrock-runtime", read_timeout=120, max_attempts=2))
+    runtime.prime(runtime.warm_client(s3, "get_object", Bucket=output_bucket, Key=f"{REPORTS_PREFIX}/warm-up"))
+    return s3, sns, bedrock
+
+
+def parse_report_event(event: Any, output_bucket: str, *, document: str) -> tuple[str, str]:
+    """``(execution_id, key)`` of ``{"execution_id", "<document>_bucket", "<document>_key"}``: the
+    bucket must be the output bucket and the key ``reports/<execution_id>/<document>.json``."""
+    if not isinstance(event, dict):
+        raise InvalidInputError(f"event must be an object, got {type(event).__name__}")
+    execution_id = validate_execution_id(event.get("execution_id"))
+    bucket, key = event.get(f"{document}_bucket"), event.get(f"{document}_key")
+    if bucket != output_bucket:
+        raise InvalidInputError(f"{document}_bucket must be the output bucket {output_bucket!r}, got {bucket!r}")
+    expected = f"{REPORTS_PREFIX}/{execution_id}/{document}.json"
+    if key != expected:
+        raise InvalidInputError(f"{document}_key must be {expected}, got {key!r}")
+    return execution_id, key
+
+
+def read_document(
+    s3: S3Client, bucket: str, key: str, *, max_bytes: int, validate: Callable[[Any], Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The JSON object at ``key``, checked by ``validate``; larger than ``max_bytes`` or not JSON
+    -> ``InvalidFileError`` (``validate`` raises its own typed errors)."""
+    with mapped_errors("GetObject"):
+        reply = s3.get_object(Bucket=bucket, Key=key)
+        if reply["ContentLength"] > max_bytes:
+            raise InvalidFileError(f"s3://{bucket}/{key} is {reply['ContentLength']} bytes, more than {max_bytes}")
+        body = reply["Body"].read()
+    try:
+        return dict(validate(json.loads(body)))
+    except ValueError as e:
+        raise InvalidFileError(f"s3://{bucket}/{key} is not JSON: {e}") from e
 
 
 # --------------------------------------------------------------------------- the prompt
@@ -182,6 +287,27 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def failed_files_table(entries: Sequence[Mapping[str, Any]], *, max_rows: int) -> str:
+    """The table of the first ``max_rows`` files that could not be read: file, error type, message."""
+    return markdown_table(
+        ["file", "error type", "message"],
+        [
+            [f.get("source_key"), f.get("error_type"), (f.get("error_message") or "")[:MAX_MESSAGE_CHARS]]
+            for f in entries[:max_rows]
+        ],
+    )
+
+
+def model_notes(prompt: Prompt, reply: ModelReply, *, noun: str) -> list[str]:
+    """The report's closing notes on what the model saw and wrote (``noun``: "report", "review")."""
+    notes = []
+    if prompt.truncated:
+        notes.append(f"The model saw shortened lists ({prompt.omitted}).")
+    if reply.stop_reason == "max_tokens":
+        notes.append(f"The model's {noun} was cut at the output token limit.")
+    return notes
+
+
 # --------------------------------------------------------------------------- outputs + notification
 
 
@@ -241,3 +367,73 @@ def publish_report(
             MessageAttributes={"execution_id": {"DataType": "String", "StringValue": execution_id}},
         )
     return {"report_key": keys.report, "summary_key": keys.summary, "message_id": published["MessageId"]}
+
+
+# --------------------------------------------------------------------------- the whole step
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A use case's report before the model has written its part."""
+
+    system_prompt: str
+    prompt: Prompt
+    # the Markdown around the model's text: render(reply, model_id=..., prompt=...)
+    render: Callable[..., str]
+    summary: Mapping[str, Any]  # the use case's facts in summary.json
+    source: tuple[str, str]  # (name, key) of the document the report was built from
+    subject: str
+    message_lines: Sequence[str]
+
+
+def utc_now() -> str:
+    """The current time as ``2026-01-31T12:00:00Z``."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def write_report(
+    s3: S3Client,
+    sns: SNSClient,
+    bedrock: BedrockRuntimeClient,
+    draft: Draft,
+    settings: ReportSettings,
+    *,
+    execution_id: str,
+    deadline: Deadline,
+    temperature: float = TEMPERATURE,
+) -> dict[str, Any]:
+    """Ask the model (if there is time for it), write report.md + summary.json, publish the
+    notification. The summary: ``execution_id``, ``generated_at``, the draft's facts, ``report``,
+    the source document and ``model``. Returns the keys and the message id."""
+    bucket, model_id = settings.bucket, settings.model.model_id
+    deadline.check("calling Bedrock")
+    reply = converse(
+        bedrock,
+        model_id=model_id,
+        system_prompt=draft.system_prompt,
+        prompt=draft.prompt,
+        max_tokens=settings.model.max_output_tokens,
+        temperature=temperature,
+    )
+    keys = report_keys(execution_id)
+    source_name, source_key = draft.source
+    summary = {
+        "execution_id": execution_id,
+        "generated_at": utc_now(),
+        **draft.summary,
+        "report": f"s3://{bucket}/{keys.report}",
+        source_name: f"s3://{bucket}/{source_key}",
+        "model": model_summary(model_id, reply, draft.prompt),
+    }
+    return publish_report(
+        s3,
+        sns,
+        bucket=bucket,
+        keys=keys,
+        markdown=draft.render(reply, model_id=model_id, prompt=draft.prompt),
+        summary=summary,
+        topic_arn=settings.topic_arn,
+        subject=draft.subject,
+        message_lines=draft.message_lines,
+        execution_id=execution_id,
+    )

@@ -238,3 +238,15 @@ def test_slow_stops_give_up_before_the_lambda_timeout():
     assert fake.stopped
     assert not_stopped
     assert sorted(fake.stopped + not_stopped) == sorted(fake.started)
+
+
+def test_query_settings_from_the_environment(monkeypatch):
+    from shared.athena import QuerySettings
+    from shared.errors import ConfigurationError
+
+    monkeypatch.setenv("ATHENA_WORKGROUP", "wg-1")
+    monkeypatch.setenv("GLUE_DATABASE", "db_x")
+    assert QuerySettings.from_environment("out") == QuerySettings("wg-1", "db_x", "s3://out/athena-results/")
+    monkeypatch.setenv("GLUE_DATABASE", "Bad-Name")
+    with pytest.raises(ConfigurationError, match="GLUE_DATABASE"):
+        QuerySettings.from_environment("out")

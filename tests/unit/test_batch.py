@@ -20,6 +20,7 @@ from shared.batch import (
     existing_status,
     item_record,
     parse_batch,
+    parse_tolerance,
     process_items,
     result_key,
     write_record,
@@ -425,3 +426,28 @@ def test_failures_within_tolerance_pass_and_all_failed_always_fails():
         enforce_tolerance(Counts(expected=3, succeeded=0, failed_records=3), 100)
     with pytest.raises(TooManyFailuresError, match="all 2 shares failed"):
         enforce_tolerance(Counts(expected=2, succeeded=0, failed_records=0), 100, noun="shares")
+
+
+@pytest.mark.parametrize(("event", "expected"), [
+    ({"expected_count": 0, "tolerated_failure_percentage": 0}, (0, 0.0)),
+    ({"expected_count": 12, "tolerated_failure_percentage": 12.5}, (12, 12.5)),
+    ({"expected_count": 3, "tolerated_failure_percentage": 100}, (3, 100.0)),
+])
+def test_parse_tolerance(event, expected):
+    assert parse_tolerance(event) == expected
+
+
+@pytest.mark.parametrize(("event", "field"), [
+    ({"tolerated_failure_percentage": 0}, "expected_count"),
+    ({"expected_count": -1, "tolerated_failure_percentage": 0}, "expected_count"),
+    ({"expected_count": True, "tolerated_failure_percentage": 0}, "expected_count"),
+    ({"expected_count": 1.0, "tolerated_failure_percentage": 0}, "expected_count"),
+    ({"expected_count": 1}, "tolerated_failure_percentage"),
+    ({"expected_count": 1, "tolerated_failure_percentage": 100.5}, "tolerated_failure_percentage"),
+    ({"expected_count": 1, "tolerated_failure_percentage": False}, "tolerated_failure_percentage"),
+    ({"expected_count": 1, "tolerated_failure_percentage": "5"}, "tolerated_failure_percentage"),
+])
+def test_parse_tolerance_names_the_bad_field(event, field):
+    with pytest.raises(InvalidInputError) as raised:
+        parse_tolerance(event)
+    assert raised.value.details["field"] == field

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -88,3 +89,32 @@ def test_with_tracing_disabled_nothing_is_sent_but_the_restore_metric_is_still_e
     documents, stdout = run_driver(tracing=False)
     assert documents == []
     assert [doc["Restores"] for doc in emf_lines(stdout) if "Restores" in doc] == [[1.0]]
+
+
+def test_a_batch_ends_with_the_per_item_metrics_one_log_line_and_its_counts(caplog):
+    from aws_lambda_powertools import Logger, Metrics
+
+    from shared.batch import BatchResult
+
+    logger, metrics = Logger(service="batch-test"), Metrics(namespace="Test/Batch", service="batch-test")
+    result = BatchResult(processed=3, succeeded=2, failed=1, skipped=4, totals={"bytes_read": 10})
+    payload = observability.batch_done(logger, metrics, result, "exec-1")
+    assert payload == {"execution_id": "exec-1", "processed": 3, "succeeded": 2, "failed": 1, "skipped": 4,
+                       "bytes_read": 10}
+    emf: dict[str, Any] = dict(metrics.serialize_metric_set())
+    assert (emf["FilesSucceeded"], emf["FilesFailed"]) == ([2.0], [1.0])
+    assert {m["Name"]: m["Unit"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]} == {
+        "FilesSucceeded": "Count", "FilesFailed": "Count"}
+    (line,) = caplog.records
+    assert (line.getMessage(), line.failed, line.execution_id) == ("batch done", 1, "exec-1")
+
+
+def test_failure_warning_logs_failed_records_only(caplog):
+    from aws_lambda_powertools import Logger
+
+    warn = observability.failure_warning(Logger(service="batch-test"), "file failed")
+    warn({"status": "SUCCEEDED", "source_key": "a", "error_type": None})
+    warn({"status": "FAILED", "source_key": "b", "error_type": "InvalidFileError"})
+    (line,) = caplog.records
+    assert (line.levelname, line.getMessage(), line.source_key, line.error_type) == (
+        "WARNING", "file failed", "b", "InvalidFileError")

@@ -12,22 +12,35 @@ from botocore.stub import Stubber
 
 from shared.errors import (
     AccessDeniedError,
+    ConfigurationError,
+    DeadlineExceededError,
+    InvalidFileError,
+    InvalidInputError,
     ModelInvocationError,
     ServiceUnavailableError,
     ThrottlingError,
 )
 from shared.report import (
     SNS_SUBJECT_MAX,
+    Draft,
     ModelReply,
+    ModelSettings,
     Prompt,
+    ReportSettings,
     build_prompt,
     converse,
+    failed_files_table,
     markdown_table,
+    model_notes,
     model_summary,
+    parse_report_event,
     publish_report,
+    read_document,
     report_keys,
     sns_subject,
+    write_report,
 )
+from shared.retry import Deadline
 
 pytestmark = pytest.mark.unit
 
@@ -192,3 +205,104 @@ def test_publish_fails_typed_when_the_topic_is_missing(aws, output_bucket):
             summary={}, topic_arn="arn:aws:sns:us-east-1:123456789012:missing", subject="s", message_lines=[],
             execution_id="e",
         )
+
+
+# --------------------------------------------------------------------------- the whole step
+
+
+def test_report_settings_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("OUTPUT_BUCKET", "out-bucket")
+    monkeypatch.setenv("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:reports")
+    monkeypatch.setenv("BEDROCK_MODEL_ID", MODEL)
+    monkeypatch.setenv("MAX_OUTPUT_TOKENS", "512")
+    monkeypatch.setenv("MAX_DOC_BYTES", "4096")
+    settings = ReportSettings.from_environment(max_bytes_variable="MAX_DOC_BYTES", max_bytes_default=10**6)
+    assert settings == ReportSettings("out-bucket", "arn:aws:sns:us-east-1:123456789012:reports",
+                                      ModelSettings(MODEL, 24_000, 512), max_document_bytes=4096,
+                                      deadline_margin_ms=150_000)
+    monkeypatch.setenv("TOPIC_ARN", "reports")
+    with pytest.raises(ConfigurationError, match="TOPIC_ARN"):
+        ReportSettings.from_environment(max_bytes_variable="MAX_DOC_BYTES", max_bytes_default=10**6)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        [],
+        {"execution_id": "e", "aggregate_bucket": "other", "aggregate_key": "reports/e/aggregate.json"},
+        {"execution_id": "e", "aggregate_bucket": "out", "aggregate_key": "reports/x/aggregate.json"},
+        {"execution_id": "e", "aggregate_bucket": "out", "aggregate_key": "reports/e/findings.json"},
+        {"execution_id": "a b", "aggregate_bucket": "out", "aggregate_key": "reports/a b/aggregate.json"},
+    ],
+)
+def test_report_events_name_the_output_bucket_and_the_execution_scoped_document(event):
+    with pytest.raises(InvalidInputError):
+        parse_report_event(event, "out", document="aggregate")
+
+
+def test_a_report_event_gives_the_execution_and_the_document_key():
+    event = {"execution_id": "e", "findings_bucket": "out", "findings_key": "reports/e/findings.json"}
+    assert parse_report_event(event, "out", document="findings") == ("e", "reports/e/findings.json")
+
+
+def test_read_document_bounds_the_size_and_types_bad_json(aws, output_bucket):
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=output_bucket, Key="d.json", Body=b'{"a": 1}')
+    assert read_document(s3, output_bucket, "d.json", max_bytes=100, validate=lambda d: d) == {"a": 1}
+    with pytest.raises(InvalidFileError, match="more than 4"):
+        read_document(s3, output_bucket, "d.json", max_bytes=4, validate=lambda d: d)
+    s3.put_object(Bucket=output_bucket, Key="bad.json", Body=b"{not json")
+    with pytest.raises(InvalidFileError, match="not JSON"):
+        read_document(s3, output_bucket, "bad.json", max_bytes=100, validate=lambda d: d)
+
+
+def test_failed_files_and_model_notes():
+    table = failed_files_table([{"source_key": "a", "error_type": "E", "error_message": "m" * 300}] * 3, max_rows=2)
+    assert table.splitlines()[2:] == [f"| a | E | {'m' * 200} |"] * 2
+    assert model_notes(Prompt("p", {"findings": 0}), ModelReply("t", "end_turn", 1, 1), noun="review") == []
+    assert model_notes(Prompt("p", {"findings": 3}), ModelReply("t", "max_tokens", 1, 1), noun="review") == [
+        "The model saw shortened lists ({'findings': 3}).", "The model's review was cut at the output token limit."]
+
+
+def draft(**changes: Any) -> Draft:
+    values: dict[str, Any] = {
+        "system_prompt": "You review.",
+        "prompt": Prompt("facts", {}),
+        "render": lambda reply, *, model_id, prompt: f"# Review\n{reply.text}\n({model_id}, {len(prompt.text)})\n",
+        "summary": {"counts": {"failed": 1}},
+        "source": ("aggregate", "reports/exec-1/aggregate.json"),
+        "subject": "Review: 1 failed",
+        "message_lines": ["Review for exec-1"],
+    }
+    return Draft(**{**values, **changes})
+
+
+def test_write_report_asks_the_model_then_writes_and_notifies(aws, output_bucket, bedrock):
+    client, stubber = bedrock
+    stubber.add_response("converse", reply(), {"modelId": MODEL, "system": [{"text": "You review."}],
+                                               "messages": [{"role": "user", "content": [{"text": "facts"}]}],
+                                               "inferenceConfig": {"maxTokens": 512, "temperature": 0.2}})
+    topic = aws.client("sns").create_topic(Name="reports")["TopicArn"]
+    settings = ReportSettings(output_bucket, topic, ModelSettings(MODEL, 10_000, 512), max_document_bytes=10**6)
+    s3 = aws.client("s3")
+    published = write_report(s3, aws.client("sns"), client, draft(), settings, execution_id="exec-1",
+                             deadline=Deadline.after(60))
+    assert (published["report_key"], published["summary_key"]) == ("reports/exec-1/report.md",
+                                                                   "reports/exec-1/summary.json")
+    markdown = s3.get_object(Bucket=output_bucket, Key=published["report_key"])["Body"].read().decode()
+    assert markdown == f"# Review\n## Summary\nFine.\n({MODEL}, 5)\n"
+    summary = json.loads(s3.get_object(Bucket=output_bucket, Key=published["summary_key"])["Body"].read())
+    assert list(summary) == ["execution_id", "generated_at", "counts", "report", "aggregate", "model"]
+    assert summary["aggregate"] == f"s3://{output_bucket}/reports/exec-1/aggregate.json"
+    assert summary["model"]["output_tokens"] == 3
+    stubber.assert_no_pending_responses()
+
+
+def test_write_report_without_time_for_the_model_writes_nothing(aws, output_bucket, bedrock):
+    client, _ = bedrock  # no stubbed reply: a call would fail the test
+    settings = ReportSettings(output_bucket, "arn:aws:sns:us-east-1:123456789012:t", ModelSettings(MODEL, 10_000, 512),
+                              max_document_bytes=10**6)
+    with pytest.raises(DeadlineExceededError):
+        write_report(aws.client("s3"), aws.client("sns"), client, draft(), settings, execution_id="exec-1",
+                     deadline=Deadline.after(0))
+    assert aws.client("s3").list_objects_v2(Bucket=output_bucket).get("KeyCount", 0) == 0

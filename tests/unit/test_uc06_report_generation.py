@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.errors import DeadlineExceededError, InvalidInputError, ModelInvocationError, ThrottlingError
-from shared.report import Prompt, converse
+from shared.report import ModelSettings, Prompt, ReportSettings, converse
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.uc06 import EVENTS, load_function
@@ -139,10 +139,9 @@ def test_bedrock_errors_are_typed(fn, aws, output_bucket, bedrock, code, status,
     put_aggregate(aws, output_bucket, aggregate())
     with pytest.raises(raised):
         fn.handler.generate_report(
-            aws.client("s3"), aws.client("sns"), client, bucket=output_bucket, execution_id="exec-9",
-            aggregate_key="reports/exec-9/aggregate.json", model_id=MODEL, topic_arn=fn.topic,
-            max_prompt_chars=10_000, max_output_tokens=512, max_aggregate_bytes=10**6,
-            deadline=_Deadline(),
+            aws.client("s3"), aws.client("sns"), client,
+            ReportSettings(output_bucket, fn.topic, ModelSettings(MODEL, 10_000, 512), max_document_bytes=10**6),
+            execution_id="exec-9", aggregate_key="reports/exec-9/aggregate.json", deadline=_Deadline(),
         )
 
 

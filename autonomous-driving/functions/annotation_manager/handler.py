@@ -24,7 +24,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared import aws, config, runtime
+from shared import aws, config, observability, runtime
 from shared.errors import InvalidInputError
 from shared.events import validate_execution_id
 from shared.routing import InferencePath
@@ -58,9 +58,7 @@ def parse_event(event: Any) -> dict[str, Any]:
     return parsed
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_event(event)
     logger.append_keys(execution_id=request["execution_id"], served_by=request["served_by"])

@@ -43,9 +43,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared import aws, config, discovery, runtime
-from shared.errors import ConfigurationError, InvalidInputError
-from shared.events import validate_execution_id
+from shared import aws, config, discovery, observability, runtime
+from shared.discovery import parse_event
+from shared.errors import ConfigurationError
 from shared.retry import Deadline
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ POINTCLOUD = "pointcloud"
 
 ACCESS_POINT = config.env_access_point("ACCESS_POINT_ARN")
 OUTPUT_BUCKET = config.env_bucket("OUTPUT_BUCKET")
-SOURCE_PREFIX = config.env_str("SOURCE_PREFIX", "", pattern=r"[A-Za-z0-9!_.*()/-]{0,512}")
+SOURCE_PREFIX = config.env_str("SOURCE_PREFIX", "", pattern=discovery.SOURCE_PREFIX_PATTERN)
 VIDEO_SUFFIXES = discovery.validate_suffixes("VIDEO_SUFFIXES", config.env_list("VIDEO_SUFFIXES", (".mp4",)))
 POINTCLOUD_SUFFIXES = discovery.validate_suffixes(
     "POINTCLOUD_SUFFIXES", config.env_list("POINTCLOUD_SUFFIXES", (".pcd", ".las", ".laz"))
@@ -115,15 +115,7 @@ def discover(
     return payload
 
 
-def parse_event(event: Any) -> str:
-    if not isinstance(event, dict):
-        raise InvalidInputError(f"event must be an object, got {type(event).__name__}")
-    return validate_execution_id(event.get("execution_id"))
-
-
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     execution_id = parse_event(event)
     logger.append_keys(execution_id=execution_id)

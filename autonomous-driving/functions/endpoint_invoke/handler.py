@@ -32,7 +32,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from invoke import CapacityWait, Target, run
 
-from shared import aws, config, runtime
+from shared import aws, config, observability, runtime
 from shared.errors import InvalidInputError
 from shared.events import validate_execution_id
 from shared.retry import Deadline
@@ -79,9 +79,7 @@ def parse_event(event: Any) -> dict[str, str]:
     return out
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_event(event)
     logger.append_keys(execution_id=request["execution_id"], served_by=SERVED_BY.value)

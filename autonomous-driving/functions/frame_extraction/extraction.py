@@ -1,12 +1,13 @@
 """One video's record: key frames stored as JPEG, then labelled by Rekognition, frame by frame.
 
-``video_work`` is the per-item work that ``shared.batch.process_items`` wraps in its failure
-boundary. Frames go to ``frames/execution_id=<execution id>/<url-quoted full source key>/
-frame-<NNNN>.jpg`` in the output bucket (execution-scoped and derived from the full key, so
-reruns and same-named files never collide). A frame Rekognition refuses is recorded as a failed
-frame; the video is ``FAILED`` only when no frame could be extracted (``InvalidFileError``) or
-none could be labelled (``ModelInvocationError``). ``facts`` (kept in FAILED records too) holds
-the frames handled so far and the container facts.
+``process_batch`` runs one Map batch: ``video_work`` is the per-item work that
+``shared.batch.process_items`` wraps in its failure boundary. Frames go to
+``frames/execution_id=<execution id>/<url-quoted full source key>/frame-<NNNN>.jpg`` in the output
+bucket (execution-scoped and derived from the full key, so reruns and same-named files never
+collide). A frame Rekognition refuses is recorded as a failed frame; the video is ``FAILED`` only
+when no frame could be extracted (``InvalidFileError``) or none could be labelled
+(``ModelInvocationError``). ``facts`` (kept in FAILED records too) holds the frames handled so far
+and the container facts.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -23,7 +24,7 @@ from keyframes import Selection, VideoFacts, key_frames
 from labels import S3_OBJECT_MAX_BYTES, LabelSettings, detect_labels
 
 from shared.aws import mapped_errors
-from shared.batch import MAX_ERROR_MESSAGE, MAX_KEY_BYTES
+from shared.batch import MAX_ERROR_MESSAGE, MAX_KEY_BYTES, Batch, BatchResult, process_items
 from shared.errors import InvalidFileError, ModelInvocationError, PipelineError, TransientError
 from shared.ranged import RangedObjectFile
 
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 FRAMES_PREFIX = "frames"
 _FRAME_NAME = "/frame-{:04d}.jpg"
 _BUFFER_BYTES = 64 * 1024
+# Summed over the records of a batch into its result (BatchResult.totals).
+TOTALS = ("bytes_read", "frames_extracted", "frames_labelled", "frames_failed")
 
 
 def frame_key(execution_id: str, source_key: str, index: int) -> str:
@@ -153,3 +156,21 @@ def video_work(
     if frames and not facts["frames_labelled"]:
         raise ModelInvocationError(f"{item.key}: DetectLabels failed for all {len(frames)} frames")
     return dict(facts)
+
+
+def process_batch(
+    clients: Clients,
+    settings: Settings,
+    batch: Batch,
+    *,
+    deadline: Deadline,
+    on_record: Callable[[Mapping[str, Any]], None] | None = None,
+) -> BatchResult:
+    """One record per video of ``batch``; ``BatchResult.totals`` sums ``TOTALS``."""
+
+    def work(item: ObjectInfo, facts: dict[str, Any]) -> dict[str, Any]:
+        return video_work(clients, settings, batch.execution_id, item, facts, deadline=deadline)
+
+    return process_items(batch.items, work, s3=clients.s3, output_bucket=settings.output_bucket,
+                         execution_id=batch.execution_id, deadline=deadline, defaults={"format": None},
+                         totals=TOTALS, on_record=on_record, what="key frames of")

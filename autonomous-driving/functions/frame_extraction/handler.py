@@ -55,11 +55,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from extraction import Clients, Settings, video_work
+from extraction import Clients, Settings, process_batch
 from keyframes import Selection, warm_codecs
 from labels import LabelSettings
 
-from shared import aws, batch, config, runtime
+from shared import aws, batch, config, observability, runtime
 from shared.errors import ConfigurationError
 from shared.retry import Deadline
 
@@ -107,7 +107,6 @@ SETTINGS = Settings(
 )
 MAX_BATCH_ITEMS = config.env_int("MAX_BATCH_ITEMS", 100, minimum=1, maximum=10_000)
 DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 20_000, minimum=1_000, maximum=120_000)
-TOTALS = ("bytes_read", "frames_extracted", "frames_labelled", "frames_failed")
 
 S3 = runtime.register_client(aws.client("s3"))
 # No botocore retries: labels.py retries throttling itself, bounded by the deadline.
@@ -128,32 +127,16 @@ def _log_failure(record: Mapping[str, Any]) -> None:
         )
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     items = batch.parse_batch(event, max_items=MAX_BATCH_ITEMS)
     logger.append_keys(execution_id=items.execution_id)
-    deadline = Deadline.from_context(context, margin_ms=DEADLINE_MARGIN_MS)
-
-    def work(item: Any, facts: dict[str, Any]) -> dict[str, Any]:
-        return video_work(CLIENTS, SETTINGS, items.execution_id, item, facts, deadline=deadline)
-
-    result = batch.process_items(
-        items.items,
-        work,
-        s3=S3,
-        output_bucket=OUTPUT_BUCKET,
-        execution_id=items.execution_id,
-        deadline=deadline,
-        defaults={"format": None},
-        totals=TOTALS,
+    result = process_batch(
+        CLIENTS,
+        SETTINGS,
+        items,
+        deadline=Deadline.from_context(context, margin_ms=DEADLINE_MARGIN_MS),
         on_record=_log_failure,
-        what="key frames of",
     )
-    metrics.add_metric(name="VideosSucceeded", unit=MetricUnit.Count, value=result.succeeded)
-    metrics.add_metric(name="VideosFailed", unit=MetricUnit.Count, value=result.failed)
     metrics.add_metric(name="FramesLabelled", unit=MetricUnit.Count, value=result.totals["frames_labelled"])
-    payload = result.to_dict(items.execution_id)
-    logger.info("batch done", extra=payload)
-    return payload
+    return observability.batch_done(logger, metrics, result, items.execution_id)

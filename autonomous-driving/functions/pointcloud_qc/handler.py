@@ -38,16 +38,13 @@ Map's Retry; already-recorded items are skipped on the retry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from qc import QcSettings, qc_work
+from qc import QcSettings, process_batch
 
-from shared import aws, batch, config, runtime
+from shared import aws, batch, config, observability, runtime
 from shared.retry import Deadline
 
 logger = Logger()
@@ -63,41 +60,24 @@ SETTINGS = QcSettings(
 )
 MAX_BATCH_ITEMS = config.env_int("MAX_BATCH_ITEMS", 1000, minimum=1, maximum=100_000)
 DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 15_000, minimum=1_000, maximum=120_000)
-TOTALS = ("bytes_read", "point_count")
 
 S3 = runtime.register_client(aws.client("s3"))
 runtime.prime(runtime.warm_client(S3, "get_object", Bucket=OUTPUT_BUCKET, Key="results/warm-up"))
 
-
-def _log_failure(record: Mapping[str, Any]) -> None:
-    if record["status"] == batch.FAILED:
-        logger.warning(
-            "point cloud failed", extra={"source_key": record["source_key"], "error_type": record["error_type"]}
-        )
+_log_failure = observability.failure_warning(logger, "point cloud failed")
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     items = batch.parse_batch(event, max_items=MAX_BATCH_ITEMS)
     logger.append_keys(execution_id=items.execution_id)
-    deadline = Deadline.from_context(context, margin_ms=DEADLINE_MARGIN_MS)
-    work = partial(qc_work, S3, ACCESS_POINT.arn, deadline=deadline, settings=SETTINGS)
-    result = batch.process_items(
-        items.items,
-        work,
-        s3=S3,
+    result = process_batch(
+        S3,
+        ACCESS_POINT.arn,
+        items,
         output_bucket=OUTPUT_BUCKET,
-        execution_id=items.execution_id,
-        deadline=deadline,
-        defaults={"format": None},
-        totals=TOTALS,
+        settings=SETTINGS,
+        deadline=Deadline.from_context(context, margin_ms=DEADLINE_MARGIN_MS),
         on_record=_log_failure,
-        what="point-cloud QC of",
     )
-    metrics.add_metric(name="PointCloudsSucceeded", unit=MetricUnit.Count, value=result.succeeded)
-    metrics.add_metric(name="PointCloudsFailed", unit=MetricUnit.Count, value=result.failed)
-    payload = result.to_dict(items.execution_id)
-    logger.info("batch done", extra=payload)
-    return payload
+    return observability.batch_done(logger, metrics, result, items.execution_id)

@@ -1,20 +1,24 @@
 """One point cloud's QC record: format detected from the content, parsed through ranged reads.
 
-``qc_work`` is the per-item work that ``shared.batch.process_items`` wraps in its failure
-boundary: it returns the SUCCEEDED fields, raises ``InvalidFileError`` (corrupt, truncated, not
-a point cloud), ``SourceChangedError`` (ETag no longer matches the listing) or another typed
-error for a FAILED record, and lets transient errors (throttling, 5xx, time budget) through.
+``process_batch`` runs one Map batch: ``qc_work`` is the per-item work that
+``shared.batch.process_items`` wraps in its failure boundary: it returns the SUCCEEDED fields,
+raises ``InvalidFileError`` (corrupt, truncated, not a point cloud), ``SourceChangedError`` (ETag
+no longer matches the listing) or another typed error for a FAILED record, and lets transient
+errors (throttling, 5xx, time budget) through.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import las
 import pcd
 
+from shared.batch import Batch, BatchResult, process_items
 from shared.errors import InvalidFileError, PipelineError
 from shared.ranged import RangedObjectFile
 
@@ -26,6 +30,8 @@ if TYPE_CHECKING:
 
 
 _BUFFER_BYTES = 64 * 1024
+# Summed over the records of a batch into its result (BatchResult.totals).
+TOTALS = ("bytes_read", "point_count")
 
 
 @dataclass(frozen=True)
@@ -96,3 +102,20 @@ def qc_work(
         facts["bytes_read"] = source.bytes_fetched
         facts["range_requests"] = source.requests
     return figures
+
+
+def process_batch(
+    s3: S3Client,
+    access_point_arn: str,
+    batch: Batch,
+    *,
+    output_bucket: str,
+    settings: QcSettings,
+    deadline: Deadline,
+    on_record: Callable[[Mapping[str, Any]], None] | None = None,
+) -> BatchResult:
+    """One record per point cloud of ``batch``; ``BatchResult.totals`` sums ``TOTALS``."""
+    work = partial(qc_work, s3, access_point_arn, deadline=deadline, settings=settings)
+    return process_items(batch.items, work, s3=s3, output_bucket=output_bucket, execution_id=batch.execution_id,
+                         deadline=deadline, defaults={"format": None}, totals=TOTALS, on_record=on_record,
+                         what="point-cloud QC of")

@@ -34,7 +34,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from preparation import input_key, output_prefix, prepare, transform_job_name
 
-from shared import aws, config, runtime
+from shared import aws, config, observability, runtime
+from shared.batch import parse_tolerance
 from shared.errors import InvalidInputError, TooManyFailuresError
 from shared.events import validate_execution_id
 from shared.retry import Deadline
@@ -60,13 +61,7 @@ def parse_event(event: Any) -> tuple[str, str, int, float]:
     arn = event.get("execution_arn")
     if not isinstance(arn, str) or not arn.startswith("arn:") or len(arn) > 2048:
         raise InvalidInputError("execution_arn must be the execution's ARN", field="execution_arn")
-    expected = event.get("expected_count")
-    if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
-        raise InvalidInputError(f"expected_count must be an integer >= 0, got {expected!r}")
-    tolerance = event.get("tolerated_failure_percentage")
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance <= 100:
-        raise InvalidInputError(f"tolerated_failure_percentage must be a number from 0 to 100, got {tolerance!r}")
-    return execution_id, arn, expected, float(tolerance)
+    return execution_id, arn, *parse_tolerance(event)
 
 
 def routing_facts(execution_id: str, execution_arn: str, counts: Any) -> dict[str, Any]:
@@ -104,9 +99,7 @@ def routing_facts(execution_id: str, execution_arn: str, counts: Any) -> dict[st
     }
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     execution_id, execution_arn, expected, tolerance = parse_event(event)
     logger.append_keys(execution_id=execution_id)

@@ -12,15 +12,13 @@ in the VPC (it calls the ONTAP management endpoint).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from collection import collect, parse_scope
 
-from shared import aws, config, ontap, runtime
+from shared import aws, config, observability, ontap, runtime
 from shared.batch import parse_batch
 from shared.retry import Deadline
 
@@ -36,19 +34,10 @@ DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 15_000, minimum=1_000,
 S3 = runtime.register_client(aws.client("s3"))
 ONTAP = ontap.clients_from_environment()
 runtime.prime(runtime.warm_client(S3, "put_object", Bucket=OUTPUT_BUCKET, Key="results/warm-up", Body=b""))
+_log_failure = observability.failure_warning(logger, "ACL not collected")
 
 
-def _log_failure(record: Mapping[str, Any]) -> None:
-    if record["status"] == "FAILED":
-        logger.warning(
-            "ACL not collected",
-            extra={"source_key": record["source_key"], "error_type": record["error_type"]},
-        )
-
-
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = parse_batch(event, max_items=MAX_BATCH_ITEMS)
     scope = parse_scope(batch)
@@ -62,7 +51,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         deadline=Deadline.from_context(context, margin_ms=DEADLINE_MARGIN_MS),
         on_record=_log_failure,
     )
-    metrics.add_metric(name="AclsCollected", unit=MetricUnit.Count, value=result.succeeded)
-    metrics.add_metric(name="AclsFailed", unit=MetricUnit.Count, value=result.failed)
-    logger.info("batch done", extra=result.to_dict(batch.execution_id))
-    return result.to_dict(batch.execution_id)
+    return observability.batch_done(logger, metrics, result, batch.execution_id)

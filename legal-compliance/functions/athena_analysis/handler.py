@@ -19,8 +19,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared import aws, config, runtime
-from shared.athena import QueryRun, QuerySettings
+from shared import aws, config, observability, runtime
+from shared.athena import IDENTIFIER_RE, QueryRun, QuerySettings
+from shared.batch import parse_tolerance
 from shared.errors import InvalidInputError
 from shared.events import validate_execution_id
 from shared.retry import Deadline
@@ -30,13 +31,8 @@ tracer = Tracer()
 metrics = Metrics()
 
 OUTPUT_BUCKET = config.env_bucket("OUTPUT_BUCKET")
-QUERY_SETTINGS = QuerySettings(
-    workgroup=config.env_str("ATHENA_WORKGROUP", pattern=r"[a-zA-Z0-9._-]{1,128}"),
-    database=config.env_str("GLUE_DATABASE", pattern=r"[a-z_][a-z0-9_]{0,254}"),
-    # A created workgroup enforces its own location; an existing one may not have any.
-    output_location=f"s3://{OUTPUT_BUCKET}/athena-results/",
-)
-TABLE = config.env_str("GLUE_TABLE", "file_acls", pattern=r"[a-z_][a-z0-9_]{0,254}")
+QUERY_SETTINGS = QuerySettings.from_environment(OUTPUT_BUCKET)
+TABLE = config.env_str("GLUE_TABLE", "file_acls", pattern=IDENTIFIER_RE.pattern)
 MAX_FINDINGS = config.env_int("MAX_FINDINGS", 100_000, minimum=1, maximum=1_000_000)
 # Time kept back to stop queries and write the findings before the Lambda timeout.
 DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 15_000, minimum=5_000, maximum=120_000)
@@ -51,21 +47,12 @@ def parse_event(event: Any) -> tuple[str, int, float, AnalysisSettings]:
     if not isinstance(event, dict):
         raise InvalidInputError(f"event must be an object, got {type(event).__name__}")
     execution_id = validate_execution_id(event.get("execution_id"))
-    expected = event.get("expected_count")
-    if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
-        raise InvalidInputError("expected_count must be an integer >= 0", field="expected_count")
-    tolerance = event.get("tolerated_failure_percentage")
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance <= 100:
-        raise InvalidInputError(
-            "tolerated_failure_percentage must be a number from 0 to 100", field="tolerated_failure_percentage"
-        )
+    expected, tolerance = parse_tolerance(event)
     settings = AnalysisSettings.parse(event.get("rules"), query=QUERY_SETTINGS, table=TABLE, max_findings=MAX_FINDINGS)
-    return execution_id, expected, float(tolerance), settings
+    return execution_id, expected, tolerance, settings
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     execution_id, expected, tolerance, settings = parse_event(event)
     logger.append_keys(execution_id=execution_id)

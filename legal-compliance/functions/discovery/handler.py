@@ -22,7 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from inventory import discover
 
-from shared import aws, config, ontap, runtime
+from shared import aws, config, discovery, observability, ontap, runtime
 from shared.errors import InvalidInputError
 from shared.events import validate_execution_id
 from shared.retry import Deadline
@@ -34,7 +34,7 @@ metrics = Metrics()
 
 OUTPUT_BUCKET = config.env_bucket("OUTPUT_BUCKET")
 DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 20_000, minimum=1_000, maximum=120_000)
-PREFIX_PATTERN = r"[A-Za-z0-9!_.*()/-]{0,512}"
+PREFIX_PATTERN = discovery.SOURCE_PREFIX_PATTERN
 
 S3 = runtime.register_client(aws.client("s3"))
 ONTAP = ontap.clients_from_environment()
@@ -66,9 +66,7 @@ def parse_event(event: Any) -> Request:
     return Request(execution_id, access_point, prefix, settings)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_event(event)
     logger.append_keys(execution_id=request.execution_id)

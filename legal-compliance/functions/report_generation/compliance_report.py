@@ -8,22 +8,23 @@ and the report, the summary and the notification go where every pipeline puts th
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from shared.aws import mapped_errors
 from shared.errors import InvalidFileError
 from shared.report import (
+    MAX_MESSAGE_CHARS,
+    Draft,
     ModelReply,
     Prompt,
+    ReportSettings,
     build_prompt,
-    converse,
+    failed_files_table,
     markdown_table,
-    model_summary,
-    publish_report,
-    report_keys,
+    model_notes,
+    read_document,
+    write_report,
 )
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ SYSTEM_PROMPT = (
     "exactly as given. Do not invent files, accounts or numbers."
 )
 _LIST_FIELDS = ("findings", "failed_files")
-_MAX_MESSAGE_CHARS = 200
-TEMPERATURE = 0.2
 _REQUIRED = {
     "execution_id": str,
     "counts": dict,
@@ -71,15 +70,7 @@ def validate_findings(document: Any) -> Mapping[str, Any]:
 
 
 def read_findings(s3: S3Client, bucket: str, key: str, *, max_bytes: int) -> dict[str, Any]:
-    with mapped_errors("GetObject"):
-        reply = s3.get_object(Bucket=bucket, Key=key)
-        if reply["ContentLength"] > max_bytes:
-            raise InvalidFileError(f"s3://{bucket}/{key} is {reply['ContentLength']} bytes, more than {max_bytes}")
-        body = reply["Body"].read()
-    try:
-        return dict(validate_findings(json.loads(body)))
-    except ValueError as e:
-        raise InvalidFileError(f"s3://{bucket}/{key} is not JSON: {e}") from e
+    return read_document(s3, bucket, key, max_bytes=max_bytes, validate=validate_findings)
 
 
 def render_markdown(
@@ -121,21 +112,12 @@ def render_markdown(
         "",
         "### Files whose permissions could not be read",
         "",
-        markdown_table(
-            ["file", "error type", "message"],
-            [
-                [f.get("source_key"), f.get("error_type"), (f.get("error_message") or "")[:_MAX_MESSAGE_CHARS]]
-                for f in document["failed_files"][:max_rows]
-            ],
-        ),
+        failed_files_table(document["failed_files"], max_rows=max_rows),
         "",
     ]
     if len(findings) > max_rows or document.get("findings_truncated"):
         parts.append("Lists are cut; the full list is in findings.json and the file_acls table.")
-    if prompt.truncated:
-        parts.append(f"The model saw shortened lists ({prompt.omitted}).")
-    if reply.stop_reason == "max_tokens":
-        parts.append("The model's report was cut at the output token limit.")
+    parts += model_notes(prompt, reply, noun="report")
     return "\n".join(parts) + "\n"
 
 
@@ -143,62 +125,39 @@ def generate_report(
     s3: S3Client,
     sns: SNSClient,
     bedrock: BedrockRuntimeClient,
+    settings: ReportSettings,
     *,
-    bucket: str,
     execution_id: str,
     findings_key: str,
-    model_id: str,
-    topic_arn: str,
-    max_prompt_chars: int,
-    max_output_tokens: int,
-    max_findings_bytes: int,
     deadline: Deadline,
 ) -> dict[str, Any]:
-    document = read_findings(s3, bucket, findings_key, max_bytes=max_findings_bytes)
+    document = read_findings(s3, settings.bucket, findings_key, max_bytes=settings.max_document_bytes)
     prompt = build_prompt(
         document,
         intro=f"Review the file share permission audit of pipeline execution {execution_id}.",
-        max_chars=max_prompt_chars,
+        max_chars=settings.model.max_prompt_chars,
         list_fields=_LIST_FIELDS,
         hidden=("generated_at",),
-        field_limits={"error_message": _MAX_MESSAGE_CHARS, "evidence": _MAX_MESSAGE_CHARS},
+        field_limits={"error_message": MAX_MESSAGE_CHARS, "evidence": MAX_MESSAGE_CHARS},
     )
-    deadline.check("calling Bedrock")
-    reply = converse(
-        bedrock,
-        model_id=model_id,
-        system_prompt=SYSTEM_PROMPT,
-        prompt=prompt,
-        max_tokens=max_output_tokens,
-        temperature=TEMPERATURE,
-    )
-    keys = report_keys(execution_id)
     counts = document["counts"]
-    summary = {
-        "execution_id": execution_id,
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "counts": counts,
-        "finding_count": document["finding_count"],
-        "findings_by_rule": document["findings_by_rule"],
-        "files_with_findings": document.get("files_with_findings", 0),
-        "report": f"s3://{bucket}/{keys.report}",
-        "findings": f"s3://{bucket}/{findings_key}",
-        "model": model_summary(model_id, reply, prompt),
-    }
-    published = publish_report(
-        s3,
-        sns,
-        bucket=bucket,
-        keys=keys,
-        markdown=render_markdown(document, reply, model_id=model_id, prompt=prompt),
-        summary=summary,
-        topic_arn=topic_arn,
+    draft = Draft(
+        SYSTEM_PROMPT,
+        prompt,
+        partial(render_markdown, document),
+        summary={
+            "counts": counts,
+            "finding_count": document["finding_count"],
+            "findings_by_rule": document["findings_by_rule"],
+            "files_with_findings": document.get("files_with_findings", 0),
+        },
+        source=("findings", findings_key),
         subject=f"UC1 permission audit: {document['finding_count']} findings, {counts.get('failed', 0)} unreadable",
         message_lines=[
             f"UC1 file share permission audit for execution {execution_id}",
             f"Files: {counts.get('total')} listed, {counts.get('succeeded')} ACLs read, {counts.get('failed')} failed",
             "Findings: " + ", ".join(f"{rule} {n}" for rule, n in document["findings_by_rule"].items()),
         ],
-        execution_id=execution_id,
     )
+    published = write_report(s3, sns, bedrock, draft, settings, execution_id=execution_id, deadline=deadline)
     return {"execution_id": execution_id, **published, "finding_count": document["finding_count"]}

@@ -16,8 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import aws, config, discovery, observability, runtime
-from shared.errors import InvalidInputError
-from shared.events import validate_execution_id
+from shared.discovery import parse_event
 from shared.retry import Deadline
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ metrics = Metrics()
 
 ACCESS_POINT = config.env_access_point("ACCESS_POINT_ARN")
 OUTPUT_BUCKET = config.env_bucket("OUTPUT_BUCKET")
-SOURCE_PREFIX = config.env_str("SOURCE_PREFIX", "", pattern=r"[A-Za-z0-9!_.*()/-]{0,512}")
+SOURCE_PREFIX = config.env_str("SOURCE_PREFIX", "", pattern=discovery.SOURCE_PREFIX_PATTERN)
 FILE_SUFFIXES = discovery.validate_suffixes(
     "FILE_SUFFIXES", config.env_list("FILE_SUFFIXES", (".gds", ".gds2", ".oas", ".oasis"))
 )
@@ -71,12 +70,6 @@ def discover(
         "total_bytes": info.total_bytes,
         "manifest_bytes": info.manifest_bytes,
     }
-
-
-def parse_event(event: Any) -> str:
-    if not isinstance(event, dict):
-        raise InvalidInputError(f"event must be an object, got {type(event).__name__}")
-    return validate_execution_id(event.get("execution_id"))
 
 
 @observability.handler(logger, tracer, metrics)

@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import aws, config, observability, runtime
 from shared.athena import IDENTIFIER_RE, QuerySettings
+from shared.batch import parse_tolerance
 from shared.errors import InvalidInputError
 from shared.events import validate_execution_id
 from shared.retry import Deadline
@@ -31,12 +32,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 OUTPUT_BUCKET = config.env_bucket("OUTPUT_BUCKET")
-SETTINGS = QuerySettings(
-    workgroup=config.env_str("ATHENA_WORKGROUP", pattern=r"[a-zA-Z0-9._-]{1,128}"),
-    database=config.env_str("GLUE_DATABASE", pattern=IDENTIFIER_RE.pattern),
-    # A created workgroup enforces its own location; an existing one may not have any.
-    output_location=f"s3://{OUTPUT_BUCKET}/athena-results/",
-)
+SETTINGS = QuerySettings.from_environment(OUTPUT_BUCKET)
 GLUE_TABLE = config.env_str("GLUE_TABLE", "file_metadata", pattern=IDENTIFIER_RE.pattern)
 MAX_HIERARCHY_DEPTH = config.env_int("MAX_HIERARCHY_DEPTH", 32, minimum=1, maximum=1000)
 # Time kept back to stop queries and write the aggregate before the Lambda timeout.
@@ -53,13 +49,7 @@ def parse_event(event: Any) -> tuple[str, int, float]:
     if not isinstance(event, dict):
         raise InvalidInputError(f"event must be an object, got {type(event).__name__}")
     execution_id = validate_execution_id(event.get("execution_id"))
-    expected = event.get("expected_count")
-    if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
-        raise InvalidInputError(f"expected_count must be an integer >= 0, got {expected!r}")
-    tolerance = event.get("tolerated_failure_percentage")
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance <= 100:
-        raise InvalidInputError(f"tolerated_failure_percentage must be a number from 0 to 100, got {tolerance!r}")
-    return execution_id, expected, float(tolerance)
+    return execution_id, *parse_tolerance(event)
 
 
 @observability.handler(logger, tracer, metrics)

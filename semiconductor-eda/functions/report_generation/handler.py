@@ -18,62 +18,31 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from report import generate_report
 
-from shared import aws, config, observability, runtime
-from shared.errors import InvalidInputError
-from shared.events import validate_execution_id
+from shared import observability
+from shared.report import ReportSettings, parse_report_event, report_clients
 from shared.retry import Deadline
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-OUTPUT_BUCKET = config.env_bucket("OUTPUT_BUCKET")
-MODEL_ID = config.env_str("BEDROCK_MODEL_ID", pattern=r"[a-z0-9-]{1,63}\.[a-zA-Z0-9.:-]{1,200}")
-TOPIC_ARN = config.env_str("TOPIC_ARN", pattern=r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}")
-MAX_PROMPT_CHARS = config.env_int("MAX_PROMPT_CHARS", 24_000, minimum=2_000, maximum=400_000)
-MAX_OUTPUT_TOKENS = config.env_int("MAX_OUTPUT_TOKENS", 2_048, minimum=256, maximum=8_192)
-MAX_AGGREGATE_BYTES = config.env_int("MAX_AGGREGATE_BYTES", 16 * 1024 * 1024, minimum=1024)
-# A Bedrock call needs this much time left: one full read timeout plus writing the outputs.
-DEADLINE_MARGIN_MS = config.env_int("DEADLINE_MARGIN_MS", 150_000, minimum=1_000, maximum=280_000)
-
-S3 = runtime.register_client(aws.client("s3"))
-SNS = runtime.register_client(aws.client("sns"))
-# Model replies can take a while: a longer read timeout, and few attempts so two fit in the
-# function's timeout (Step Functions retries transient failures after that).
-BEDROCK = runtime.register_client(aws.client("bedrock-runtime", read_timeout=120, max_attempts=2))
-runtime.prime(runtime.warm_client(S3, "get_object", Bucket=OUTPUT_BUCKET, Key="reports/warm-up"))
+SETTINGS = ReportSettings.from_environment(
+    max_bytes_variable="MAX_AGGREGATE_BYTES", max_bytes_default=16 * 1024 * 1024
+)
+S3, SNS, BEDROCK = report_clients(SETTINGS.bucket)
 
 
 def parse_event(event: Any, output_bucket: str) -> tuple[str, str]:
-    if not isinstance(event, dict):
-        raise InvalidInputError(f"event must be an object, got {type(event).__name__}")
-    execution_id = validate_execution_id(event.get("execution_id"))
-    bucket = event.get("aggregate_bucket")
-    key = event.get("aggregate_key")
-    if bucket != output_bucket:
-        raise InvalidInputError(f"aggregate_bucket must be the output bucket {output_bucket!r}, got {bucket!r}")
-    if key != f"reports/{execution_id}/aggregate.json":
-        raise InvalidInputError(f"aggregate_key must be reports/{execution_id}/aggregate.json, got {key!r}")
-    return execution_id, key
+    return parse_report_event(event, output_bucket, document="aggregate")
 
 
 @observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    execution_id, key = parse_event(event, OUTPUT_BUCKET)
+    execution_id, key = parse_event(event, SETTINGS.bucket)
     logger.append_keys(execution_id=execution_id)
+    deadline = Deadline.from_context(context, margin_ms=SETTINGS.deadline_margin_ms)
     result = generate_report(
-        S3,
-        SNS,
-        BEDROCK,
-        bucket=OUTPUT_BUCKET,
-        execution_id=execution_id,
-        aggregate_key=key,
-        model_id=MODEL_ID,
-        topic_arn=TOPIC_ARN,
-        max_prompt_chars=MAX_PROMPT_CHARS,
-        max_output_tokens=MAX_OUTPUT_TOKENS,
-        max_aggregate_bytes=MAX_AGGREGATE_BYTES,
-        deadline=Deadline.from_context(context, margin_ms=DEADLINE_MARGIN_MS),
+        S3, SNS, BEDROCK, SETTINGS, execution_id=execution_id, aggregate_key=key, deadline=deadline
     )
     metrics.add_metric(name="ReportsWritten", unit=MetricUnit.Count, value=1)
     logger.info("report published", extra=result)

@@ -7,21 +7,22 @@ fits, and the prompt states how many entries were left out; the counts and table
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from shared.aws import mapped_errors
-from shared.errors import InvalidFileError, InvalidInputError
+from shared.errors import InvalidInputError
 from shared.report import (
+    MAX_MESSAGE_CHARS,
+    Draft,
     ModelReply,
     Prompt,
-    converse,
+    ReportSettings,
+    failed_files_table,
     markdown_table,
-    model_summary,
-    publish_report,
-    report_keys,
+    model_notes,
+    read_document,
+    write_report,
 )
 from shared.report import build_prompt as build_bounded_prompt
 
@@ -41,9 +42,6 @@ SYSTEM_PROMPT = (
     "Recommended actions. Cite file keys exactly as given. Do not invent files or numbers."
 )
 _LIST_FIELDS = ("findings", "failed_files")
-_MAX_MESSAGE_CHARS = 200
-TEMPERATURE = 0.2
-
 
 _COUNT_FIELDS = ("expected", "total", "succeeded", "failed", "failed_records", "missing_records")
 _RULE_FIELDS = ("multiple_or_no_top_cells", "unresolved_references", "empty_cells", "hierarchy_too_deep")
@@ -131,7 +129,7 @@ def build_prompt(aggregate: Mapping[str, Any], *, max_chars: int) -> Prompt:
         max_chars=max_chars,
         list_fields=_LIST_FIELDS,
         hidden=("query_execution_ids",),
-        field_limits={"error_message": _MAX_MESSAGE_CHARS},
+        field_limits={"error_message": MAX_MESSAGE_CHARS},
     )
 
 
@@ -187,91 +185,52 @@ def render_markdown(
             [[f.get("error_type"), f.get("files")] for f in aggregate["failures_by_type"]],
         ),
         "",
-        markdown_table(
-            ["file", "error type", "message"],
-            [[f.get("source_key"), f.get("error_type"), (f.get("error_message") or "")[:_MAX_MESSAGE_CHARS]]
-             for f in aggregate["failed_files"][:max_rows]],
-        ),
+        failed_files_table(aggregate["failed_files"], max_rows=max_rows),
         "",
     ]
     shown_findings = min(len(aggregate["findings"]), max_rows)
     if aggregate.get("files_with_findings", 0) > shown_findings or len(aggregate["failed_files"]) > max_rows:
         parts.append("Lists are cut; the full lists are in the aggregate and the results table.")
-    if prompt.truncated:
-        parts.append(f"The model saw shortened lists ({prompt.omitted}).")
-    if reply.stop_reason == "max_tokens":
-        parts.append("The model's review was cut at the output token limit.")
+    parts += model_notes(prompt, reply, noun="review")
     return "\n".join(parts) + "\n"
 
 
 def read_aggregate(s3: S3Client, bucket: str, key: str, *, max_bytes: int) -> dict[str, Any]:
-    with mapped_errors("GetObject"):
-        reply = s3.get_object(Bucket=bucket, Key=key)
-        if reply["ContentLength"] > max_bytes:
-            raise InvalidFileError(f"s3://{bucket}/{key} is {reply['ContentLength']} bytes, more than {max_bytes}")
-        body = reply["Body"].read()
-    try:
-        return dict(validate_aggregate(json.loads(body)))
-    except ValueError as e:
-        raise InvalidFileError(f"s3://{bucket}/{key} is not JSON: {e}") from e
+    return read_document(s3, bucket, key, max_bytes=max_bytes, validate=validate_aggregate)
 
 
 def generate_report(
     s3: S3Client,
     sns: SNSClient,
     bedrock: BedrockRuntimeClient,
+    settings: ReportSettings,
     *,
-    bucket: str,
     execution_id: str,
     aggregate_key: str,
-    model_id: str,
-    topic_arn: str,
-    max_prompt_chars: int,
-    max_output_tokens: int,
-    max_aggregate_bytes: int,
     deadline: Deadline,
 ) -> dict[str, Any]:
     """Read the aggregate, ask the model, write report.md + summary.json, publish the notification."""
-    aggregate = read_aggregate(s3, bucket, aggregate_key, max_bytes=max_aggregate_bytes)
-    prompt = build_prompt(aggregate, max_chars=max_prompt_chars)
-    deadline.check("calling Bedrock")
-    reply = converse(
-        bedrock,
-        model_id=model_id,
-        system_prompt=SYSTEM_PROMPT,
-        prompt=prompt,
-        max_tokens=max_output_tokens,
-        temperature=TEMPERATURE,
-    )
-    keys = report_keys(execution_id)
-    markdown = render_markdown(aggregate, reply, model_id=model_id, prompt=prompt)
+    aggregate = read_aggregate(s3, settings.bucket, aggregate_key, max_bytes=settings.max_document_bytes)
+    prompt = build_prompt(aggregate, max_chars=settings.model.max_prompt_chars)
     counts = aggregate["counts"]
     findings = aggregate.get("files_with_findings", 0)
-    summary = {
-        "execution_id": execution_id,
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "counts": counts,
-        "files_with_findings": findings,
-        "files_per_rule": aggregate["rules"]["files_per_rule"],
-        "mixed_units": aggregate.get("mixed_units", False),
-        "report": f"s3://{bucket}/{keys.report}",
-        "aggregate": f"s3://{bucket}/{aggregate_key}",
-        "model": model_summary(model_id, reply, prompt),
-    }
-    published = publish_report(
-        s3,
-        sns,
-        bucket=bucket,
-        keys=keys,
-        markdown=markdown,
-        summary=summary,
-        topic_arn=topic_arn,
+    draft = Draft(
+        SYSTEM_PROMPT,
+        prompt,
+        partial(render_markdown, aggregate),
+        summary={
+            "counts": counts,
+            "files_with_findings": findings,
+            "files_per_rule": aggregate["rules"]["files_per_rule"],
+            "mixed_units": aggregate.get("mixed_units", False),
+        },
+        source=("aggregate", aggregate_key),
         subject=f"UC6 design review: {counts['failed']} failed, {findings} with findings",
         message_lines=[
             f"UC6 layout design review for execution {execution_id}",
             f"Files: {counts['total']} listed, {counts['succeeded']} read, {counts['failed']} failed",
             f"Files with design-rule findings: {findings}",
         ],
-        execution_id=execution_id,
     )
+    published = write_report(s3, sns, bedrock, draft, settings, execution_id=execution_id, deadline=deadline)
     return {"execution_id": execution_id, **published, "counts": counts}
