@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -81,3 +82,19 @@ def test_the_layer_ships_the_extension(fake_cli, repo):
         p.read_bytes() for p in (repo / ".build/native").glob("uc06_layoutscan.*.so")
     ]
     assert not list((repo / ".build/layer/python").glob("*.stamp"))
+
+
+def test_the_layer_extension_loads_where_lambda_puts_it(fake_cli, repo):
+    # An isolated python3.13 (no site, no venv) with the function folder and the layer's python/
+    # on sys.path, as Lambda lays out /var/task and /opt/python: the decoders get the extension.
+    assert fake_cli.run([str(repo / "scripts/build-layer.sh")], env=layer_env(fake_cli)).returncode == 0
+    function = repo / "semiconductor-eda/functions/metadata_extraction"
+    code = (
+        "import sys; sys.path[:0] = sys.argv[1:3]; import layout; "
+        "assert layout.native is not None, 'no extension'; "
+        "assert layout.native.__file__.startswith(sys.argv[2]), layout.native.__file__; print('ok')"
+    )
+    base = getattr(sys, "_base_executable", sys.executable)
+    run = subprocess.run([base, "-I", "-S", "-c", code, str(function), str(repo / ".build/layer/python")],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert (run.returncode, run.stdout) == (0, "ok\n"), run.stderr
