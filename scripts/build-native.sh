@@ -99,7 +99,10 @@ log "compiling $MODULE for CPython $VERSION $MACHINE"
 "${cc_cmd[@]}" || die "compiling native/uc06_layoutscan.c failed"
 
 # The newest GLIBC_x.y symbol version the library needs must exist on Lambda (glibc 2.34).
-newest="$(objdump -T "$TARGET.new.$$" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/^GLIBC_//' | sort -V | tail -1 || true)"
+symbols="$(objdump -T "$TARGET.new.$$")" || die "objdump -T could not read the built library"
+# grep exits 1 when the library needs no GLIBC symbol at all (only the interpreter's C API)
+versions="$(grep -o 'GLIBC_[0-9][0-9.]*' <<<"$symbols" || [[ $? -eq 1 ]])"
+newest="$(sort -V <<<"${versions//GLIBC_/}" | tail -1)"
 if [[ -n "$newest" && "$(printf '%s\n%s\n' "$newest" "$MAX_GLIBC" | sort -V | tail -1)" != "$MAX_GLIBC" ]]; then
   die "$MODULE$SUFFIX requires GLIBC_$newest, newer than Lambda's $MAX_GLIBC"
 fi

@@ -50,6 +50,11 @@ def test_a_library_needing_a_newer_glibc_fails_the_build(fake_cli, repo):
     assert result.returncode == 1
     assert "requires GLIBC_2.38, newer than Lambda's 2.34" in result.stderr
     assert not list((repo / ".build/native").glob("uc06_layoutscan*"))
+    fake_cli.default("objdump", stderr="objdump: not an ELF file", exit_code=1)  # an unreadable library
+    broken = build(fake_cli, repo)
+    assert broken.returncode == 1
+    assert "objdump -T could not read the built library" in broken.stderr
+    assert not list((repo / ".build/native").glob("uc06_layoutscan*"))
 
 
 def test_a_compile_error_or_a_wrong_interpreter_fails(fake_cli, repo):
