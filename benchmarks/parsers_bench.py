@@ -6,11 +6,15 @@ Generates (with gdstk, seeded) one layout library shaped like a block of a real 
 cells whose shapes are written layer by layer as layout tools do (rectangles, Manhattan and
 arbitrary polygons of 5-40 vertices, paths, labels), a middle level of placements and arrays, one
 top cell. It is written as GDSII (about 50 MB; ``--quick`` about 4 MB) and as OASIS with gdstk's
-defaults (CBLOCK-compressed, CRC-32). Each reader runs in a fresh process per run: ours streams the
-file from disk in 1 MiB chunks (as the Lambda reads ranged GETs) with the object size known;
-gdstk reads the file and builds all its geometry. Reported per format: the best of N runs of CPU
-time as MB/s (one core), the growth of the reader process's peak RSS while it reads, and whether both report the same
-cell names, the same top cells and the same layer/datatype pairs. Prints a table and writes JSON.
+defaults (CBLOCK-compressed, CRC-32). Each reader runs in a fresh process per run, interleaved so
+all see the same machine load: ours as shipped (with the compiled inner loops of
+native/uc06_layoutscan.c, built first by scripts/build-native.sh into .build/native), ours in pure
+Python (the reference and fallback decoders), each streaming the file from disk in 1 MiB chunks
+(as the Lambda reads ranged GETs) with the object size known; gdstk reads the file and builds all
+its geometry. Reported per format: the best of N runs of CPU time as MB/s (one core), the ratio of
+ours to gdstk from the same run, the growth of the reader process's peak RSS while it reads, and
+whether all report the same cell names, the same top cells and the same layer/datatype pairs.
+Prints a table and writes JSON.
 
 This is a measurement, not a test: it exits 1 only if a reader fails or the summaries disagree.
 """
@@ -35,6 +39,8 @@ from tests.support.uc06 import load_function
 
 REPO = Path(__file__).resolve().parent.parent
 CHUNK_BYTES = 1024 * 1024
+NATIVE_DIR = REPO / ".build" / "native"
+READERS = ("ours", "python", "gdstk")
 
 
 def build_library(leaf_shapes: int, *, seed: int = 12) -> gdstk.Library:
@@ -85,8 +91,19 @@ def build_library(leaf_shapes: int, *, seed: int = 12) -> gdstk.Library:
 
 
 # --- the readers, each run in its own process -----------------------------------------------------
-def _ours(path: Path) -> dict[str, Any]:
+def _load(reader: str) -> Any:
+    """The decoders: as shipped ("ours": the extension importable, as from the layer) or pure Python."""
+    if reader == "ours":
+        sys.path.insert(0, str(NATIVE_DIR))
     m = load_function("metadata_extraction", "layout", "gdsii", "oasis")
+    if reader == "ours" and m.layout.native is None:
+        raise SystemExit(f"the extension is not importable from {NATIVE_DIR}")
+    if reader == "python":
+        m.layout.native = None
+    return m
+
+
+def _ours(path: Path, m: Any) -> dict[str, Any]:
     gdsii, layout, oasis = m.gdsii, m.layout, m.oasis
 
     size = path.stat().st_size
@@ -129,10 +146,9 @@ def _gdstk(path: Path) -> dict[str, Any]:
 
 
 def _worker(reader: str, path: Path) -> None:
-    if reader == "ours":
-        load_function("metadata_extraction", "layout", "gdsii", "oasis")  # imports before the baseline
+    m = _load(reader) if reader != "gdstk" else None  # imports before the baseline
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result = (_ours if reader == "ours" else _gdstk)(path)
+    result = _gdstk(path) if m is None else _ours(path, m)
     # Peak RSS growth while reading (the interpreter and imports are the baseline).
     result["peak_rss_bytes"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
     sys.stdout.write(json.dumps(result) + "\n")
@@ -154,10 +170,10 @@ def measure(path: Path, runs: int) -> dict[str, Any]:
     size = path.stat().st_size
     row: dict[str, Any] = {"file": path.name, "bytes": size}
     results = {}
-    # Interleaved (ours, gdstk, ours, ...) so both see the same machine load.
-    runs_of: dict[str, list[dict[str, Any]]] = {"ours": [], "gdstk": []}
+    # Interleaved (ours, python, gdstk, ours, ...) so all see the same machine load.
+    runs_of: dict[str, list[dict[str, Any]]] = {reader: [] for reader in READERS}
     for _ in range(runs):
-        for reader in ("ours", "gdstk"):
+        for reader in READERS:
             runs_of[reader].append(_run(reader, path))
     for reader, attempts in runs_of.items():
         best = min(attempts, key=lambda r: r["seconds"])
@@ -167,7 +183,12 @@ def measure(path: Path, runs: int) -> dict[str, Any]:
             "seconds": [round(r["seconds"], 4) for r in attempts],
             "peak_rss_mb": max(r["peak_rss_bytes"] for r in attempts) / 1e6,
         }
-    row["agree"] = {key: results["ours"][key] == results["gdstk"][key] for key in ("cells", "top_cells", "layers")}
+    row["ours_to_gdstk"] = row["ours"]["mb_per_s"] / row["gdstk"]["mb_per_s"]
+    row["python_to_gdstk"] = row["python"]["mb_per_s"] / row["gdstk"]["mb_per_s"]
+    row["agree"] = {
+        key: results["ours"][key] == results["python"][key] == results["gdstk"][key]
+        for key in ("cells", "top_cells", "layers")
+    }
     row["cell_count"] = len(results["ours"]["cells"])
     row["layer_count"] = len(results["ours"]["layers"])
     return row
@@ -186,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    # ours as shipped: with the compiled inner loops (idempotent; fails loudly if it cannot build)
+    subprocess.run([str(REPO / "scripts/build-native.sh"), "--quiet"], check=True)
     with tempfile.TemporaryDirectory(prefix="parsers-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -195,14 +218,16 @@ def main(argv: list[str] | None = None) -> int:
         lib.write_oas(oas_path)  # gdstk's defaults: CBLOCK compression level 6
         rows = [measure(path, args.runs) for path in (gds_path, oas_path)]
     header = (
-        f"{'file':<10} {'MB':>7} {'ours MB/s':>10} {'gdstk MB/s':>11} {'ours +RSS MB':>12} {'gdstk +RSS MB':>13}  agree"
+        f"{'file':<10} {'MB':>7} {'ours MB/s':>10} {'python MB/s':>12} {'gdstk MB/s':>11} {'ours/gdstk':>10} "
+        f"{'ours +RSS MB':>12} {'gdstk +RSS MB':>13}  agree"
     )
     lines = [header]
     for row in rows:
         agree = "yes" if all(row["agree"].values()) else f"NO {row['agree']}"
         lines.append(
             f"{row['file']:<10} {row['bytes'] / 1e6:>7.1f} {row['ours']['mb_per_s']:>10.1f} "
-            f"{row['gdstk']['mb_per_s']:>11.1f} {row['ours']['peak_rss_mb']:>12.1f} "
+            f"{row['python']['mb_per_s']:>12.1f} {row['gdstk']['mb_per_s']:>11.1f} {row['ours_to_gdstk']:>9.2f}x "
+            f"{row['ours']['peak_rss_mb']:>12.1f} "
             f"{row['gdstk']['peak_rss_mb']:>13.1f}  {agree} ({row['cell_count']} cells, {row['layer_count']} layers)"
         )
     sys.stdout.write("\n".join(lines) + "\n")

@@ -4,6 +4,8 @@
 #   .build/layer/python/<dependencies>     requirements-runtime.txt, installed for python3.13 on
 #                                          manylinux x86_64 (the Lambda runtime), pinned by
 #                                          requirements-lock.txt
+#   .build/layer/python/uc06_layoutscan*.so UC6's compiled decoder loops (scripts/build-native.sh:
+#                                          CPython 3.13 x86_64, GLIBC <= 2.34, built in .build/native)
 # With --media it builds the UC9 media layer instead (.build/layer-media/python/: the pinned
 # requirements-media.txt only - PyAV with its bundled FFmpeg, numpy, laspy, lazrs - and no shared/),
 # which only UC9's media functions attach, so every other function stays small.
@@ -36,6 +38,8 @@ ${PLATFORM}) for aws cloudformation package and sam local invoke.
 
 Environment: BUILD_LAYER_PYTHON  Python whose pip installs the dependencies
              (default: .venv/bin/python, else python3.13)
+             BUILD_NATIVE_PYTHON, CC  as for scripts/build-native.sh (the C extension of UC6's
+             decoders, built into .build/native and copied into the layer)
 EOF
 }
 
@@ -82,6 +86,7 @@ input_files() {
 stamp_now() {
   {
     sha256sum "$REQUIREMENTS" "$ROOT/requirements-lock.txt" 2>/dev/null | cut -d' ' -f1
+    [[ $MEDIA -eq 1 ]] || sha256sum "$ROOT/native/uc06_layoutscan.c" | cut -d' ' -f1
     echo "$PLATFORM $EXTRA_PLATFORM $PY_VERSION"
     while IFS= read -r file; do
       printf '%s %s\n' "$file" "$(sha256sum "$ROOT/$file" | cut -d' ' -f1)"
@@ -105,6 +110,7 @@ pip_cmd=("$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compi
 if [[ $DRY_RUN -eq 1 ]]; then
   echo "would build $OUT/python from shared/ ($(input_files | wc -l) files) and $(basename "$REQUIREMENTS")"
   echo "$SCRIPT_NAME: [dry-run] would run: $(quote_cmd "${pip_cmd[@]}" --target "$OUT.new/python")"
+  [[ $MEDIA -eq 1 ]] || "$ROOT/scripts/build-native.sh" --dry-run --force
   exit 0
 fi
 
@@ -124,6 +130,13 @@ while IFS= read -r file; do
   cp "$ROOT/$file" "$work/python/$file"
 done < <(input_files)
 [[ $MEDIA -eq 1 || -f "$work/python/shared/__init__.py" ]] || die "shared/ was not copied into the layer"
+if [[ $MEDIA -eq 0 ]]; then
+  # UC6's decoder loops, compiled for python3.13 x86_64 (the build fails on a GLIBC newer than 2.34)
+  native_args=()
+  [[ $QUIET -eq 1 ]] && native_args+=(--quiet)
+  "$ROOT/scripts/build-native.sh" "${native_args[@]}" >&2 || die "building the C extension failed"
+  cp "$ROOT"/.build/native/uc06_layoutscan.*.so "$work/python/" || die "the C extension was not built"
+fi
 
 rm -rf "$OUT"
 mv "$work" "$OUT"

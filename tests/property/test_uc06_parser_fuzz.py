@@ -1,7 +1,8 @@
 """Fuzzing the UC6 layout decoders: real files from the sample generator, mutated and truncated.
 
 For every mutated input, every chunk size (1 byte up to 1 MiB) and with or without the object
-size, a decoder either returns a summary whose record is valid JSON (finite numbers only, UTF-8
+size, with the compiled inner loops (native/uc06_layoutscan.c) and with the pure-Python ones,
+a decoder either returns a summary whose record is valid JSON (finite numbers only, UTF-8
 encodable names) or raises ``InvalidFileError`` (a subclass of it): no IndexError, struct.error,
 ValueError, RecursionError, OverflowError or MemoryError escapes. Memory stays within a fixed
 multiple of the chunk size plus the decoder's documented caps. Seeded (``derandomize``) with a
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 from local.samples.semiconductor_eda import layout_bytes
 from shared.errors import InvalidFileError
 from tests.support.uc06 import load_function
+from tests.support.uc06_native import IMPLEMENTATIONS, use
 
 pytestmark = pytest.mark.property
 
@@ -101,7 +103,8 @@ FUZZ = settings(
 
 
 @pytest.mark.parametrize("fmt", ["gds", "oas"])
-def test_mutated_files_yield_a_valid_record_or_a_typed_error(fmt):
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_mutated_files_yield_a_valid_record_or_a_typed_error(fmt, implementation):
     @FUZZ
     @given(data=mutated(fmt), chunk=st.sampled_from(CHUNKS), size_known=st.booleans())
     def run(data: bytes, chunk: int, size_known: bool) -> None:
@@ -109,22 +112,26 @@ def test_mutated_files_yield_a_valid_record_or_a_typed_error(fmt):
         outcome(fmt, data, chunk, size_known)
         assert time.process_time() - started < 5  # bounded time per input
 
-    run()
+    with use(L, implementation):
+        run()
 
 
 @pytest.mark.parametrize("fmt", ["gds", "oas"])
-def test_every_chunk_size_gives_the_same_outcome(fmt):
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_every_chunk_size_gives_the_same_outcome(fmt, implementation):
     @settings(FUZZ, max_examples=100)
     @given(data=mutated(fmt))
     def run(data: bytes) -> None:
         results = {outcome(fmt, data, chunk, True) for chunk in (1, 64, 1024 * 1024)}
         assert len(results) == 1, results
 
-    run()
+    with use(L, implementation):
+        run()
 
 
 @pytest.mark.parametrize("fmt", ["gds", "oas"])
-def test_memory_is_bounded_by_the_chunk_whatever_the_mutation(fmt):
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_memory_is_bounded_by_the_chunk_whatever_the_mutation(fmt, implementation):
     @settings(FUZZ, max_examples=40)
     @given(data=mutated(fmt), chunk=st.sampled_from([64, 64 * 1024]))
     def run(data: bytes, chunk: int) -> None:
@@ -139,11 +146,14 @@ def test_memory_is_bounded_by_the_chunk_whatever_the_mutation(fmt):
         bound = 2 * (chunk + L.MAX_READ_BYTES) + 3 * (M.oasis._INFLATE_WINDOW + L.MAX_READ_BYTES) + 256 * 1024
         assert peak < bound
 
-    run()
+    with use(L, implementation):
+        run()
 
 
-def test_unmutated_seeds_all_parse():
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_unmutated_seeds_all_parse(implementation):
     # The fuzzer starts from valid files: each parses, at every chunk size.
-    for fmt, files in seeds().items():
-        for data in files:
-            assert {outcome(fmt, data, chunk, True) for chunk in CHUNKS} == {"ok"}
+    with use(L, implementation):
+        for fmt, files in seeds().items():
+            for data in files:
+                assert {outcome(fmt, data, chunk, True) for chunk in CHUNKS} == {"ok"}

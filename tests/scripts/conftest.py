@@ -8,6 +8,7 @@ import functools
 import http.server
 import shutil
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,22 +24,26 @@ __all__ = ["closed_port", "fake_cli", "layer_env", "repo", "stand_in_mirror"]
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A scratch copy of what package.sh, deploy.sh and build-layer.sh read: scripts/ (with the
-    libraries they source), shared/, the requirement pins and the use case semiconductor-eda."""
+    libraries they source), shared/, native/ (the C source), the requirement pins and the use case
+    semiconductor-eda."""
     root = tmp_path / "repo"
     shutil.copytree(REPO_ROOT / "scripts", root / "scripts")
     for name in ("requirements-runtime.txt", "requirements-lock.txt"):
         shutil.copy2(REPO_ROOT / name, root / name)
     shutil.copytree(REPO_ROOT / "shared", root / "shared", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO_ROOT / "native", root / "native")
     shutil.copytree(REPO_ROOT / "semiconductor-eda", root / "semiconductor-eda",
                     ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
 
 def layer_env(fake_cli: FakeCli) -> dict[str, str]:
-    """The environment for build-layer.sh with a fake ``python`` as the pip that installs the layer."""
+    """The environment for build-layer.sh with a fake ``python`` as the pip that installs the layer
+    (the C extension is compiled for real, for this interpreter: CPython 3.13)."""
     fake_cli.install("python")
     env = fake_cli.env()
     env["BUILD_LAYER_PYTHON"] = str(fake_cli.bin_dir / "python")
+    env["BUILD_NATIVE_PYTHON"] = sys.executable
     return env
 
 

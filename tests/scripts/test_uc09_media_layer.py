@@ -4,6 +4,7 @@ from requirements-media.txt, for the platforms PyAV's and lazrs's wheels carry, 
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ def repo(tmp_path: Path) -> Path:
     for name in ("requirements-runtime.txt", "requirements-media.txt", "requirements-lock.txt"):
         shutil.copy2(REPO_ROOT / name, root / name)
     shutil.copytree(REPO_ROOT / "shared", root / "shared", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO_ROOT / "native", root / "native")  # the shared layer compiles UC6's extension
     return root
 
 
@@ -32,6 +34,7 @@ def env_for(fake_cli: FakeCli) -> dict[str, str]:
     fake_cli.install("python")
     env = fake_cli.env()
     env["BUILD_LAYER_PYTHON"] = str(fake_cli.bin_dir / "python")
+    env["BUILD_NATIVE_PYTHON"] = sys.executable
     return env
 
 

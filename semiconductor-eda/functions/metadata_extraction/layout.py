@@ -23,6 +23,9 @@ and the file size, a permanent error: the same file would not finish on a retry 
 holds the metadata the pipeline records (cells, top cells, hierarchy depth, layers, ...). Names
 are decoded losslessly by ``decode_name``: distinct byte strings stay distinct names.
 
+``native`` is the C extension of the parsers' in-buffer loops (native/uc06_layoutscan.c, in the
+layer) when it can be imported, else None; the Python loops are the reference and the fallback.
+
 Nothing here talks to AWS; the handler plugs an S3 range reader in as the chunk source.
 """
 
@@ -30,11 +33,44 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Collection, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from shared.errors import InvalidFileError
+
+
+class Kernel(Protocol):
+    """The compiled inner loops (native/uc06_layoutscan.c, built by scripts/build-native.sh and
+    shipped in the layer): each one a port of a Python fast path, which stays the reference."""
+
+    def gdsii_fast(self, buf: bytes, pos: int, layers: set[tuple[int, int]], /) -> tuple[int, int]: ...
+
+    def oasis_fast(  # noqa: PLR0917 - the C function's positional signature
+        self,
+        buf: bytes,
+        pos: int,
+        layer: int | None,
+        datatype: int | None,
+        textlayer: int | None,
+        texttype: int | None,
+        in_cell: bool,
+        layers: set[tuple[int, int]],
+        limit: int,
+        /,
+    ) -> tuple[int, int, int | None, int | None, int | None, int | None]: ...
+
+    def byte_sum(self, data: bytes, start: int = 0, /) -> int: ...
+
+
+native: Kernel | None
+"""The extension when it is importable, else None: the pure-Python decoders run (only slower)."""
+try:
+    import uc06_layoutscan as _compiled  # type: ignore[import-not-found]
+
+    native = _compiled
+except ImportError:
+    native = None
 
 ChunkSource = Callable[[], bytes]
 """Returns the next chunk of the file, ``b""`` once the file is exhausted."""
@@ -168,7 +204,7 @@ class Decoder:
             if self._track:
                 consumed = self.buf[: self.pos]
                 self._crc = zlib.crc32(consumed, self._crc)
-                self._sum = (self._sum + sum(consumed)) & 0xFFFFFFFF
+                self._sum = _byte_sum(consumed, self._sum)
             self.base += self.pos
             self.buf = self.buf[self.pos :]
             self.pos = 0
@@ -276,7 +312,14 @@ class Decoder:
         if not self._track:
             raise RuntimeError("checksums were not tracked")
         consumed = self.buf[: self.pos]
-        return zlib.crc32(consumed, self._crc), (self._sum + sum(consumed)) & 0xFFFFFFFF
+        return zlib.crc32(consumed, self._crc), _byte_sum(consumed, self._sum)
+
+
+def _byte_sum(data: bytes, start: int) -> int:
+    """``(start + sum(data)) mod 2**32`` (OASIS checksum-32), compiled when the extension is present."""
+    if native is not None:
+        return native.byte_sum(data, start)
+    return (start + sum(data)) & 0xFFFFFFFF
 
 
 def bytes_source(data: bytes, chunk_size: int = 64 * 1024) -> ChunkSource:
@@ -365,11 +408,17 @@ class LayoutBuilder:
             elif (layer, datatype) not in self.layers:
                 self.layers_truncated = True
 
-    def add_elements(self, count: int, layers: Iterable[tuple[int, int]]) -> None:
-        """``count`` elements of the current cell at once, on ``layers`` (fast paths count locally)."""
+    def add_elements(self, count: int, layers: Collection[tuple[int, int]]) -> None:
+        """``count`` elements of the current cell at once, on ``layers`` (fast paths count locally).
+
+        Near ``MAX_DISTINCT_LAYERS`` the pairs are taken in sorted order, so which ones are kept
+        does not depend on the order a set happens to iterate in (the compiled and the Python fast
+        paths fill their local sets in different orders)."""
         if self._current is not None:
             self._current.elements += count
         self.elements += count
+        if len(self.layers) + len(layers) > MAX_DISTINCT_LAYERS:
+            layers = sorted(layers)
         for key in layers:
             if len(self.layers) < MAX_DISTINCT_LAYERS:
                 self.layers.add(key)

@@ -413,13 +413,15 @@ class _Parser:
         runs past the end of the buffer, or that is in any way unusual (a multi-byte record id, an
         integer that fails the fast match), is rewound to its start and decoded again by the
         general record methods, which refill the buffer and raise the exact typed error; this is
-        sound because a record changes the parser's state only once it is complete here.
+        sound because a record changes the parser's state only once it is complete here. With the C
+        extension (``layout.native``) the in-buffer loop runs compiled, record for record the same.
         """
         builder = self.builder
         runs = _FAST_RUNS
         plans = _GEOMETRY_PLAN
         zeros = _ZEROS.match
         four = runs[0][4].match
+        native = layout.native
         while True:
             buf, pos = dec.buf, dec.pos
             size = len(buf)
@@ -429,125 +431,136 @@ class _Parser:
             layers: set[tuple[int, int]] = set()
             count = 0
             start = pos
-            try:
-                while count < _FLUSH_EVERY:
-                    start = pos
-                    rid = buf[pos]
-                    if rid == RECTANGLE and buf[pos + 1] == 0x7B:
-                        # The common rectangle: explicit layer, datatype, width, height, x, y.
-                        layer, datatype = buf[pos + 2], buf[pos + 3]
-                        if layer >= 0x80 or datatype >= 0x80 or not in_cell:
-                            break
-                        match = four(buf, pos + 4)
-                        if match is None:
-                            break
-                        pos = match.end()
-                        layers.add((layer, datatype))
-                        count += 1
-                    elif rid in (RECTANGLE, POLYGON, PATH):
-                        info = buf[pos + 1]
-                        pos += 2
-                        if info & 0x01:
-                            layer = buf[pos]
-                            pos += 1
-                            if layer >= 0x80:
+            if native is not None:  # the same loop, compiled (native/uc06_layoutscan.c)
+                start, count, layer, datatype, textlayer, texttype = native.oasis_fast(
+                    buf, pos, layer, datatype, textlayer, texttype, in_cell, layers, _FLUSH_EVERY
+                )
+            else:
+                try:
+                    while count < _FLUSH_EVERY:
+                        start = pos
+                        rid = buf[pos]
+                        if rid == RECTANGLE and buf[pos + 1] == 0x7B:
+                            # The common rectangle: explicit layer, datatype, width, height, x, y.
+                            layer, datatype = buf[pos + 2], buf[pos + 3]
+                            if layer >= 0x80 or datatype >= 0x80 or not in_cell:
                                 break
-                        if info & 0x02:
-                            datatype = buf[pos]
-                            pos += 1
-                            if datatype >= 0x80:
+                            match = four(buf, pos + 4)
+                            if match is None:
                                 break
-                        if rid == PATH:
-                            skip = 0
-                            if info & 0x40:  # half-width
-                                match = runs[0][1].match(buf, pos)
+                            pos = match.end()
+                            layers.add((layer, datatype))
+                            count += 1
+                        elif rid in (RECTANGLE, POLYGON, PATH):
+                            info = buf[pos + 1]
+                            pos += 2
+                            if info & 0x01:
+                                layer = buf[pos]
+                                pos += 1
+                                if layer >= 0x80:
+                                    break
+                            if info & 0x02:
+                                datatype = buf[pos]
+                                pos += 1
+                                if datatype >= 0x80:
+                                    break
+                            if rid == PATH:
+                                skip = 0
+                                if info & 0x40:  # half-width
+                                    match = runs[0][1].match(buf, pos)
+                                    if match is None:
+                                        break
+                                    pos = match.end()
+                                if info & 0x80:  # extension scheme 0000SSEE, then the explicit ones
+                                    scheme = buf[pos]
+                                    pos += 1
+                                    if scheme >= 0x80:
+                                        break
+                                    skip += ((scheme >> 2) & 3 == 3) + (scheme & 3 == 3)
+                                point_list = info & 0x20
+                                after = bool(info & 0x10) + bool(info & 0x08)
+                            else:
+                                skip, point_list, after, _ = plans[rid][info]
+                            if point_list:
+                                if skip:
+                                    match = runs[0][skip].match(buf, pos)
+                                    if match is None:
+                                        break
+                                    pos = match.end()
+                                    skip = 0
+                                kind = buf[pos]
+                                points = buf[pos + 1]
+                                if kind > 5 or points >= 0x80:
+                                    break
+                                match = runs[kind >= 4][points].match(buf, pos + 2)
                                 if match is None:
                                     break
                                 pos = match.end()
-                            if info & 0x80:  # extension scheme 0000SSEE, then the explicit ones
-                                scheme = buf[pos]
-                                pos += 1
-                                if scheme >= 0x80:
-                                    break
-                                skip += ((scheme >> 2) & 3 == 3) + (scheme & 3 == 3)
-                            point_list = info & 0x20
-                            after = bool(info & 0x10) + bool(info & 0x08)
-                        else:
-                            skip, point_list, after, _ = plans[rid][info]
-                        if point_list:
+                            skip += after
                             if skip:
                                 match = runs[0][skip].match(buf, pos)
                                 if match is None:
                                     break
                                 pos = match.end()
-                                skip = 0
-                            kind = buf[pos]
-                            points = buf[pos + 1]
-                            if kind > 5 or points >= 0x80:
+                            if info & 0x04:
+                                pos = _skip_repetition(buf, pos)
+                                if pos < 0:
+                                    break
+                            if not in_cell:
                                 break
-                            match = runs[kind >= 4][points].match(buf, pos + 2)
-                            if match is None:
+                            if layer is not None and datatype is not None:
+                                layers.add((layer, datatype))
+                            count += 1
+                        elif rid == TEXT:
+                            info = buf[pos + 1]
+                            pos += 2
+                            if info & 0x40:  # explicit text string: a reference number or a string
+                                if info & 0x20:
+                                    match = runs[0][1].match(buf, pos)
+                                    if match is None:
+                                        break
+                                    pos = match.end()
+                                else:
+                                    length = buf[pos]
+                                    if length >= 0x80:
+                                        break
+                                    pos += 1 + length
+                            if info & 0x01:
+                                textlayer = buf[pos]
+                                pos += 1
+                                if textlayer >= 0x80:
+                                    break
+                            if info & 0x02:
+                                texttype = buf[pos]
+                                pos += 1
+                                if texttype >= 0x80:
+                                    break
+                            skip = bool(info & 0x10) + bool(info & 0x08)
+                            if skip:
+                                match = runs[0][skip].match(buf, pos)
+                                if match is None:
+                                    break
+                                pos = match.end()
+                            if info & 0x04:
+                                pos = _skip_repetition(buf, pos)
+                                if pos < 0:
+                                    break
+                            if pos > size or not in_cell:
                                 break
-                            pos = match.end()
-                        skip += after
-                        if skip:
-                            match = runs[0][skip].match(buf, pos)
-                            if match is None:
-                                break
-                            pos = match.end()
-                        if info & 0x04:
-                            pos = _skip_repetition(buf, pos)
-                            if pos < 0:
-                                break
-                        if not in_cell:
-                            break
-                        if layer is not None and datatype is not None:
-                            layers.add((layer, datatype))
-                        count += 1
-                    elif rid == TEXT:
-                        info = buf[pos + 1]
-                        pos += 2
-                        if info & 0x40:  # explicit text string: a reference number or a string
-                            length = buf[pos]
-                            if length >= 0x80:
-                                break
-                            pos += 1 if info & 0x20 else 1 + length
-                        if info & 0x01:
-                            textlayer = buf[pos]
+                            if textlayer is not None and texttype is not None:
+                                layers.add((textlayer, texttype))
+                            count += 1
+                        elif rid == PAD:
+                            match = zeros(buf, pos)
+                            pos = pos + 1 if match is None else match.end()
+                        elif rid in (XYABSOLUTE, XYRELATIVE):
                             pos += 1
-                            if textlayer >= 0x80:
-                                break
-                        if info & 0x02:
-                            texttype = buf[pos]
-                            pos += 1
-                            if texttype >= 0x80:
-                                break
-                        skip = bool(info & 0x10) + bool(info & 0x08)
-                        if skip:
-                            match = runs[0][skip].match(buf, pos)
-                            if match is None:
-                                break
-                            pos = match.end()
-                        if info & 0x04:
-                            pos = _skip_repetition(buf, pos)
-                            if pos < 0:
-                                break
-                        if pos > size or not in_cell:
+                        else:
                             break
-                        if textlayer is not None and texttype is not None:
-                            layers.add((textlayer, texttype))
-                        count += 1
-                    elif rid == PAD:
-                        match = zeros(buf, pos)
-                        pos = pos + 1 if match is None else match.end()
-                    elif rid in (XYABSOLUTE, XYRELATIVE):
-                        pos += 1
                     else:
-                        break
-                else:
-                    start = pos
-            except IndexError:
-                pass  # the record runs past the buffer: decoded again below
+                        start = pos
+                except IndexError:
+                    pass  # the record runs past the buffer: decoded again below
             # Commit what was decoded completely, then one record the general way.
             self.layer, self.datatype = layer, datatype
             self.textlayer, self.texttype = textlayer, texttype
