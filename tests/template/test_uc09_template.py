@@ -273,6 +273,41 @@ def test_inference_components_do_not_depend_on_the_realtime_endpoint(template):
     assert not any(lid.startswith("Realtime") for lid in hosting(template, only_components))
 
 
+def isolation_problems(template: Mapping[str, Any], params: Mapping[str, str]) -> list[str]:
+    """Network isolation where SageMaker takes it: on the inference-component endpoint config
+    (variants without a model; CreateEndpointConfig refuses EnableNetworkIsolation beside a
+    variant's ModelName), and on the Model for every other path but Serverless Inference."""
+    r = resolver(template, params)
+    problems = []
+    for lid, resource in r.resources().items():
+        props = r.resolve(resource.get("Properties", {}))
+        if resource["Type"] == "AWS::SageMaker::EndpointConfig":
+            names_a_model = any("ModelName" in v for v in props.get("ProductionVariants", []))
+            if names_a_model and "EnableNetworkIsolation" in props:
+                problems.append(f"{lid} sets EnableNetworkIsolation beside a variant's ModelName")
+            if not names_a_model and props.get("EnableNetworkIsolation") is not True:
+                problems.append(f"{lid} (inference components) is not network-isolated")
+        if resource["Type"] == "AWS::SageMaker::Model":
+            isolated = params.get("InferenceType") != "serverless"
+            if props.get("EnableNetworkIsolation") is not isolated:
+                problems.append(f"{lid}: EnableNetworkIsolation {props.get('EnableNetworkIsolation')}, want {isolated}")
+    return problems
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_network_isolation_is_set_where_sagemaker_takes_it(template, name):
+    assert isolation_problems(template, SETS[name]) == []
+
+
+def test_the_isolation_check_catches_it_on_the_wrong_resource(template):
+    on_realtime = copy.deepcopy(dict(template))
+    on_realtime["Resources"]["RealtimeEndpointConfig"]["Properties"]["EnableNetworkIsolation"] = True
+    assert isolation_problems(on_realtime, SETS["provisioned"]) != []
+    off_components = copy.deepcopy(dict(template))
+    del off_components["Resources"]["ComponentsEndpointConfig"]["Properties"]["EnableNetworkIsolation"]
+    assert isolation_problems(off_components, SETS["components"]) != []
+
+
 def _broken(template: Mapping[str, Any], change: str) -> dict[str, Any]:
     bad = copy.deepcopy(dict(template))
     res = bad["Resources"]
