@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from local.faults import Fault
 from local.runner.run import RunOptions, RunResult, run_use_case
 from local.samples import autonomous_driving
 from shared.routing import InferencePath
@@ -32,9 +33,15 @@ def run(
     keep: Path | None = None,
     scale_from_zero_s: float | None = None,
     sample_generator: Any = None,
+    faults: list[Fault] | None = None,
 ) -> RunResult:
     options = RunOptions(
-        objects=OBJECTS, parameters=parameters or {}, keep=keep, retry_time_scale=0.0, sample_generator=sample_generator
+        objects=OBJECTS,
+        parameters=parameters or {},
+        keep=keep,
+        retry_time_scale=0.0,
+        sample_generator=sample_generator,
+        faults=faults or [],
     )
     if scale_from_zero_s is not None:
         options.sagemaker_scale_from_zero_s = scale_from_zero_s
@@ -155,6 +162,23 @@ def test_inference_components_without_capacity_in_time_fall_back_to_batch_transf
     assert result.emulated["sagemaker transform jobs"] == 1
     assert result.emulated["sagemaker-runtime InvokeEndpoint"] == 0
     assert result.functions["ComponentsInvokeFunction"]["errors"] == {"CapacityUnavailableError": 1}
+
+
+def test_inference_components_whose_function_times_out_fall_back_to_batch_transform():
+    # Capacity comes, but the first request then takes 400 s (emulated): the function outlives
+    # its 290 s timeout, Lambda kills it (Sandbox.Timedout), and Batch Transform serves the run.
+    result = run(
+        {"InferenceType": "components", "EnableInferenceComponents": "true"},
+        scale_from_zero_s=0,
+        faults=[Fault.slow("sagemaker-runtime:InvokeEndpoint", seconds=400)],
+    )
+    assert_served(result, InferencePath.BATCH_TRANSFORM, requested=InferencePath.INFERENCE_COMPONENTS)
+    assert result.output["fallback_reason"] == "Sandbox.Timedout"
+    invoke = result.functions["ComponentsInvokeFunction"]
+    assert invoke["invocations"] == 1  # not retried: a timeout is no transient error
+    assert set(invoke["errors"]) == {"Sandbox.Timedout"}
+    assert result.emulated["sagemaker transform jobs"] == 1
+    assert_one_record_per_input(result)
 
 
 def only_broken_files(s3: Any, access_point_arn: str, *, objects: int, seed: int = 0) -> autonomous_driving.SampleSet:
