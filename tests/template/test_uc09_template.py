@@ -174,11 +174,22 @@ def test_each_path_creates_exactly_its_own_resources(template, name, expected):
 
 def test_the_idle_cost_check_flags_the_endpoints_that_bill(template):
     realtime = idle_cost_findings(template, {**REQUIRED, **SETS["provisioned"]})
-    assert any(f.startswith("RealtimeEndpoint ") for f in realtime)
+    assert [f for f in realtime if f.startswith("RealtimeEndpoint ")]
+    # Serverless Inference bills per request only.
+    assert idle_cost_findings(template, {**REQUIRED, **SETS["serverless"]}) == []
+    # Inference Components with their floors at zero bill nothing once scaled in (their one
+    # scale-out alarm counts as an alarm, within CloudWatch's free tier of ten) ...
     components = idle_cost_findings(template, {**REQUIRED, **SETS["components"]})
-    assert any(f.startswith("InferenceComponent ") for f in components)
-    assert any(f.startswith("ComponentsEndpoint ") for f in components)
-    assert not any("Realtime" in f for f in components)
+    assert [f.split()[0] for f in components] == ["ComponentsNoCapacityAlarm"]
+    # ... but instances kept (MinInstanceCount > 0) or copies that cannot reach zero do bill.
+    kept = idle_cost_findings(template, {**REQUIRED, **SETS["components"], "ComponentsMinInstanceCount": "1"})
+    assert [f for f in kept if f.startswith("ComponentsEndpoint ")]
+    for change in ("minimum capacity 1", "no scale-in policy"):
+        stuck = idle_cost_findings(_broken(template, change), {**REQUIRED, **SETS["components"]})
+        assert [f for f in stuck if f.startswith("InferenceComponent ")], change
+    # The article's command turns the real-time endpoint on too: that one bills.
+    article = idle_cost_findings(template, {**REQUIRED, **ARTICLE})
+    assert sorted(f.split()[0] for f in article) == ["ComponentsNoCapacityAlarm", "RealtimeEndpoint"]
 
 
 # --- Inference Components as scale to zero needs them --------------------------------------------
