@@ -180,7 +180,7 @@ def _frame(
             "category_id": category_id,
             "bbox": [x, y, w, h],
             # COCO's area of a box-only annotation is the box's; its segmentation the box's polygon.
-            "area": round(w * h, 2),
+            "area": round(w * h, 4),
             "segmentation": [[x, y, round(x + w, 2), y, round(x + w, 2), round(y + h, 2), x, round(y + h, 2)]],
             "iscrowd": 0,
             "score": score,

@@ -128,15 +128,16 @@ def _tags(record: dict[str, Any], model: dict[str, Any]) -> list[dict[str, Any]]
 
 def pixel_box(box: dict[str, Any], width: float, height: float) -> list[float] | None:
     """Rekognition's ratio box (left/top/width/height of the image) as a COCO ``bbox`` [x, y, w, h]
-    in pixels, clipped to the image (Rekognition may return a box reaching past an edge); None
-    when nothing of it is inside the image."""
+    in pixels (two decimals), clipped to the image (Rekognition may return a box reaching past an
+    edge); None when nothing of it is inside the image or it rounds to no width or height."""
     x0 = min(max(float(box.get("left", 0.0)) * width, 0.0), width)
     y0 = min(max(float(box.get("top", 0.0)) * height, 0.0), height)
     x1 = min(max((float(box.get("left", 0.0)) + float(box.get("width", 0.0))) * width, 0.0), width)
     y1 = min(max((float(box.get("top", 0.0)) + float(box.get("height", 0.0))) * height, 0.0), height)
-    if x1 - x0 <= 0 or y1 - y0 <= 0:
+    box_px = [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)]
+    if box_px[2] <= 0 or box_px[3] <= 0:  # nothing left inside, or less than the rounding
         return None
-    return [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)]
+    return box_px
 
 
 def _detections(record: dict[str, Any], model: dict[str, Any]) -> list[dict[str, Any]]:
@@ -162,7 +163,7 @@ def _detections(record: dict[str, Any], model: dict[str, Any]) -> list[dict[str,
                     "category_id": category["id"],
                     "category": category["name"],
                     "bbox": bbox,
-                    "area": round(bbox[2] * bbox[3], 2),
+                    "area": round(bbox[2] * bbox[3], 4),
                     "score": round(score, 4),
                 }
             )
