@@ -1,7 +1,9 @@
 """Amazon SageMaker hosting and Batch Transform, emulated by running the model's own inference code.
 
 The runner registers the template's ``AWS::SageMaker::Model``, ``EndpointConfig``, ``Endpoint``
-and ``InferenceComponent`` resources (``register``). A model is loaded as a SageMaker Python
+and ``InferenceComponent`` resources (``register``); an ``EndpointConfig`` with
+``EnableNetworkIsolation`` beside a variant's ``ModelName`` is refused as CreateEndpointConfig
+refuses it. A model is loaded as a SageMaker Python
 framework container loads it: ``model.tar.gz`` is read from its ``ModelDataUrl`` in the emulated
 S3, extracted to a model directory, and ``code/inference.py`` (``SAGEMAKER_PROGRAM``) is imported;
 ``model_fn(model_dir)`` loads it once, and each request goes through ``input_fn``, ``predict_fn``
@@ -139,7 +141,19 @@ class SageMakerEmulator:
         )
 
     def add_endpoint_config(self, name: str, properties: dict[str, Any]) -> None:
-        self.endpoint_configs[name] = list(properties.get("ProductionVariants") or [])
+        """An ``EndpointConfig``; refused, as CreateEndpointConfig refuses it, when it sets
+        ``EnableNetworkIsolation`` beside a variant's ``ModelName``: the setting is for
+        inference-component configs (variants without a model); elsewhere the Model's own
+        ``EnableNetworkIsolation`` applies."""
+        variants = list(properties.get("ProductionVariants") or [])
+        with_model = [v.get("VariantName") for v in variants if v.get("ModelName")]
+        if str(properties.get("EnableNetworkIsolation", "false")).lower() == "true" and with_model:
+            raise SageMakerError(
+                "ValidationException",
+                f"EndpointConfig {name}: EnableNetworkIsolation is supported only for inference component "
+                f"endpoints, and variants {with_model} name a model.",
+            )
+        self.endpoint_configs[name] = variants
 
     def add_endpoint(self, name: str, config_name: str) -> None:
         variants = self.endpoint_configs.get(config_name)

@@ -18,7 +18,8 @@ LAS and LAZ written by laspy, plus broken files.
 
 Keys include a space, non-ASCII characters and the same file name in two folders, so output keys
 must be derived from the full source key. ``SampleSet.expected`` holds, for every valid key, the
-figures the pipeline must report (computed here from the generated values, not by the parsers).
+figures the pipeline must report (computed here from the generated values, not by the parsers);
+for a video, ``car_boxes`` maps each keyframe's index to where the car was drawn in it.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ import numpy.typing as npt
 
 # The model artifact the template's ModelDataUrl names, built as scripts/package-model.sh builds
 # it; the runner calls stack_parameters(session) before it resolves the template.
-from local.samples.autonomous_driving_model import stack_parameters
+from local.samples.autonomous_driving_model import stack_parameter_values, stack_parameters
 
-__all__ = ["SampleSet", "generate", "stack_parameters"]
+__all__ = ["SampleSet", "generate", "stack_parameter_values", "stack_parameters"]
 
 # The LAS header creation date of every sample (the day the canonical events were written).
 SAMPLE_DATE = datetime.date(2026, 12, 1)
@@ -217,6 +218,14 @@ def las_expected(values: dict[str, npt.NDArray[np.int32]]) -> dict[str, Any]:
 
 
 # --- video ------------------------------------------------------------------------------------------
+def car_box(index: int, *, width: int = WIDTH, height: int = HEIGHT, moving: bool = True) -> tuple[int, int, int, int]:
+    """Where ``write_mp4`` draws the car in frame ``index``: [x, y, w, h] in pixels (the ground
+    truth a COCO box of that frame is compared with)."""
+    car_w, car_h = max(4, width // 5), max(2, height // 5)
+    left = (index * max(1, width // 30)) % (width - car_w) if moving else width // 3
+    return left, height * 3 // 5, car_w, car_h
+
+
 def write_mp4(
     rng: random.Random,
     *,
@@ -248,13 +257,11 @@ def write_mp4(
         )
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = Fraction(1, fps)
-        car_w, car_h = max(4, width // 5), max(2, height // 5)
         for index in range(seconds * fps):
             image = np.zeros((height, width, 3), dtype=np.uint8)
             image[: height // 2] = sky
             image[height // 2 :] = road
-            left = (index * max(1, width // 30)) % (width - car_w) if moving else width // 3
-            top = height * 3 // 5
+            left, top, car_w, car_h = car_box(index, width=width, height=height, moving=moving)
             image[top : top + car_h, left : left + car_w] = car
             image[height // 6 : height // 3, width * 3 // 4 : width * 3 // 4 + max(2, width // 12)] = sign
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
@@ -308,6 +315,8 @@ def sample_file(kind: str, rng: random.Random) -> tuple[str, bytes, dict[str, An
                 "keyframes": math.ceil(frames / KEYFRAME_INTERVAL),
                 "width": WIDTH,
                 "height": HEIGHT,
+                # frame index of each keyframe -> the car's box in it, [x, y, w, h] in pixels
+                "car_boxes": {i: list(car_box(i)) for i in range(0, frames, KEYFRAME_INTERVAL)},
             },
         )
     if kind.startswith("pcd-"):

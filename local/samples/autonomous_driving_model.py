@@ -3,7 +3,8 @@
 ``stack_parameters(session)`` builds ``model.tar.gz`` with the project's own builder
 (``autonomous-driving/model/train.py``: the same bytes package-model.sh uploads), puts it in a
 bucket of the emulated account under the same content-addressed key, and returns the
-``ModelDataUrl`` and ``ModelImageUri`` template parameters. The runner calls it through
+``ModelDataUrl`` and ``ModelImageUri`` template parameters (``stack_parameter_values()``: the
+same values, nothing created). The runner calls it through
 ``local.samples.autonomous_driving.stack_parameters``.
 """
 
@@ -40,10 +41,15 @@ def model_key(data: bytes) -> str:
     return f"autonomous-driving/model/{hashlib.sha256(data).hexdigest()[:16]}/model.tar.gz"
 
 
+def stack_parameter_values() -> dict[str, str]:
+    """The values ``stack_parameters`` returns, without creating anything (for validating a run's
+    parameters before it starts)."""
+    return {"ModelDataUrl": f"s3://{MODEL_BUCKET}/{model_key(archive())}", "ModelImageUri": IMAGE_URI}
+
+
 def stack_parameters(session: Any) -> dict[str, str]:
     data = archive()
     s3 = session.client("s3")
     s3.create_bucket(Bucket=MODEL_BUCKET)
-    key = model_key(data)
-    s3.put_object(Bucket=MODEL_BUCKET, Key=key, Body=data)
-    return {"ModelDataUrl": f"s3://{MODEL_BUCKET}/{key}", "ModelImageUri": IMAGE_URI}
+    s3.put_object(Bucket=MODEL_BUCKET, Key=model_key(data), Body=data)
+    return stack_parameter_values()

@@ -174,11 +174,22 @@ def test_each_path_creates_exactly_its_own_resources(template, name, expected):
 
 def test_the_idle_cost_check_flags_the_endpoints_that_bill(template):
     realtime = idle_cost_findings(template, {**REQUIRED, **SETS["provisioned"]})
-    assert any(f.startswith("RealtimeEndpoint ") for f in realtime)
+    assert [f for f in realtime if f.startswith("RealtimeEndpoint ")]
+    # Serverless Inference bills per request only.
+    assert idle_cost_findings(template, {**REQUIRED, **SETS["serverless"]}) == []
+    # Inference Components with their floors at zero bill nothing once scaled in (their one
+    # scale-out alarm counts as an alarm, within CloudWatch's free tier of ten) ...
     components = idle_cost_findings(template, {**REQUIRED, **SETS["components"]})
-    assert any(f.startswith("InferenceComponent ") for f in components)
-    assert any(f.startswith("ComponentsEndpoint ") for f in components)
-    assert not any("Realtime" in f for f in components)
+    assert [f.split()[0] for f in components] == ["ComponentsNoCapacityAlarm"]
+    # ... but instances kept (MinInstanceCount > 0) or copies that cannot reach zero do bill.
+    kept = idle_cost_findings(template, {**REQUIRED, **SETS["components"], "ComponentsMinInstanceCount": "1"})
+    assert [f for f in kept if f.startswith("ComponentsEndpoint ")]
+    for change in ("minimum capacity 1", "no scale-in policy"):
+        stuck = idle_cost_findings(_broken(template, change), {**REQUIRED, **SETS["components"]})
+        assert [f for f in stuck if f.startswith("InferenceComponent ")], change
+    # The article's command turns the real-time endpoint on too: that one bills.
+    article = idle_cost_findings(template, {**REQUIRED, **ARTICLE})
+    assert sorted(f.split()[0] for f in article) == ["ComponentsNoCapacityAlarm", "RealtimeEndpoint"]
 
 
 # --- Inference Components as scale to zero needs them --------------------------------------------
@@ -273,6 +284,41 @@ def test_inference_components_do_not_depend_on_the_realtime_endpoint(template):
     assert not any(lid.startswith("Realtime") for lid in hosting(template, only_components))
 
 
+def isolation_problems(template: Mapping[str, Any], params: Mapping[str, str]) -> list[str]:
+    """Network isolation where SageMaker takes it: on the inference-component endpoint config
+    (variants without a model; CreateEndpointConfig refuses EnableNetworkIsolation beside a
+    variant's ModelName), and on the Model for every other path but Serverless Inference."""
+    r = resolver(template, params)
+    problems = []
+    for lid, resource in r.resources().items():
+        props = r.resolve(resource.get("Properties", {}))
+        if resource["Type"] == "AWS::SageMaker::EndpointConfig":
+            names_a_model = any("ModelName" in v for v in props.get("ProductionVariants", []))
+            if names_a_model and "EnableNetworkIsolation" in props:
+                problems.append(f"{lid} sets EnableNetworkIsolation beside a variant's ModelName")
+            if not names_a_model and props.get("EnableNetworkIsolation") is not True:
+                problems.append(f"{lid} (inference components) is not network-isolated")
+        if resource["Type"] == "AWS::SageMaker::Model":
+            isolated = params.get("InferenceType") != "serverless"
+            if props.get("EnableNetworkIsolation") is not isolated:
+                problems.append(f"{lid}: EnableNetworkIsolation {props.get('EnableNetworkIsolation')}, want {isolated}")
+    return problems
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_network_isolation_is_set_where_sagemaker_takes_it(template, name):
+    assert isolation_problems(template, SETS[name]) == []
+
+
+def test_the_isolation_check_catches_it_on_the_wrong_resource(template):
+    on_realtime = copy.deepcopy(dict(template))
+    on_realtime["Resources"]["RealtimeEndpointConfig"]["Properties"]["EnableNetworkIsolation"] = True
+    assert isolation_problems(on_realtime, SETS["provisioned"]) != []
+    off_components = copy.deepcopy(dict(template))
+    del off_components["Resources"]["ComponentsEndpointConfig"]["Properties"]["EnableNetworkIsolation"]
+    assert isolation_problems(off_components, SETS["components"]) != []
+
+
 def _broken(template: Mapping[str, Any], change: str) -> dict[str, Any]:
     bad = copy.deepcopy(dict(template))
     res = bad["Resources"]
@@ -334,7 +380,14 @@ def test_components_fall_back_to_batch_transform_on_no_capacity_and_on_the_state
     states = dict(iter_states(definition(template, SETS["components"])))
     state = states["InferenceComponents"]
     (fallback, *_rest) = state["Catch"]
-    assert set(fallback["ErrorEquals"]) == {"CapacityUnavailableError", "States.Timeout"}
+    # The function's typed error, the state's timeout, and the function's own timeout as Lambda
+    # reports it (Sandbox.Timedout; Lambda.Unknown in Step Functions' docs for unhandled timeouts).
+    assert set(fallback["ErrorEquals"]) == {
+        "CapacityUnavailableError",
+        "States.Timeout",
+        "Sandbox.Timedout",
+        "Lambda.Unknown",
+    }
     assert fallback["Next"] == "FallbackBatchTransform"
     assert states["FallbackServed"]["Parameters"]["served_by"] == InferencePath.BATCH_TRANSFORM.value
     assert states["FallbackServed"]["Parameters"]["requested_path"] == InferencePath.INFERENCE_COMPONENTS.value

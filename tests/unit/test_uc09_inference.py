@@ -11,15 +11,17 @@ from typing import Any
 
 import pytest
 
-from shared.errors import ModelInvocationError, TooManyFailuresError
+from shared.errors import InvalidFileError, ModelInvocationError, TooManyFailuresError
 from tests.support.functions import load_function_from
 from tests.support.templates import REPO_ROOT
+from tests.support.uc09 import coco_problems
 
 pytestmark = pytest.mark.unit
 
 UC9 = REPO_ROOT / "autonomous-driving"
 preparation = load_function_from(UC9 / "functions" / "prepare_inference", "preparation", prefix="uc09").preparation
 coco_join = load_function_from(UC9 / "functions" / "annotation_manager", "annotations", prefix="uc09").annotations
+labels = load_function_from(UC9 / "functions" / "frame_extraction", "labels", prefix="uc09").labels
 
 
 def _module(path: Path, name: str) -> Any:
@@ -185,14 +187,14 @@ def test_predictions_join_their_records_into_coco_images_and_annotations():
 
 
 BAD_OUTPUTS: list[tuple[list[dict[str, Any]], list[dict[str, Any]], str]] = [
-        ([{"record_id": 0, "kind": "pointcloud"}], [], "fewer lines"),
-        ([], [{"record_id": 0}], "more lines"),
-        ([{"record_id": 0, "kind": "pointcloud"}], [{"record_id": 1}], "expected 0"),
-        (
-            [{"record_id": 0, "kind": "frame"}],
-            [{"record_id": 0, "detections": [{"category_id": 99}]}],
-            "unknown category",
-        ),
+    ([{"record_id": 0, "kind": "pointcloud"}], [], "fewer lines"),
+    ([], [{"record_id": 0}], "more lines"),
+    ([{"record_id": 0, "kind": "pointcloud"}], [{"record_id": 1}], "expected 0"),
+    (
+        [{"record_id": 0, "kind": "frame", "width": 64, "height": 48}],
+        [{"record_id": 0, "detections": [{"category_id": 99}]}],
+        "unknown category",
+    ),
 ]
 
 
@@ -200,3 +202,128 @@ BAD_OUTPUTS: list[tuple[list[dict[str, Any]], list[dict[str, Any]], str]] = [
 def test_a_shifted_truncated_or_unknown_output_is_an_error(inputs, predictions, message):
     with pytest.raises(ModelInvocationError, match=message):
         _join(inputs, predictions)
+
+
+@pytest.mark.parametrize(
+    ("detection", "message"),
+    [
+        ({"bbox": [1, 2, 3]}, "not \\[x, y, w, h\\]"),
+        ({"bbox": [1, 2, 3, "4"]}, "not \\[x, y, w, h\\]"),
+        ({"bbox": [1, 2, float("nan"), 4]}, "not \\[x, y, w, h\\]"),
+        ({"bbox": [-1, 2, 3, 4]}, "outside"),
+        ({"bbox": [1, 2, 0, 4]}, "outside"),
+        ({"bbox": [630, 2, 20, 4]}, "outside"),
+        ({"bbox": [1, 2, 3, 4], "score": 1.5}, "score"),
+    ],
+)
+def test_a_malformed_or_outside_box_is_an_error(detection, message):
+    frame = {"record_id": 0, "kind": "frame", "frame_key": "f.jpg", "width": 640, "height": 360}
+    prediction = {"record_id": 0, "detections": [{"category_id": 3, "category": "car", **detection}]}
+    with pytest.raises(ModelInvocationError, match=message):
+        _join([frame], [prediction])
+
+
+def test_a_frame_record_without_dimensions_is_an_error():
+    frame = {"record_id": 0, "kind": "frame", "frame_key": "f.jpg", "width": 0, "height": 360}
+    with pytest.raises(InvalidFileError, match="width and height"):
+        _join([frame], [{"record_id": 0}])
+
+
+# --- COCO end to end: DetectLabels reply -> result record -> model input -> model -> COCO ----------
+# The shape API_DetectLabels documents for a reply (Labels[].Instances[].BoundingBox as ratios of
+# the image, Confidence 0-100, Parents), for one 1280x720 frame: two cars (one reaching past the
+# right edge, as Rekognition can return), a person, and labels without instances.
+DETECT_LABELS_REPLY: dict[str, Any] = {
+    "Labels": [
+        {"Name": "Car", "Confidence": 98.1, "Parents": [{"Name": "Vehicle"}, {"Name": "Transportation"}],
+         "Instances": [
+             {"BoundingBox": {"Width": 0.25, "Height": 0.2, "Left": 0.1, "Top": 0.5}, "Confidence": 97.3},
+             {"BoundingBox": {"Width": 0.2, "Height": 0.1, "Left": 0.9, "Top": 0.6}, "Confidence": 88.0},
+             {"BoundingBox": {"Width": 0.1, "Height": 0.1, "Left": 0.4, "Top": 0.4}, "Confidence": 30.0},
+         ]},
+        {"Name": "Person", "Confidence": 91.0, "Parents": [],
+         "Instances": [{"BoundingBox": {"Width": 0.05, "Height": 0.3, "Left": 0.7, "Top": 0.45},
+                        "Confidence": 90.5, "DominantColors": []}]},
+        {"Name": "Road", "Confidence": 99.0, "Parents": [], "Instances": []},
+        {"Name": "Vehicle", "Confidence": 98.1, "Parents": [{"Name": "Transportation"}], "Instances": []},
+    ],
+    "LabelModelVersion": "3.0",
+}  # fmt: skip
+
+
+def test_rekognition_boxes_become_a_valid_coco_document_in_pixels(aws, output_bucket, model):
+    video = {
+        "source_key": "sensors/front/drive.mp4",
+        "status": "SUCCEEDED",
+        "frames": [
+            {"key": "frames/x/frame-0000.jpg", "pts_seconds": 0.0, "width": 1280, "height": 720, "status": "SUCCEEDED",
+             "labels": [labels.label_record(label) for label in DETECT_LABELS_REPLY["Labels"]]},
+            {"key": "frames/x/frame-0001.jpg", "pts_seconds": 1.0, "width": 1280, "height": 720, "status": "SUCCEEDED",
+             "labels": [labels.label_record(DETECT_LABELS_REPLY["Labels"][0])]},
+        ],
+    }  # fmt: skip
+    counts = preparation.Counts(expected=2)
+    model_input = io.BytesIO()
+    preparation.write_input(iter([video, cloud_record("sensors/lidar/a.pcd")]), model_input, counts)
+    records = inference.input_fn(model_input.getvalue(), "application/jsonlines")
+    body, _ = inference.output_fn(inference.predict_fn(records, model), "application/jsonlines")
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=output_bucket, Key="in/input.jsonl", Body=model_input.getvalue())
+    s3.put_object(Bucket=output_bucket, Key="out/input.jsonl.out", Body=body.encode())
+    served = {"requested_path": "BATCH_TRANSFORM", "served_by": "BATCH_TRANSFORM", "fallback_reason": None}
+    summary = coco_join.build(
+        s3, execution_id="exec-1", input_bucket=output_bucket, input_key="in/input.jsonl",
+        output_bucket=output_bucket, output_key="out/input.jsonl.out", result_bucket=output_bucket, served=served,
+    )  # fmt: skip
+    document = json.loads(s3.get_object(Bucket=output_bucket, Key=summary["keys"]["coco"])["Body"].read())
+    assert coco_problems(document) == []
+    assert [(i["id"], i["file_name"], i["width"], i["height"]) for i in document["images"]] == [
+        (1, "frames/x/frame-0000.jpg", 1280, 720),
+        (2, "frames/x/frame-0001.jpg", 1280, 720),
+    ]
+    names = {c["id"]: c["name"] for c in document["categories"]}
+    got = [(a["id"], a["image_id"], names[a["category_id"]], a["bbox"]) for a in document["annotations"]]
+    # Ratios x 1280x720; the second car clipped at the right edge; the 30 % car below the threshold.
+    assert got == [
+        (1, 1, "car", [128.0, 360.0, 320.0, 144.0]),
+        (2, 1, "car", [1152.0, 432.0, 128.0, 72.0]),
+        (3, 1, "person", [896.0, 324.0, 64.0, 216.0]),
+        (4, 2, "car", [128.0, 360.0, 320.0, 144.0]),
+        (5, 2, "car", [1152.0, 432.0, 128.0, 72.0]),
+    ]
+    assert [a["area"] for a in document["annotations"]][:3] == [46080.0, 9216.0, 13824.0]
+    assert (summary["images"], summary["annotations"], summary["pointclouds"]) == (2, 5, 1)
+
+
+def test_the_coco_check_refuses_what_is_not_coco():
+    good: dict[str, Any] = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 50}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [10, 10, 20, 10], "area": 200,
+                         "segmentation": [[10, 10, 30, 10, 30, 20, 10, 20]], "iscrowd": 0}],
+        "categories": [{"id": 3, "name": "car", "supercategory": "vehicle"}],
+    }  # fmt: skip
+    assert coco_problems(good) == []
+
+    def bad(section: str, **change: Any) -> dict[str, Any]:
+        document = json.loads(json.dumps(good))
+        document[section][0].update(change)
+        return document
+
+    broken = [
+        {k: v for k, v in good.items() if k != "categories"},
+        bad("images", width=None),
+        bad("annotations", bbox=[10, 10, 20]),
+        bad("annotations", image_id=2),
+        bad("annotations", category_id=4),
+        bad("annotations", bbox=[90, 10, 20, 10], segmentation=[[90, 10, 110, 10, 110, 20, 90, 20]]),
+        bad("annotations", area=999),
+        bad("annotations", segmentation=[[0, 0, 99, 0, 99, 49]]),
+        bad("annotations", iscrowd=2),
+        {**good, "images": good["images"] * 2},
+    ]
+    for document in broken:
+        assert coco_problems(document), document
+
+
+def test_the_annotation_categories_are_the_models():
+    assert {(c["id"], c["name"]) for c in train.CATEGORIES} == {(c["id"], c["name"]) for c in coco_join.COCO_CATEGORIES}

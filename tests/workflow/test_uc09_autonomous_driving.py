@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from local.faults import Fault
 from local.runner.run import RunOptions, RunResult, run_use_case
 from local.samples import autonomous_driving
 from shared.routing import InferencePath
+from tests.support.uc09 import coco_problems, iou
 
 pytestmark = pytest.mark.workflow
 
@@ -31,9 +33,15 @@ def run(
     keep: Path | None = None,
     scale_from_zero_s: float | None = None,
     sample_generator: Any = None,
+    faults: list[Fault] | None = None,
 ) -> RunResult:
     options = RunOptions(
-        objects=OBJECTS, parameters=parameters or {}, keep=keep, retry_time_scale=0.0, sample_generator=sample_generator
+        objects=OBJECTS,
+        parameters=parameters or {},
+        keep=keep,
+        retry_time_scale=0.0,
+        sample_generator=sample_generator,
+        faults=faults or [],
     )
     if scale_from_zero_s is not None:
         options.sagemaker_scale_from_zero_s = scale_from_zero_s
@@ -64,8 +72,38 @@ def assert_served(result: RunResult, served: InferencePath, requested: Inference
     assert served.value in notification["subject"]
 
 
+class Recorded:
+    """The default sample generator, keeping the SampleSet it wrote (ground truth for the boxes)."""
+
+    samples: autonomous_driving.SampleSet | None = None
+
+    def __call__(self, s3: Any, access_point_arn: str, *, objects: int, seed: int = 0) -> autonomous_driving.SampleSet:
+        self.samples = autonomous_driving.generate(s3, access_point_arn, objects=objects, seed=seed)
+        return self.samples
+
+
+def assert_coco_boxes_match_the_drawn_cars(document: dict[str, Any], samples: autonomous_driving.SampleSet) -> None:
+    """A valid COCO document whose every key frame has exactly one ``car`` box where the sample
+    video drew the car (Rekognition emulation -> model -> annotation manager, nothing stubbed)."""
+    assert coco_problems(document) == []
+    car = next(c["id"] for c in document["categories"] if c["name"] == "car")
+    boxes: dict[int, list[list[float]]] = {}
+    for annotation in document["annotations"]:
+        assert annotation["category_id"] == car
+        boxes.setdefault(annotation["image_id"], []).append(annotation["bbox"])
+    videos = {k for k in samples.valid if k.endswith(".mp4")}
+    assert {image["source_key"] for image in document["images"]} == videos
+    for image in document["images"]:
+        index = round(image["timestamp_s"] * autonomous_driving.FPS)
+        truth = samples.expected[image["source_key"]]["car_boxes"][index]
+        (box,) = boxes.pop(image["id"])
+        assert iou(box, truth) >= 0.6, (image["file_name"], box, truth)
+    assert boxes == {}, "annotations of no image"
+
+
 def test_batch_transform_by_default(tmp_path):
-    result = run(keep=tmp_path)
+    recorded = Recorded()
+    result = run(keep=tmp_path, sample_generator=recorded)
     assert_served(result, InferencePath.BATCH_TRANSFORM)
     assert_one_record_per_input(result)
     assert result.output["fallback_reason"] == ""
@@ -79,6 +117,9 @@ def test_batch_transform_by_default(tmp_path):
     frames = f"frames/execution_id={result.execution_name}/"
     assert all(image["file_name"].startswith(frames) for image in document["images"])
     assert document["info"]["served_by"] == "BATCH_TRANSFORM"
+    assert recorded.samples is not None
+    assert_coco_boxes_match_the_drawn_cars(document, recorded.samples)
+    assert result.output["annotations"] == len(document["annotations"]) == len(document["images"])
     # The transform job wrote the .out object SageMaker writes, one prediction per input line.
     (out,) = tmp_path.rglob(f"inference-output/{result.execution_name}/batch-transform/input.jsonl.out")
     (inp,) = tmp_path.rglob(f"inference-input/{result.execution_name}/input.jsonl")
@@ -115,14 +156,29 @@ def test_inference_components_scale_from_zero_then_serve():
 
 
 def test_inference_components_without_capacity_in_time_fall_back_to_batch_transform():
-    result = run(
-        {"InferenceType": "components", "EnableInferenceComponents": "true"}, scale_from_zero_s=10_000
-    )
+    result = run({"InferenceType": "components", "EnableInferenceComponents": "true"}, scale_from_zero_s=10_000)
     assert_served(result, InferencePath.BATCH_TRANSFORM, requested=InferencePath.INFERENCE_COMPONENTS)
     assert result.output["fallback_reason"] == "CapacityUnavailableError"
     assert result.emulated["sagemaker transform jobs"] == 1
     assert result.emulated["sagemaker-runtime InvokeEndpoint"] == 0
     assert result.functions["ComponentsInvokeFunction"]["errors"] == {"CapacityUnavailableError": 1}
+
+
+def test_inference_components_whose_function_times_out_fall_back_to_batch_transform():
+    # Capacity comes, but the first request then takes 400 s (emulated): the function outlives
+    # its 290 s timeout, Lambda kills it (Sandbox.Timedout), and Batch Transform serves the run.
+    result = run(
+        {"InferenceType": "components", "EnableInferenceComponents": "true"},
+        scale_from_zero_s=0,
+        faults=[Fault.slow("sagemaker-runtime:InvokeEndpoint", seconds=400)],
+    )
+    assert_served(result, InferencePath.BATCH_TRANSFORM, requested=InferencePath.INFERENCE_COMPONENTS)
+    assert result.output["fallback_reason"] == "Sandbox.Timedout"
+    invoke = result.functions["ComponentsInvokeFunction"]
+    assert invoke["invocations"] == 1  # not retried: a timeout is no transient error
+    assert set(invoke["errors"]) == {"Sandbox.Timedout"}
+    assert result.emulated["sagemaker transform jobs"] == 1
+    assert_one_record_per_input(result)
 
 
 def only_broken_files(s3: Any, access_point_arn: str, *, objects: int, seed: int = 0) -> autonomous_driving.SampleSet:

@@ -7,10 +7,15 @@ mislabelled dataset.
 
 Outputs (execution-scoped keys):
 
-- ``annotations/<execution_id>/coco.json``: COCO ``info``, ``images`` (one per key frame:
-  ``file_name`` is the frame's S3 key, plus ``source_key``, ``scene`` and the image-level
-  ``tags``: driving categories seen in the frame), ``annotations``
-  (``bbox`` [x, y, w, h] in pixels, ``area``, ``iscrowd`` 0, ``score``) and ``categories``;
+- ``annotations/<execution_id>/coco.json``: a COCO object-detection document
+  (https://cocodataset.org/#format-data): ``info``, ``images`` (one per key frame: ``id`` from 1,
+  ``file_name`` the frame's S3 key, ``width`` and ``height`` in pixels, plus ``source_key``,
+  ``timestamp_s``, ``scene`` and the image-level ``tags``: driving categories seen in the
+  frame), ``annotations`` (one per detection: ``id`` from 1, ``image_id``, ``category_id``,
+  ``bbox`` [x, y, w, h] in pixels inside the image, ``area`` w*h, ``segmentation`` the box's
+  polygon, ``iscrowd`` 0, ``score``) and ``categories`` (the COCO ids and names the model
+  uses). The boxes are the model's detections, which come from Rekognition's
+  ``Instances[].BoundingBox``; a bbox that is malformed or outside its image is an error;
 - ``annotations/<execution_id>/pointclouds.jsonl``: one line per point cloud with its
   annotation readiness;
 - ``annotations/<execution_id>/summary.json``: the counts and which path served the run.
@@ -22,13 +27,14 @@ one JSON document, so memory does not grow with the number of frames.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeGuard
 
 from shared.aws import mapped_errors
-from shared.errors import ModelInvocationError
+from shared.errors import InvalidFileError, ModelInvocationError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -134,12 +140,18 @@ def _frame(
     record: dict[str, Any], prediction: dict[str, Any], images: IO[str], annotations: IO[str], totals: Totals
 ) -> None:
     image_id = totals.images + 1
+    width, height = record.get("width"), record.get("height")
+    if not (_is_int(width) and _is_int(height) and width > 0 and height > 0):
+        raise InvalidFileError(
+            f"inference input record {record.get('record_id')!r} is a frame without a positive width and height",
+            record_id=record.get("record_id"),
+        )
     scene = str(prediction.get("scene", "unknown"))
     image = {
         "id": image_id,
         "file_name": record.get("frame_key"),
-        "width": record.get("width"),
-        "height": record.get("height"),
+        "width": width,
+        "height": height,
         "source_key": record.get("source_key"),
         "timestamp_s": record.get("timestamp_s"),
         "scene": scene,
@@ -158,14 +170,20 @@ def _frame(
         category_id = detection.get("category_id")
         if category_id not in _CATEGORY_IDS:
             raise ModelInvocationError(f"prediction uses unknown category id {category_id!r}")
+        x, y, w, h = _box(detection.get("bbox"), width, height, record.get("record_id"))
+        score = detection.get("score")
+        if score is not None and not (_is_number(score) and 0 <= score <= 1):
+            raise ModelInvocationError(f"prediction for record {record.get('record_id')!r} has score {score!r}")
         annotation = {
             "id": totals.annotations + 1,
             "image_id": image_id,
             "category_id": category_id,
-            "bbox": detection.get("bbox"),
-            "area": detection.get("area"),
+            "bbox": [x, y, w, h],
+            # COCO's area of a box-only annotation is the box's; its segmentation the box's polygon.
+            "area": round(w * h, 4),
+            "segmentation": [[x, y, round(x + w, 2), y, round(x + w, 2), round(y + h, 2), x, round(y + h, 2)]],
             "iscrowd": 0,
-            "score": detection.get("score"),
+            "score": score,
         }
         annotations.write(
             ("," if totals.annotations else "") + json.dumps(annotation, separators=(",", ":"), ensure_ascii=False)
@@ -173,6 +191,28 @@ def _frame(
         totals.annotations += 1
         name = str(detection.get("category"))
         totals.by_category[name] = totals.by_category.get(name, 0) + 1
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _box(bbox: Any, width: int, height: int, record_id: Any) -> tuple[float, float, float, float]:
+    """A COCO ``bbox`` [x, y, w, h] in pixels, checked: four finite numbers, a positive size, inside
+    the image (half a pixel of rounding allowed). Anything else is a ``ModelInvocationError``."""
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
+        raise ModelInvocationError(f"prediction for record {record_id!r} has bbox {bbox!r}, not [x, y, w, h]")
+    x, y, w, h = (float(v) for v in bbox)
+    slack = 0.5
+    if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > width + slack or y + h > height + slack:
+        raise ModelInvocationError(
+            f"prediction for record {record_id!r} has bbox {bbox!r} outside its {width}x{height} image"
+        )
+    return x, y, w, h
 
 
 def build(
@@ -232,4 +272,3 @@ def _copy(source: IO[str], target: IO[bytes]) -> None:
     source.seek(0)
     while chunk := source.read(64 * 1024):
         target.write(chunk.encode("utf-8"))
-

@@ -12,7 +12,9 @@ Environment: ``OUTPUT_BUCKET`` (where annotations/ is written).
 Writes ``annotations/<id>/coco.json``, ``pointclouds.jsonl`` and ``summary.json`` and returns the
 counts, the keys and ``requested_path``/``served_by``/``fallback_reason`` (so the run's output says
 which path served it). Errors: ``ModelInvocationError`` (output lines missing, extra or out of
-order; unknown category), ``InvalidInputError``, typed S3 errors.
+order; unknown category; a bbox that is not [x, y, w, h] inside its image; a score outside
+0..1), ``InvalidFileError`` (a frame record without a positive width and height),
+``InvalidInputError``, typed S3 errors.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def detect_labels(
     deadline: Deadline,
     sleep: Callable[[float], object],
 ) -> list[dict[str, Any]]:
-    """``[{"name", "confidence", "parents"}]`` for the image at ``s3://bucket/key``."""
+    """``[{"name", "confidence", "parents", "instances"}]`` for the image at ``s3://bucket/key``."""
 
     def call() -> Any:
         try:
@@ -79,13 +79,30 @@ def detect_labels(
         max_delay=settings.max_delay,
         sleep=sleep,
     )
-    labels = []
-    for label in reply.get("Labels", []):
-        labels.append(
+    return [label_record(label) for label in reply.get("Labels", [])]
+
+
+def label_record(label: dict[str, Any]) -> dict[str, Any]:
+    """One DetectLabels ``Labels[]`` entry as the result record keeps it.
+
+    ``instances`` are the label's ``Instances[]`` that carry a ``BoundingBox``: its ``left``,
+    ``top``, ``width`` and ``height`` as ratios of the image's width and height (what Rekognition
+    returns), and the instance's ``confidence``. They become COCO boxes in pixels downstream.
+    """
+    instances = []
+    for instance in label.get("Instances") or []:
+        box = instance.get("BoundingBox")
+        if not isinstance(box, dict):
+            continue
+        instances.append(
             {
-                "name": str(label.get("Name", "")),
-                "confidence": round(float(label.get("Confidence", 0.0)), 3),
-                "parents": [str(p.get("Name", "")) for p in label.get("Parents", [])],
+                "confidence": round(float(instance.get("Confidence", label.get("Confidence", 0.0))), 3),
+                "bbox": {name.lower(): float(box.get(name, 0.0)) for name in ("Left", "Top", "Width", "Height")},
             }
         )
-    return labels
+    return {
+        "name": str(label.get("Name", "")),
+        "confidence": round(float(label.get("Confidence", 0.0)), 3),
+        "parents": [str(p.get("Name", "")) for p in label.get("Parents", [])],
+        "instances": instances,
+    }

@@ -22,7 +22,8 @@ Records (written by the prepare_inference function)::
 
 Predictions: a frame gets the driving categories seen in it (``tags``: ``category_id``,
 ``score``, for labels above the category's threshold), COCO detections (``category_id``, pixel
-``bbox`` [x, y, w, h], ``score``) for the label instances that carry a bounding box, plus a
+``bbox`` [x, y, w, h] clipped to the image, ``area``, ``score``) for the label instances that carry
+a bounding box (Rekognition's ``Instances[].BoundingBox``, ratios of the image size), plus a
 scene class (softmax regression over label confidences); a point cloud gets an
 annotation-readiness probability (logistic regression over its QC figures). Pure Python: no
 dependency beyond what every framework container has.
@@ -125,9 +126,27 @@ def _tags(record: dict[str, Any], model: dict[str, Any]) -> list[dict[str, Any]]
     return [best[k] for k in sorted(best)]
 
 
+def pixel_box(box: dict[str, Any], width: float, height: float) -> list[float] | None:
+    """Rekognition's ratio box (left/top/width/height of the image) as a COCO ``bbox`` [x, y, w, h]
+    in pixels (two decimals), clipped to the image (Rekognition may return a box reaching past an
+    edge); None when nothing of it is inside the image or it rounds to no width or height."""
+    x0 = min(max(float(box.get("left", 0.0)) * width, 0.0), width)
+    y0 = min(max(float(box.get("top", 0.0)) * height, 0.0), height)
+    x1 = min(max((float(box.get("left", 0.0)) + float(box.get("width", 0.0))) * width, 0.0), width)
+    y1 = min(max((float(box.get("top", 0.0)) + float(box.get("height", 0.0))) * height, 0.0), height)
+    box_px = [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)]
+    if box_px[2] <= 0 or box_px[3] <= 0:  # nothing left inside, or less than the rounding
+        return None
+    return box_px
+
+
 def _detections(record: dict[str, Any], model: dict[str, Any]) -> list[dict[str, Any]]:
+    """COCO detections for the label instances with a box; none for a frame without dimensions
+    (a ratio box cannot become pixels)."""
     width = float(record.get("width") or 0)
     height = float(record.get("height") or 0)
+    if width <= 0 or height <= 0:
+        return []
     categories = {c["label"]: c for c in model["categories"]}
     out = []
     for label in record.get("labels") or []:
@@ -136,17 +155,15 @@ def _detections(record: dict[str, Any], model: dict[str, Any]) -> list[dict[str,
             continue
         for instance in label.get("instances") or []:
             score = float(instance.get("confidence", label.get("confidence", 0.0))) / 100.0
-            if score < category["min_score"]:
+            bbox = pixel_box(instance.get("bbox") or {}, width, height)
+            if score < category["min_score"] or bbox is None:
                 continue
-            box = instance.get("bbox") or {}
-            x, y = float(box.get("left", 0.0)) * width, float(box.get("top", 0.0)) * height
-            w, h = float(box.get("width", 0.0)) * width, float(box.get("height", 0.0)) * height
             out.append(
                 {
                     "category_id": category["id"],
                     "category": category["name"],
-                    "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
-                    "area": round(w * h, 2),
+                    "bbox": bbox,
+                    "area": round(bbox[2] * bbox[3], 4),
                     "score": round(score, 4),
                 }
             )
