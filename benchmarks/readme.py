@@ -171,9 +171,14 @@ def _payload(report: dict[str, Any]) -> list[str]:
             + f" | {place} | {grows} | {row['mean_listed_entry_bytes']:.0f} | "
             f"{row['inline_map_limit_objects']:,} objects |"
         )
+    slowest = max(report["rows"], key=lambda row: row["runs"][-1]["wall_s"])
+    note = _not_the_target(
+        sizes, report.get("default_sizes", sizes), slowest["use_case"], slowest["runs"][-1]["wall_s"]
+    )
     lines += [
         "",
         f'"grows": more than {report["growth_tolerance"]:.0%} from the smallest count to the largest. '
+        + note
         + _caption(report, f"benchmarks/payload_bench.py --sizes {','.join(str(n) for n in sizes)}"),
     ]
     return lines

@@ -26,7 +26,7 @@ Performance section from the JSON (python -m benchmarks.readme):
              where an inline Map would hit the 256 KiB limit
   pipelines  local wall time per use case at the default size (40) and at 10,000 objects
 
-  --quick       smaller sizes (payload 100 / 1,000 objects, pipelines 40 / 400, sensors 1 / 8 MB,
+  --quick       smaller sizes (payload 100 / 1,000 objects, pipelines 40 / 400, sensors 1 / 32 MB,
                 2 runs of each handler): about 15 minutes on 2 shared cores
   --only LIST   run only these benchmarks (comma-separated)
   --help        show this help

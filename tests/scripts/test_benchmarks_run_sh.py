@@ -16,7 +16,10 @@ RUN = REPO_ROOT / "benchmarks" / "run.sh"
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--only", "bogus"], "--only: unknown benchmark 'bogus' (benchmarks: discovery parsers sensors handlers payload pipelines)"),
+        (
+            ["--only", "bogus"],
+            "--only: unknown benchmark 'bogus' (benchmarks: discovery parsers sensors handlers payload pipelines)",
+        ),
         (["--only"], "--only needs a value"),
         (["--only", ","], "--only needs a value"),
         (["--fast"], "unknown option '--fast'"),
