@@ -23,11 +23,12 @@ Performance section from the JSON (python -m benchmarks.readme):
              (benchmarks/snapstart_bench.py; the restore columns need root and
              scripts/build-criu.sh, without them they show n/a and say why)
   payload    largest state payload of a local run per use case at 100 and 100,000 objects, and
-             where an inline Map would hit the 256 KiB limit
+             where an inline Map would hit the 256 KiB limit (100,000 objects through the local
+             runner take hours on 2 cores)
   pipelines  local wall time per use case at the default size (40) and at 10,000 objects
 
   --quick       smaller sizes (payload 100 / 1,000 objects, pipelines 40 / 400, sensors 1 / 32 MB,
-                2 runs of each handler): about 15 minutes on 2 shared cores
+                2 runs of each handler): about 20 minutes on 2 busy shared cores
   --only LIST   run only these benchmarks (comma-separated)
   --help        show this help
 EOF
