@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from benchmarks.common import REPO, write_result
+from benchmarks.common import worker_result, write_result
 from shared.s3ap import ManifestWriter, list_objects
 from tests.unit.test_s3ap_memory import ARN, DiskBackedS3
 
@@ -85,13 +84,7 @@ def run_one(count: int) -> dict[str, Any]:
 
 
 def measure(count: int) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.discovery_bench", "--worker", str(count)],
-        cwd=REPO, capture_output=True, text=True, check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"discovery run of {count} objects failed:\n{out.stderr}")
-    result: dict[str, Any] = json.loads(out.stdout.splitlines()[-1])
+    result = worker_result("benchmarks.discovery_bench", str(count))
     if result["written"] != count or result["uploaded_bytes"] != result["manifest_bytes"]:
         raise RuntimeError(f"the manifest of {count} objects is incomplete: {result}")
     return result
@@ -112,8 +105,10 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'objects':>10} {'parts':>6} {'manifest MB':>12} {'CPU s':>7} {'objects/s (CPU)':>16} "
-             f"{'objects/s (wall)':>17} {'peak RSS MiB':>13}"]
+    lines = [
+        f"{'objects':>10} {'parts':>6} {'manifest MB':>12} {'CPU s':>7} {'objects/s (CPU)':>16} "
+        f"{'objects/s (wall)':>17} {'peak RSS MiB':>13}"
+    ]
     for row in rows:
         lines.append(
             f"{row['objects']:>10,} {row['parts']:>6} {row['manifest_bytes'] / 1e6:>12.1f} {row['cpu_s']:>7.2f} "

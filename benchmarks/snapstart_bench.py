@@ -2,7 +2,8 @@
 
     .venv/bin/python -m benchmarks.snapstart_bench [--runs N] [--warm W] [--no-restore] [--json]
 
-For each function (discovered from the templates, in pipeline order), in the emulated account of
+For each function the CRIU tier covers (the use cases in ``local.sam.usecases.TIER_USE_CASES``;
+discovered from the templates, in pipeline order), in the emulated account of
 ``tests/snapstart/world.py`` (moto behind an HTTPS proxy; the handlers open real TLS connections):
 
 * N fresh python3.13 processes, each: init (the handler module's import), the first invocation
@@ -16,7 +17,8 @@ For each function (discovered from the templates, in pipeline order), in the emu
   ... criu restore`` to the end of the first invocation: namespace and CRIU start-up, the
   restore, the after-restore hooks, the invocation) and of the first invocation after the
   restore alone. Compare it with "warm, new connections": the difference is lazy work that init
-  did not prime.
+  did not prime. "cold / restore" is the cold start to first response over the restore to first
+  response, both medians of this run.
 
 Needs ``scripts/setup.sh``; the restore columns need root and ``scripts/build-criu.sh`` (without
 them they show n/a and the reason is printed). This is a measurement, not a test: it prints a
@@ -36,6 +38,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from local.sam.usecases import TIER_USE_CASES
 from tests.snapstart.checks import failed_invocations
 from tests.snapstart.criu import CRIU, CriuError, Snapshot, cold_run, require_criu
 from tests.snapstart.world import emulated_world, real_functions
@@ -49,7 +52,19 @@ COLUMNS = (
     ("cold start to 1st response ms", "{:.0f}"),
     ("restore to 1st response ms", "{:.0f}"),
     ("1st invoke after restore ms", "{:.1f}"),
+    ("cold / restore", "{:.1f}x"),
 )
+
+
+def tier_functions() -> list[tuple[Any, Any]]:
+    """The functions the CRIU tier covers (``local.sam.usecases.TIER_USE_CASES``), in pipeline order:
+    the emulated account of ``tests/snapstart/world.py`` serves what their handlers call."""
+    return [(uc, fn) for uc, fn in real_functions() if uc.name in TIER_USE_CASES]
+
+
+def not_covered() -> list[str]:
+    """Use cases present whose functions the CRIU tier (and so this benchmark) does not cover yet."""
+    return sorted({uc.name for uc, _ in real_functions()} - set(TIER_USE_CASES))
 
 
 def machine() -> dict[str, Any]:
@@ -123,6 +138,7 @@ def _measure_function(
         "cold start to 1st response ms": statistics.median(colds),
         "restore to 1st response ms": None,
         "1st invoke after restore ms": None,
+        "cold / restore": None,
     }
     if restores:
         snapshot = Snapshot(spec, workdir / "snapshot")
@@ -132,6 +148,8 @@ def _measure_function(
             _fail_on(restore.result, label)
         row["restore to 1st response ms"] = statistics.median(r.first_response_ms for r in restored)
         row["1st invoke after restore ms"] = statistics.median(r.invocations[0]["ms"] for r in restored)
+        # Both medians from this run, on the same machine under the same load.
+        row["cold / restore"] = row["cold start to 1st response ms"] / row["restore to 1st response ms"]
     return row
 
 
@@ -146,7 +164,7 @@ def measure(runs: int, warm: int, restores: bool, workdir: Path) -> tuple[list[d
         except CriuError as error:
             restore_skipped = str(error)
     with emulated_world(workdir / "emulation") as world:
-        for use_case, function in real_functions():
+        for use_case, function in tier_functions():
             label = f"{use_case.name}/{function.name}"
             print(f"measuring {label} ...", file=sys.stderr, flush=True)
             try:
@@ -189,13 +207,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="snapstart-bench-") as tmp:
         rows, failures, restore_skipped = measure(args.runs, args.warm, not args.no_restore, Path(tmp))
     info = machine()
+    report: dict[str, Any] = {
+        "runs": args.runs,
+        "warm": args.warm,
+        "restores": not args.no_restore and restore_skipped is None,
+        "restore_skipped": "--no-restore" if args.no_restore else restore_skipped,
+        "not_covered": not_covered(),
+        "rows": rows,
+    }
     if args.out and not failures:
         from benchmarks.common import write_result  # common imports this module: not at the top
 
-        write_result("handlers", {"runs": args.runs, "warm": args.warm, "rows": rows}, args.out)
+        write_result("handlers", report, args.out)
     if args.json:
-        report = {"machine": info, "runs": args.runs, "warm": args.warm, "rows": rows, "failures": failures}
-        print(json.dumps(report, indent=2))
+        print(json.dumps({"machine": info, **report, "failures": failures}, indent=2))
         return 1 if failures else 0
     print(table(rows))
     print()
@@ -206,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if restore_skipped:
         print(f"Restore columns not measured: {restore_skipped}")
+    if not_covered():
+        print(f"Not covered (not in the CRIU tier, local.sam.usecases.TIER_USE_CASES): {', '.join(not_covered())}")
     for failure in failures:
         print(f"\nNOT MEASURED (the handler failed): {failure}", file=sys.stderr)
     return 1 if failures else 0

@@ -16,7 +16,10 @@ RUN = REPO_ROOT / "benchmarks" / "run.sh"
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--only", "bogus"], "--only: unknown benchmark 'bogus' (benchmarks: discovery parsers handlers)"),
+        (
+            ["--only", "bogus"],
+            "--only: unknown benchmark 'bogus' (benchmarks: discovery parsers sensors handlers payload pipelines)",
+        ),
         (["--only"], "--only needs a value"),
         (["--only", ","], "--only needs a value"),
         (["--fast"], "unknown option '--fast'"),
@@ -31,5 +34,5 @@ def test_usage_errors_run_no_benchmark(args: list[str], message: str) -> None:
 
 def test_help_names_every_benchmark() -> None:
     result = subprocess.run([str(RUN), "--help"], capture_output=True, text=True, check=True, timeout=60)
-    for name in ("discovery", "parsers", "handlers", "--quick"):
+    for name in ("discovery", "parsers", "sensors", "handlers", "payload", "pipelines", "--quick"):
         assert name in result.stdout
