@@ -12,7 +12,6 @@ already recorded by an earlier attempt are skipped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -49,14 +48,6 @@ S3 = runtime.register_client(
 runtime.prime(runtime.warm_client(S3, "get_object", Bucket=OUTPUT_BUCKET, Key="results/warm-up"))
 
 
-def _log_failure(record: Mapping[str, Any]) -> None:
-    if record["status"] == "FAILED":
-        logger.warning(
-            "file failed",
-            extra={"source_key": record["source_key"], "error_type": record["error_type"]},
-        )
-
-
 @observability.handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = parse_batch(event, max_items=MAX_BATCH_ITEMS)
@@ -72,11 +63,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         deadline=deadline,
         chunk_bytes=CHUNK_BYTES,
         max_names=MAX_LISTED_NAMES,
-        on_record=_log_failure,
+        on_record=observability.failure_warning(logger, "file failed"),
         request_seconds=S3_REQUEST_SECONDS,
     )
-    metrics.add_metric(name="FilesSucceeded", unit=MetricUnit.Count, value=result.succeeded)
-    metrics.add_metric(name="FilesFailed", unit=MetricUnit.Count, value=result.failed)
     metrics.add_metric(name="BytesRead", unit=MetricUnit.Bytes, value=result.totals["bytes_read"])
-    logger.info("batch done", extra=result.to_dict(execution_id))
-    return result.to_dict(execution_id)
+    return observability.batch_done(logger, metrics, result, execution_id)
