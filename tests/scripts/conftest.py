@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_cli import FakeCli, fake_cli
-from tests.support.templates import REPO_ROOT
+from tests.support.templates import REPO_ROOT, use_case_templates
+
+USE_CASES = tuple(sorted(path.parent.name for path in use_case_templates()))
 
 __all__ = ["closed_port", "fake_cli", "layer_env", "repo", "stand_in_mirror"]
 
@@ -24,16 +26,16 @@ __all__ = ["closed_port", "fake_cli", "layer_env", "repo", "stand_in_mirror"]
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A scratch copy of what package.sh, deploy.sh and build-layer.sh read: scripts/ (with the
-    libraries they source), shared/, native/ (the C source), the requirement pins and the use case
-    semiconductor-eda."""
+    libraries they source), shared/, native/ (the C source), the requirement pins and every use
+    case."""
     root = tmp_path / "repo"
     shutil.copytree(REPO_ROOT / "scripts", root / "scripts")
     for name in ("requirements-runtime.txt", "requirements-lock.txt"):
         shutil.copy2(REPO_ROOT / name, root / name)
     shutil.copytree(REPO_ROOT / "shared", root / "shared", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO_ROOT / "native", root / "native")
-    shutil.copytree(REPO_ROOT / "semiconductor-eda", root / "semiconductor-eda",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for use_case in USE_CASES:
+        shutil.copytree(REPO_ROOT / use_case, root / use_case, ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scripts.conftest import layer_env
+from tests.scripts.conftest import USE_CASES, layer_env
 from tests.support.fake_cli import FakeCli
 from tests.support.templates import load_template
 from tests.template.version_identity import changes, identity_problems
@@ -218,19 +218,25 @@ def test_a_template_edit_of_one_function_republishes_only_that_function(fake_cli
     assert identity_problems(template, {**new, **before}, new) == []
 
 
-def test_a_layer_change_changes_every_hash(fake_cli, repo):
+@pytest.mark.parametrize("use_case", USE_CASES)
+def test_a_layer_change_changes_every_hash(fake_cli, repo, use_case):
+    declared = load_template(repo / use_case / "template-deploy.yaml")["Parameters"]
+    names = {name for name in declared if name.endswith("CodeHash")}
+    args = ("--uc", use_case, "--s3-bucket", "artifacts-bucket", "--dry-run", "--skip-layer")
     layer = repo / ".build/layer/python/shared"
     layer.mkdir(parents=True)
+    (repo / ".build/layer-media/python").mkdir(parents=True)  # UC9's media layer, unchanged here
     (layer / "errors.py").write_text("A = 1\n")
-    before = dry_hashes(fake_cli, repo, "--skip-layer")
+    before = code_hashes(package(fake_cli, repo, *args).stdout)
+    assert set(before) == names
     (layer / "errors.py").write_text("A = 2\n")
-    after = dry_hashes(fake_cli, repo, "--skip-layer")
-    assert all(before[name] != after[name] for name in HASHES)
+    after = code_hashes(package(fake_cli, repo, *args).stdout)
+    assert all(before[name] != after[name] for name in names)
     # A wheel's RECORD is not part of the layer's identity (it depends on the build interpreter).
     record = repo / ".build/layer/python/x-1.0.dist-info/RECORD"
     record.parent.mkdir()
     record.write_text("bin/x,sha256=abc\n")
-    assert dry_hashes(fake_cli, repo, "--skip-layer") == after
+    assert code_hashes(package(fake_cli, repo, *args).stdout) == after
 
 
 def test_the_printed_deploy_command_passes_the_bucket_and_every_hash(fake_cli, repo):
