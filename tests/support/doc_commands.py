@@ -63,8 +63,6 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     "UC1's fix is on branch uc1 (5a11f6e), UC9's is the uc9 engineer's",
     ("README.md", "./scripts/local-test.sh --uc autonomous-driving --parameter InferenceType=components "
      "--parameter EnableInferenceComponents=true"): "as above, UC9",
-    ("legal-compliance/README.md", "./scripts/local-test.sh --uc legal-compliance"): "as above, UC1",
-    ("legal-compliance/README.md", "./scripts/local-test.sh --uc legal-compliance --keep /tmp/uc1"): "as above, UC1",
 }
 
 REGION = "us-east-1"
@@ -93,7 +91,7 @@ _LOCAL_TEST = "scripts/local-test.sh"
 # guard rules for deploy-hooks.sh, events and the SAM config for sam local invoke).
 _SANDBOX_FILES = ("requirements-runtime.txt", "requirements-media.txt", "requirements-lock.txt",
                   "samconfig.sample.toml")
-_SANDBOX_DIRS = ("scripts", "shared", "guard-rules", "events")
+_SANDBOX_DIRS = ("scripts", "shared", "native", "guard-rules", "events")
 
 
 class DocCommandError(AssertionError):
