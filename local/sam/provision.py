@@ -53,7 +53,7 @@ def function_environment(env_json: Mapping[str, Any], logical_id: str, names: li
     return out
 
 
-def _refs(node: Any) -> list[str]:
+def references(node: Any) -> list[str]:
     """Logical ids / parameter names a value may stand for (both branches of an Fn::If)."""
     if isinstance(node, Mapping) and len(node) == 1:
         ((key, arg),) = node.items()
@@ -63,7 +63,7 @@ def _refs(node: Any) -> list[str]:
             target = arg[0] if isinstance(arg, list) else str(arg).split(".", 1)[0]
             return [str(target)]
         if key == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
-            return _refs(arg[1]) + _refs(arg[2])
+            return references(arg[1]) + references(arg[2])
     return []
 
 
@@ -118,7 +118,7 @@ def known_values(use_case: UseCase, env_json: Mapping[str, Any]) -> dict[str, st
         for name, expression in function.environment.items():
             if name not in values:
                 continue
-            for ref in _refs(expression):
+            for ref in references(expression):
                 known.setdefault(ref, values[name])
     return known
 

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.sam.provision import provision
+from local.sam.provision import function_environment, provision, references
 from local.sam.usecases import REPO_ROOT, FunctionSpec, UseCase, load_use_case
 from shared.errors import ConfigurationError, InvalidInputError
 from tests.sam.helpers import all_functions, env_json, function_id, handler_module, sam_environment, use_cases
@@ -49,16 +49,49 @@ def test_env_json_sections_are_function_logical_ids() -> None:
 
 def test_env_json_sets_only_variables_the_template_declares() -> None:
     # SAM applies an env.json value only to a variable the function's template declares; any
-    # other entry is silently ignored, which would make the configuration a lie.
+    # other entry is silently ignored, which would make the configuration a lie. Use cases share
+    # logical ids (every discovery function is DiscoveryFunction), so a section holds the union of
+    # what its functions declare: each variable must be declared by at least one of them.
     env = env_json()
-    functions = {fn.logical_id: fn for _, fn in FUNCTIONS}
+    declared_by_id: dict[str, set[str]] = {}
+    for _, fn in FUNCTIONS:
+        declared_by_id.setdefault(fn.logical_id, set()).update(fn.environment)
     for logical_id, variables in env.items():
-        if logical_id == "Parameters":
-            declared = {name for fn in functions.values() for name in fn.environment}
-            unknown = set(variables) - declared
-        else:
-            unknown = set(variables) - set(functions[logical_id].environment)
-        assert not unknown, f"env.json {logical_id}: {sorted(unknown)} not declared in the template"
+        everything = set().union(*declared_by_id.values())
+        declared = everything if logical_id == "Parameters" else declared_by_id[logical_id]
+        unknown = set(variables) - declared
+        assert not unknown, f"env.json {logical_id}: {sorted(unknown)} not declared in any template"
+
+
+def env_json_conflicts(use_case: UseCase, env: dict[str, Any]) -> list[str]:
+    """Template references (a bucket, a parameter) that two env.json values of one use case's
+    functions name differently: a shared section (DiscoveryFunction) must hold a value that is
+    right for every use case, so the functions of each still agree on one physical resource."""
+    seen: dict[str, tuple[str, str]] = {}
+    conflicts = []
+    for function in use_case.functions:
+        values = function_environment(env, function.logical_id, list(function.environment))
+        for name, expression in function.environment.items():
+            if name not in values:
+                continue
+            for ref in references(expression):
+                first = seen.setdefault(ref, (f"{function.logical_id}.{name}", values[name]))
+                if first[1] != values[name]:
+                    conflicts.append(f"{ref}: {first[0]}={first[1]} but {function.logical_id}.{name}={values[name]}")
+    return conflicts
+
+
+@pytest.mark.parametrize("use_case", use_cases(), ids=lambda uc: uc.name)
+def test_env_json_values_agree_within_each_use_case(use_case: UseCase) -> None:
+    assert env_json_conflicts(use_case, env_json()) == []
+
+
+def test_env_json_agreement_check_catches_a_value_right_for_one_use_case_only() -> None:
+    # Known-bad input: a DiscoveryFunction bucket that only UC6 uses breaks UC1 and UC9.
+    env = env_json()
+    env["DiscoveryFunction"] = {**env["DiscoveryFunction"], "OUTPUT_BUCKET": "uc6-only-bucket"}
+    broken = [uc.name for uc in use_cases() if env_json_conflicts(uc, env)]
+    assert set(broken) >= {"autonomous-driving", "semiconductor-eda"}
 
 
 def _samconfig() -> dict[str, Any]:
