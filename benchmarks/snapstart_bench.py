@@ -1,6 +1,7 @@
 """SnapStart benchmark: cold start vs restore from a checkpoint, for every handler of every use case.
 
     .venv/bin/python -m benchmarks.snapstart_bench [--runs N] [--warm W] [--no-restore] [--json]
+        [--function USE-CASE/NAME]...
 
 For each function (discovered from the templates, in pipeline order), in the emulated account of
 ``tests/snapstart/world.py`` (moto behind an HTTPS proxy; the handlers open real TLS connections):
@@ -38,7 +39,7 @@ from typing import Any
 
 from tests.snapstart.checks import failed_invocations
 from tests.snapstart.criu import CRIU, CriuError, Snapshot, cold_run, require_criu
-from tests.snapstart.world import emulated_world, real_functions
+from tests.snapstart.world import emulated_world, function_label, real_functions
 
 COLUMNS = (
     ("function", "{}"),
@@ -100,7 +101,7 @@ def _fail_on(result: dict[str, Any], label: str) -> None:
 def _measure_function(
     world: Any, use_case: Any, function: Any, *, runs: int, warm: int, restores: bool, workdir: Path
 ) -> dict[str, Any]:
-    label = f"{use_case.name}/{function.name}"
+    label = function_label(use_case, function)
     world.prepare(use_case, function, workdir)
     spec = world.spec(use_case, function)
     inits, firsts, warms, rehooked, colds = [], [], [], [], []
@@ -135,8 +136,12 @@ def _measure_function(
     return row
 
 
-def measure(runs: int, warm: int, restores: bool, workdir: Path) -> tuple[list[dict[str, Any]], list[str], str | None]:
-    """Rows of numbers, the failures (a failing function gets no row), why restores were skipped."""
+def measure(
+    runs: int, warm: int, restores: bool, workdir: Path, only: tuple[str, ...] = ()
+) -> tuple[list[dict[str, Any]], list[str], str | None]:
+    """Rows of numbers, the failures (a failing function gets no row), why restores were skipped.
+    ``only``: measure just these ``<use case>/<function>`` labels (the earlier functions of their
+    use case still run once, cold, to write their inputs)."""
     rows: list[dict[str, Any]] = []
     failures: list[str] = []
     restore_skipped: str | None = None
@@ -147,7 +152,9 @@ def measure(runs: int, warm: int, restores: bool, workdir: Path) -> tuple[list[d
             restore_skipped = str(error)
     with emulated_world(workdir / "emulation") as world:
         for use_case, function in real_functions():
-            label = f"{use_case.name}/{function.name}"
+            label = function_label(use_case, function)
+            if only and label not in only:
+                continue
             print(f"measuring {label} ...", file=sys.stderr, flush=True)
             try:
                 rows.append(
@@ -183,11 +190,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-restore", action="store_true", help="skip the CRIU columns")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--out", type=Path, help="also write the JSON, with the date, to this file")
+    parser.add_argument(
+        "--function",
+        action="append",
+        default=[],
+        metavar="USE-CASE/NAME",
+        help="measure only this function, e.g. autonomous-driving/frame_extraction (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warm < 1:
         parser.error("--runs and --warm must be at least 1")
+    known = {function_label(uc, fn) for uc, fn in real_functions()}
+    unknown = sorted(set(args.function) - known)
+    if unknown:
+        parser.error(f"unknown --function {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     with tempfile.TemporaryDirectory(prefix="snapstart-bench-") as tmp:
-        rows, failures, restore_skipped = measure(args.runs, args.warm, not args.no_restore, Path(tmp))
+        rows, failures, restore_skipped = measure(
+            args.runs, args.warm, not args.no_restore, Path(tmp), tuple(args.function)
+        )
     info = machine()
     if args.out and not failures:
         from benchmarks.common import write_result  # common imports this module: not at the top

@@ -196,7 +196,7 @@ class SamInvoker:
             stderr = (exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")) + "\n[timed out]"
         seconds = time.monotonic() - started
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        stem = f"{use_case.name}.{function.name}"
+        stem = f"{use_case.name}.{function.logical_id}"  # UC9's invoke functions share a code folder
         (self.log_dir / f"{stem}.stderr.log").write_text(stderr, encoding="utf-8")
         (self.log_dir / f"{stem}.response.json").write_text(stdout, encoding="utf-8")
         verdict = judge(use_case.name, function, returncode, stdout, seconds, expected_fields(use_case, function))

@@ -184,17 +184,6 @@ def discover(root: Path = REPO_ROOT) -> list[UseCase]:
     return [load_use_case(path.parent, root / "events") for path in sorted(root.glob(f"*/{TEMPLATE_NAME}"))]
 
 
-# The use cases the opt-in tiers (sam local invoke in a container, CRIU checkpoint/restore) cover.
-# UC1 and UC9 are not in them yet: their handlers need the fake ONTAP server, and the SageMaker and
-# Rekognition emulations, which the sam engine's emulation server does not start; they run in
-# the in-process runner and its workflow tests (README, "What is verified here").
-TIER_USE_CASES = ("semiconductor-eda",)
-
-
-def tier_use_cases(use_cases: list[UseCase]) -> list[UseCase]:
-    return [uc for uc in use_cases if uc.name in TIER_USE_CASES]
-
-
 def select(use_cases: list[UseCase], names: list[str]) -> list[UseCase]:
     """Pick use cases by folder name (semiconductor-eda), events name (uc06-semiconductor-eda) or
     number (uc06, uc6, 6). No names: all of them."""

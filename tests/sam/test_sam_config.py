@@ -5,16 +5,20 @@ Every check here reads the templates, so a use case is covered as soon as its te
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import tomllib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from local.sam.provision import function_environment, provision, references
+from local.sam.overrides import sagemaker_emulator
+from local.sam.provision import function_environment, on_host, provision, references
 from local.sam.usecases import REPO_ROOT, FunctionSpec, UseCase, load_use_case
 from shared.errors import ConfigurationError, InvalidInputError
 from tests.sam.helpers import all_functions, env_json, function_id, handler_module, sam_environment, use_cases
@@ -151,7 +155,7 @@ def test_samconfig_check_fails_on_an_undeclared_parameter() -> None:
     assert names - declared == {"NoSuchParameter"}
 
 
-def _validate(use_case: UseCase, function: FunctionSpec, event: Any) -> None:
+def _validate(use_case: UseCase, function: FunctionSpec, event: Any, files: dict[str, Path] | None = None) -> None:
     """Run the handler on ``event``; raise only if it rejects the event or its configuration.
 
     The import is outside the judged part: a handler that cannot load fails the test. Failures
@@ -161,7 +165,7 @@ def _validate(use_case: UseCase, function: FunctionSpec, event: Any) -> None:
     with handler_module(function, sam_environment(use_case, function, env)) as module:
         context = FakeLambdaContext(remaining_ms=120_000, function_name=function.logical_id)
         try:
-            module.handler(event, context)
+            module.handler(on_host(event, files or {}), context)
         except (InvalidInputError, ConfigurationError):
             raise
         except Exception:  # noqa: S110 - see the docstring
@@ -169,24 +173,29 @@ def _validate(use_case: UseCase, function: FunctionSpec, event: Any) -> None:
 
 
 @pytest.fixture
-def provisioned(aws: boto3.Session) -> boto3.Session:
-    for use_case in use_cases():
-        provision(use_case, env_json(), aws, objects=6)
-    return aws
+def provisioned(aws: boto3.Session) -> Iterator[dict[str, Path]]:
+    """Every use case's resources and local services (UC1's fake ONTAP, where its events say);
+    yields the files the events name by their in-container path."""
+    files: dict[str, Path] = {}
+    with contextlib.ExitStack() as services:
+        for use_case in use_cases():
+            done = provision(use_case, env_json(), aws, objects=6, services=services, sagemaker=sagemaker_emulator(aws))
+            files.update(done.container_files)
+        yield files
 
 
 @pytest.mark.parametrize("pair", FUNCTIONS, ids=function_id)
-def test_event_passes_the_handlers_validation(pair: tuple[UseCase, FunctionSpec], provisioned: boto3.Session) -> None:
+def test_event_passes_the_handlers_validation(pair: tuple[UseCase, FunctionSpec], provisioned: dict[str, Path]) -> None:
     use_case, function = pair
     event = use_case.load_event(function)
     try:
-        _validate(use_case, function, event)
+        _validate(use_case, function, event, provisioned)
     except (InvalidInputError, ConfigurationError) as exc:
         pytest.fail(f"{use_case.event_path(function).relative_to(REPO_ROOT)} rejected: {exc}")
 
 
 @pytest.mark.parametrize("pair", FUNCTIONS, ids=function_id)
-def test_validation_rejects_an_empty_event(pair: tuple[UseCase, FunctionSpec], provisioned: boto3.Session) -> None:
+def test_validation_rejects_an_empty_event(pair: tuple[UseCase, FunctionSpec], provisioned: dict[str, Path]) -> None:
     # Known-bad input: proves the check above can fail for every function.
     use_case, function = pair
     with pytest.raises(InvalidInputError):
