@@ -136,9 +136,12 @@ def _check_events(use_cases: list[UseCase]) -> None:
 
 def _table(verdicts: list[Verdict]) -> str:
     rows = [("USE CASE", "FUNCTION", "RESULT", "SECONDS", "DETAIL")]
+    names = [(v.use_case, v.function) for v in verdicts]
     for v in verdicts:
         detail = "" if v.passed else f"{v.error_type}: {v.error_message}"
-        rows.append((v.use_case, v.function, "PASS" if v.passed else "FAIL", f"{v.seconds:.1f}", detail[:160]))
+        # Functions that share a code folder (UC9's endpoint invokers) are told apart by logical id.
+        name = v.function if names.count((v.use_case, v.function)) == 1 else f"{v.function} ({v.logical_id})"
+        rows.append((v.use_case, name, "PASS" if v.passed else "FAIL", f"{v.seconds:.1f}", detail[:160]))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip() for row in rows]
     passed = sum(v.passed for v in verdicts)

@@ -22,7 +22,7 @@ from typing import Any
 
 from local.emulators.sagemaker import SageMakerEmulator
 from local.runner.intrinsics import NO_VALUE, IntrinsicError, IntrinsicResolver
-from local.sam.usecases import UseCase, UseCaseError
+from local.sam.usecases import FunctionSpec, UseCase, UseCaseError
 from local.template import ParameterError, resolve_parameters
 
 ACCOUNT = "123456789012"
@@ -103,6 +103,23 @@ class Resolver(IntrinsicResolver):
         raise UnresolvedError(f"{logical}.{attr}")
 
 
+def sam_environment(use_case: UseCase, function: FunctionSpec, env_json: Mapping[str, Any]) -> dict[str, str]:
+    """The variables ``sam local invoke --env-vars`` gives the function: the template's values
+    (literals, parameter defaults, the physical names env.json gives) overridden by its env.json
+    values; variables nothing resolves are left out, as SAM leaves them empty."""
+    resolver = Resolver(use_case.template, known_values(use_case, env_json))
+    out: dict[str, str] = {}
+    for name, expression in function.environment.items():
+        try:
+            value = resolver.resolve(expression)
+        except UnresolvedError:
+            continue
+        if isinstance(value, str | int | float | bool):
+            out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    out.update(function_environment(env_json, function.logical_id, list(function.environment)))
+    return out
+
+
 @dataclass
 class Provisioned:
     """What was created for one use case (for the report and for diagnostics)."""
@@ -175,12 +192,15 @@ def provision(
     seed: int = 0,
     services: contextlib.ExitStack | None = None,
     sagemaker: SageMakerEmulator | None = None,
+    fixed_endpoints: bool = True,
 ) -> Provisioned:
     """Create the use case's resources in the emulated AWS that ``session``'s clients reach.
 
     ``services``: where to enter the use case's local services (its samples module's
     ``local_services``, UC1's fake ONTAP), kept running until that stack closes; without it they are
-    not started. ``sagemaker``: the emulator to register the template's SageMaker models,
+    not started; they listen where the stack's parameters (and so the events) say, or with
+    ``fixed_endpoints=False`` wherever is free (tests that may run in parallel and do not call
+    them). ``sagemaker``: the emulator to register the template's SageMaker models,
     endpoints and inference components with, under the names env.json gives the functions."""
     stack = stack_parameters(use_case, env_json)
     resolver = Resolver(use_case.template, known_values(use_case, env_json))
@@ -249,7 +269,9 @@ def provision(
         _register_sagemaker(use_case, resolver, session, sagemaker, done)
     if services is not None:
         for sample_set in samples:
-            _start_services(use_case, stack, session, sample_set, services=services, done=done)
+            _start_services(
+                use_case, stack, session, sample_set, services=services, done=done, fixed_endpoints=fixed_endpoints
+            )
     return done
 
 
@@ -284,6 +306,7 @@ def _start_services(
     *,
     services: contextlib.ExitStack,
     done: Provisioned,
+    fixed_endpoints: bool,
 ) -> None:
     """Enter the samples module's ``local_services`` where the stack's parameters say (its
     ``sam_service_options``) and collect the files a container needs from them: a service
@@ -293,7 +316,7 @@ def _start_services(
     start = getattr(module, "local_services", None)
     if start is None:
         return
-    options_for = getattr(module, "sam_service_options", None)
+    options_for = getattr(module, "sam_service_options", None) if fixed_endpoints else None
     try:
         options = options_for(dict(stack)) if options_for is not None else {}
     except ValueError as exc:

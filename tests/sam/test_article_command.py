@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +28,8 @@ from local.sam.invoke import SamInvoker, find_sam
 from local.sam.overrides import embedded_emulators, sagemaker_emulator
 from local.sam.provision import Provisioned, provision
 from local.sam.usecases import REPO_ROOT, UseCase, discover
-from local.sam_engine import DEFAULT_OBJECTS, container_environment, container_files
-from tests.sam.helpers import ENV_JSON, env_json
+from local.sam_engine import DEFAULT_OBJECTS, container_files
+from tests.sam.helpers import ENV_JSON, env_json, tier_invoke_image
 
 pytestmark = pytest.mark.sam
 
@@ -66,15 +65,7 @@ def tier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tier]:
                 )
                 for name, uc in USE_CASES.items()
             }
-            base = os.environ.get("FSXN_SAM_INVOKE_IMAGE") or containers.OFFICIAL_IMAGE
-            image = containers.build_invoke_image(
-                engine,
-                base,
-                server.ca_bundle,
-                container_environment(server),
-                pull="FSXN_SAM_INVOKE_IMAGE" not in os.environ,
-                files=container_files(list(provisioned.values())),
-            )
+            image = tier_invoke_image(engine, server, container_files(list(provisioned.values())))
             yield Tier(session, server, SamInvoker(sam, relay.base_url, image, ENV_JSON, work / "logs"), provisioned)
 
 

@@ -18,10 +18,10 @@ import pytest
 from moto import mock_aws
 
 from local.sam.overrides import sagemaker_emulator
-from local.sam.provision import function_environment, on_host, provision, references
+from local.sam.provision import function_environment, on_host, provision, references, sam_environment
 from local.sam.usecases import REPO_ROOT, FunctionSpec, UseCase, load_use_case
 from shared.errors import ConfigurationError, InvalidInputError
-from tests.sam.helpers import all_functions, env_json, function_id, handler_module, sam_environment, use_cases
+from tests.sam.helpers import all_functions, env_json, function_id, handler_module, use_cases
 from tests.support.lambda_context import FakeLambdaContext
 
 pytestmark = pytest.mark.unit
@@ -179,7 +179,15 @@ def provisioned(aws: boto3.Session) -> Iterator[dict[str, Path]]:
     files: dict[str, Path] = {}
     with contextlib.ExitStack() as services:
         for use_case in use_cases():
-            done = provision(use_case, env_json(), aws, objects=6, services=services, sagemaker=sagemaker_emulator(aws))
+            done = provision(
+                use_case,
+                env_json(),
+                aws,
+                objects=6,
+                services=services,
+                sagemaker=sagemaker_emulator(aws),
+                fixed_endpoints=False,  # validation only: no call reaches them, and xdist may run this twice
+            )
             files.update(done.container_files)
         yield files
 

@@ -24,7 +24,7 @@ from moto import mock_aws
 from local.emulators.sagemaker import SageMakerEmulator
 from local.sam.emulation import EmulationServer
 from local.sam.overrides import embedded_emulators, sagemaker_emulator
-from local.sam.provision import function_environment, on_host, provision
+from local.sam.provision import on_host, provision, sam_environment
 from local.sam.usecases import FunctionSpec as UseCaseFunction
 from local.sam.usecases import UseCase, discover
 from local.sam_engine import DEFAULT_OBJECTS
@@ -61,7 +61,7 @@ class World:
     container_files: dict[str, Path] = field(default_factory=dict)
 
     def spec(self, use_case: UseCase, function: UseCaseFunction) -> FunctionSpec:
-        env = function_environment(ENV_JSON, function.logical_id, list(function.environment))
+        env = sam_environment(use_case, function, ENV_JSON)
         env.update(
             {
                 "HTTPS_PROXY": self.server.proxy_url(),
