@@ -264,12 +264,7 @@ def run(args: argparse.Namespace) -> int:
                     return EXIT_OK
                 for use_case in use_cases:
                     for function in use_case.functions:
-                        timeout = int(
-                            (use_case.template["Resources"][function.logical_id].get("Properties") or {}).get(
-                                "Timeout", 60
-                            )
-                        )
-                        verdict = invoker.invoke(use_case, function, timeout)
+                        verdict = invoker.invoke(use_case, function, function.timeout_s)
                         LOG.info(
                             "%s/%s: %s (%.1fs)",
                             use_case.name,

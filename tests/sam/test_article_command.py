@@ -94,7 +94,7 @@ def test_the_articles_discovery_command_runs_as_written(tier: Tier, name: str) -
         template=use_case.template_path, event=REPO_ROOT / "events" / use_case.events_name / "discovery-event.json"
     )
 
-    verdict = tier.invoker.invoke(use_case, discovery, 900)
+    verdict = tier.invoker.invoke(use_case, discovery, discovery.timeout_s)
     assert verdict.passed, f"{verdict.error_type}: {verdict.error_message}"
     response = verdict.response
     [samples] = tier.provisioned[name].sample_sets

@@ -110,6 +110,31 @@ def test_a_template_without_local_code_path_is_refused(tmp_path: Path) -> None:
         load_use_case(tmp_path, tmp_path / "events")
 
 
+@pytest.mark.parametrize(("timeout", "expected"), [("42", 42), (None, 3), ("{Ref: T}", None)])
+def test_the_function_timeout_comes_from_the_template(tmp_path: Path, timeout: str | None, expected: int | None):
+    (tmp_path / "functions" / "demo").mkdir(parents=True)
+    line = f"Timeout: {timeout}" if timeout else ""
+    (tmp_path / "template-deploy.yaml").write_text(
+        textwrap.dedent(f"""
+        AWSTemplateFormatVersion: '2010-09-09'
+        Resources:
+          DemoFunction:
+            Type: AWS::Lambda::Function
+            Properties:
+              Runtime: python3.13
+              Handler: handler.handler
+              Role: arn:aws:iam::123456789012:role/x
+              Code: functions/demo
+              {line}
+        """)
+    )
+    if expected is None:  # an intrinsic sam local invoke cannot turn into seconds
+        with pytest.raises(UseCaseError, match="Timeout: expected a whole number"):
+            load_use_case(tmp_path, tmp_path / "events")
+    else:
+        assert load_use_case(tmp_path, tmp_path / "events").functions[0].timeout_s == expected
+
+
 # --- provisioning ---------------------------------------------------------------------------------
 def test_env_json_values_name_the_templates_resources() -> None:
     env = env_json()
