@@ -137,6 +137,11 @@ def judge(  # noqa: PLR0917 - one call site, all needed
     return verdict
 
 
+def _relative(path: Path) -> str:
+    """``path`` as written from the repository root (the invocation's working directory)."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 @dataclass(frozen=True)
 class SamInvoker:
     sam: Path
@@ -146,16 +151,18 @@ class SamInvoker:
     log_dir: Path
 
     def command(self, use_case: UseCase, function: FunctionSpec) -> list[str]:
+        """The article's command (paths relative to the repository, where it runs), plus the flags
+        that pick the invoke image."""
         return [
             str(self.sam),
             "local",
             "invoke",
             "--template",
-            str(use_case.template_path),
+            _relative(use_case.template_path),
             "--event",
-            str(use_case.event_path(function)),
+            _relative(use_case.event_path(function)),
             "--env-vars",
-            str(self.env_vars),
+            _relative(self.env_vars),
             "--invoke-image",
             self.image,
             "--skip-pull-image",

@@ -27,7 +27,7 @@ from local.sam.host_network_relay import HostNetworkRelay
 from local.sam.invoke import SamInvoker, find_sam
 from local.sam.overrides import embedded_emulators, sagemaker_emulator
 from local.sam.provision import Provisioned, provision
-from local.sam.usecases import REPO_ROOT, UseCase, discover
+from local.sam.usecases import UseCase, discover
 from local.sam_engine import DEFAULT_OBJECTS, container_files
 from tests.sam.helpers import ENV_JSON, env_json, tier_invoke_image
 
@@ -91,7 +91,7 @@ def test_the_articles_discovery_command_runs_as_written(tier: Tier, name: str) -
     image_flags = ["--invoke-image", tier.invoker.image, "--skip-pull-image", "--force-image-build"]
     article = [part for part in command[1:] if part not in image_flags]
     assert " ".join(article) == ARTICLE.format(
-        template=use_case.template_path, event=REPO_ROOT / "events" / use_case.events_name / "discovery-event.json"
+        template=f"{name}/template-deploy.yaml", event=f"events/{use_case.events_name}/discovery-event.json"
     )
 
     verdict = tier.invoker.invoke(use_case, discovery, discovery.timeout_s)
