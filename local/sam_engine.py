@@ -1,16 +1,19 @@
 """``scripts/local-test.sh --engine sam``: every function of every use case in a Lambda container.
 
 For each selected use case (every ``*/template-deploy.yaml`` by default) this starts emulated AWS
-on 127.0.0.1, creates the resources ``events/env.json`` names (with the use
-case's sample data behind its S3 access point), and runs each function, in state machine order,
-with ``sam local invoke --template <uc>/template-deploy.yaml --event events/<uc>/<fn>.json
---env-vars events/env.json``. A function passes when its response is a JSON document that is not
-a Lambda error and carries every field the state machine reads from it. Exit status: 0 all
+on 127.0.0.1, creates the resources ``events/env.json`` and samconfig's ``local_invoke`` section
+name (with the use case's sample data behind its S3 access point), and runs each function, in
+state machine order, with ``sam local invoke --template <uc>/template-deploy.yaml --event
+events/<uc>/<fn>-event.json --env-vars events/env.json <Function>``. A function passes when its
+response is a JSON document that is not a Lambda error and carries every field the state machine
+reads from it. Exit status: 0 all
 passed, 1 a function failed, 2 usage or environment error (no container engine, no sam, ...).
 
 Handlers reach emulated AWS only: the invoke image sets ``HTTPS_PROXY`` to the emulation and
 trusts its CA (see local/sam/containers.py); the emulation answers from moto plus the embedded
-runner's Athena (DuckDB) and Bedrock Converse emulators, and relays nothing anywhere else.
+runner's Athena (DuckDB), Bedrock Converse, Rekognition and SageMaker emulators, and relays nothing
+anywhere else. A use case's local services (UC1's fake ONTAP, on 127.0.0.1 where its events point)
+are started with its resources; the image carries the files they need inside (the fake ONTAP's CA).
 
 Everything stays on loopback: ``sam`` talks to the container engine through a relay
 (local/sam/host_network_relay.py) that creates SAM's Lambda containers in the host network with the
