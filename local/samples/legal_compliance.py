@@ -288,9 +288,7 @@ def local_services(
     the server's makes every request 401), ``ontap_wrong_ca`` (the stack trusts another CA) and
     ``ontap_port`` (a fixed port instead of a free one: the sam tier's events name 127.0.0.1:8443).
     """
-    with FakeOntap(
-        samples.ontap, username=USERNAME, password=PASSWORD, faults=ontap_faults, port=ontap_port
-    ) as server:
+    with FakeOntap(samples.ontap, username=USERNAME, password=PASSWORD, faults=ontap_faults, port=ontap_port) as server:
         for key in ontap_deleted:
             server.delete(SVM_UUID, ontap_path(key))
         secret_arn = session.client("secretsmanager").create_secret(
