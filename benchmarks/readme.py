@@ -143,10 +143,7 @@ def _handlers(report: dict[str, Any]) -> list[str]:
     if report.get("restore_skipped"):
         notes.append(f"Restore columns not measured: {report['restore_skipped']}.")
     if report.get("not_covered"):
-        notes.append(
-            f"Not covered: {', '.join(report['not_covered'])} (not in the CRIU tier, "
-            "`local.sam.usecases.TIER_USE_CASES`; the benchmark covers every function of the use cases listed there)."
-        )
+        notes.append(f"Not covered: {', '.join(report['not_covered'])} (this run predates their CRIU tier).")
     lines += ["", " ".join([*notes, _caption(report, "benchmarks/snapstart_bench.py")])]
     return lines
 

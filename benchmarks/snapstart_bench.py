@@ -1,9 +1,10 @@
 """SnapStart benchmark: cold start vs restore from a checkpoint, for every handler of every use case.
 
     .venv/bin/python -m benchmarks.snapstart_bench [--runs N] [--warm W] [--no-restore] [--json]
+        [--function USE-CASE/NAME]...
 
-For each function the CRIU tier covers (the use cases in ``local.sam.usecases.TIER_USE_CASES``;
-discovered from the templates, in pipeline order), in the emulated account of
+For each function of every use case (discovered from the templates, in pipeline order; the CRIU
+tier covers them all), in the emulated account of
 ``tests/snapstart/world.py`` (moto behind an HTTPS proxy; the handlers open real TLS connections):
 
 * N fresh python3.13 processes, each: init (the handler module's import), the first invocation
@@ -38,10 +39,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from local.sam.usecases import TIER_USE_CASES
 from tests.snapstart.checks import failed_invocations
 from tests.snapstart.criu import CRIU, CriuError, Snapshot, cold_run, require_criu
-from tests.snapstart.world import emulated_world, real_functions
+from tests.snapstart.world import emulated_world, function_label, real_functions
 
 COLUMNS = (
     ("function", "{}"),
@@ -54,17 +54,6 @@ COLUMNS = (
     ("1st invoke after restore ms", "{:.1f}"),
     ("cold / restore", "{:.1f}x"),
 )
-
-
-def tier_functions() -> list[tuple[Any, Any]]:
-    """The functions the CRIU tier covers (``local.sam.usecases.TIER_USE_CASES``), in pipeline order:
-    the emulated account of ``tests/snapstart/world.py`` serves what their handlers call."""
-    return [(uc, fn) for uc, fn in real_functions() if uc.name in TIER_USE_CASES]
-
-
-def not_covered() -> list[str]:
-    """Use cases present whose functions the CRIU tier (and so this benchmark) does not cover yet."""
-    return sorted({uc.name for uc, _ in real_functions()} - set(TIER_USE_CASES))
 
 
 def machine() -> dict[str, Any]:
@@ -115,7 +104,7 @@ def _fail_on(result: dict[str, Any], label: str) -> None:
 def _measure_function(
     world: Any, use_case: Any, function: Any, *, runs: int, warm: int, restores: bool, workdir: Path
 ) -> dict[str, Any]:
-    label = f"{use_case.name}/{function.name}"
+    label = function_label(use_case, function)
     world.prepare(use_case, function, workdir)
     spec = world.spec(use_case, function)
     inits, firsts, warms, rehooked, colds = [], [], [], [], []
@@ -153,8 +142,12 @@ def _measure_function(
     return row
 
 
-def measure(runs: int, warm: int, restores: bool, workdir: Path) -> tuple[list[dict[str, Any]], list[str], str | None]:
-    """Rows of numbers, the failures (a failing function gets no row), why restores were skipped."""
+def measure(
+    runs: int, warm: int, restores: bool, workdir: Path, only: tuple[str, ...] = ()
+) -> tuple[list[dict[str, Any]], list[str], str | None]:
+    """Rows of numbers, the failures (a failing function gets no row), why restores were skipped.
+    ``only``: measure just these ``<use case>/<function>`` labels (the earlier functions of their
+    use case still run once, cold, to write their inputs)."""
     rows: list[dict[str, Any]] = []
     failures: list[str] = []
     restore_skipped: str | None = None
@@ -164,8 +157,10 @@ def measure(runs: int, warm: int, restores: bool, workdir: Path) -> tuple[list[d
         except CriuError as error:
             restore_skipped = str(error)
     with emulated_world(workdir / "emulation") as world:
-        for use_case, function in tier_functions():
-            label = f"{use_case.name}/{function.name}"
+        for use_case, function in real_functions():
+            label = function_label(use_case, function)
+            if only and label not in only:
+                continue
             print(f"measuring {label} ...", file=sys.stderr, flush=True)
             try:
                 rows.append(
@@ -201,18 +196,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-restore", action="store_true", help="skip the CRIU columns")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--out", type=Path, help="also write the JSON, with the date, to this file")
+    parser.add_argument(
+        "--function",
+        action="append",
+        default=[],
+        metavar="USE-CASE/NAME",
+        help="measure only this function, e.g. autonomous-driving/frame_extraction (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warm < 1:
         parser.error("--runs and --warm must be at least 1")
+    known = {function_label(uc, fn) for uc, fn in real_functions()}
+    unknown = sorted(set(args.function) - known)
+    if unknown:
+        parser.error(f"unknown --function {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     with tempfile.TemporaryDirectory(prefix="snapstart-bench-") as tmp:
-        rows, failures, restore_skipped = measure(args.runs, args.warm, not args.no_restore, Path(tmp))
+        rows, failures, restore_skipped = measure(
+            args.runs, args.warm, not args.no_restore, Path(tmp), tuple(args.function)
+        )
     info = machine()
     report: dict[str, Any] = {
         "runs": args.runs,
         "warm": args.warm,
         "restores": not args.no_restore and restore_skipped is None,
         "restore_skipped": "--no-restore" if args.no_restore else restore_skipped,
-        "not_covered": not_covered(),
         "rows": rows,
     }
     if args.out and not failures:
@@ -231,8 +238,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     if restore_skipped:
         print(f"Restore columns not measured: {restore_skipped}")
-    if not_covered():
-        print(f"Not covered (not in the CRIU tier, local.sam.usecases.TIER_USE_CASES): {', '.join(not_covered())}")
     for failure in failures:
         print(f"\nNOT MEASURED (the handler failed): {failure}", file=sys.stderr)
     return 1 if failures else 0

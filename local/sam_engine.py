@@ -1,16 +1,19 @@
 """``scripts/local-test.sh --engine sam``: every function of every use case in a Lambda container.
 
 For each selected use case (every ``*/template-deploy.yaml`` by default) this starts emulated AWS
-on 127.0.0.1, creates the resources ``events/env.json`` names (with the use
-case's sample data behind its S3 access point), and runs each function, in state machine order,
-with ``sam local invoke --template <uc>/template-deploy.yaml --event events/<uc>/<fn>.json
---env-vars events/env.json``. A function passes when its response is a JSON document that is not
-a Lambda error and carries every field the state machine reads from it. Exit status: 0 all
+on 127.0.0.1, creates the resources ``events/env.json`` and samconfig's ``local_invoke`` section
+name (with the use case's sample data behind its S3 access point), and runs each function, in
+state machine order, with ``sam local invoke --template <uc>/template-deploy.yaml --event
+events/<uc>/<fn>-event.json --env-vars events/env.json <Function>``. A function passes when its
+response is a JSON document that is not a Lambda error and carries every field the state machine
+reads from it. Exit status: 0 all
 passed, 1 a function failed, 2 usage or environment error (no container engine, no sam, ...).
 
 Handlers reach emulated AWS only: the invoke image sets ``HTTPS_PROXY`` to the emulation and
 trusts its CA (see local/sam/containers.py); the emulation answers from moto plus the embedded
-runner's Athena (DuckDB) and Bedrock Converse emulators, and relays nothing anywhere else.
+runner's Athena (DuckDB), Bedrock Converse, Rekognition and SageMaker emulators, and relays nothing
+anywhere else. A use case's local services (UC1's fake ONTAP, on 127.0.0.1 where its events point)
+are started with its resources; the image carries the files they need inside (the fake ONTAP's CA).
 
 Everything stays on loopback: ``sam`` talks to the container engine through a relay
 (local/sam/host_network_relay.py) that creates SAM's Lambda containers in the host network with the
@@ -20,6 +23,7 @@ Runtime Interface Emulator on 127.0.0.1, so no bridge or private address is invo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -42,9 +46,9 @@ from local.sam import containers
 from local.sam.emulation import LOOPBACK, EmulationServer
 from local.sam.host_network_relay import HostNetworkRelay, RelayError
 from local.sam.invoke import SamInvoker, Verdict, find_sam
-from local.sam.overrides import embedded_emulators
-from local.sam.provision import provision, stack_parameters
-from local.sam.usecases import REPO_ROOT, UseCase, UseCaseError, discover, select, tier_use_cases
+from local.sam.overrides import embedded_emulators, sagemaker_emulator
+from local.sam.provision import Provisioned, provision, stack_parameters
+from local.sam.usecases import REPO_ROOT, UseCase, UseCaseError, discover, select
 
 LOG = logging.getLogger("sam-engine")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -109,11 +113,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def _ensure_layers(use_cases: list[UseCase]) -> None:
-    """Bring the shared layer up to date: scripts/build-layer.sh rebuilds only when its inputs
-    (shared/, the runtime requirements) changed, so a stale layer is never invoked."""
+    """Bring the layers up to date: scripts/build-layer.sh rebuilds only when its inputs
+    (shared/, the runtime or media requirements) changed, so a stale layer is never invoked."""
     builder = REPO_ROOT / "scripts" / "build-layer.sh"
     if builder.is_file():
         subprocess.run([str(builder), "--quiet"], cwd=REPO_ROOT, check=True, stdout=sys.stderr)
+        # UC9's media layer (PyAV, laspy, numpy): only when a selected template names it.
+        if any(d.name == "layer-media" for uc in use_cases for d in uc.layer_dirs):
+            subprocess.run([str(builder), "--media", "--quiet"], cwd=REPO_ROOT, check=True, stdout=sys.stderr)
     missing = sorted({str(d) for uc in use_cases for d in uc.layer_dirs if not d.is_dir()})
     if missing:
         raise EngineError(f"layer folder(s) {', '.join(missing)} missing (scripts/build-layer.sh builds them)")
@@ -132,9 +139,12 @@ def _check_events(use_cases: list[UseCase]) -> None:
 
 def _table(verdicts: list[Verdict]) -> str:
     rows = [("USE CASE", "FUNCTION", "RESULT", "SECONDS", "DETAIL")]
+    names = [(v.use_case, v.function) for v in verdicts]
     for v in verdicts:
         detail = "" if v.passed else f"{v.error_type}: {v.error_message}"
-        rows.append((v.use_case, v.function, "PASS" if v.passed else "FAIL", f"{v.seconds:.1f}", detail[:160]))
+        # Functions that share a code folder (UC9's endpoint invokers) are told apart by logical id.
+        name = v.function if names.count((v.use_case, v.function)) == 1 else f"{v.function} ({v.logical_id})"
+        rows.append((v.use_case, name, "PASS" if v.passed else "FAIL", f"{v.seconds:.1f}", detail[:160]))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip() for row in rows]
     passed = sum(v.passed for v in verdicts)
@@ -142,18 +152,8 @@ def _table(verdicts: list[Verdict]) -> str:
     return "\n".join(lines)
 
 
-def _serve(  # noqa: PLR0917 - the run's pieces, one call site
-    use_cases: list[UseCase],
-    env_json: dict[str, Any],
-    session: boto3.Session,
-    engine: containers.Engine,
-    image: str,
-    objects: int,
-    invoker: SamInvoker,
-) -> None:
+def _serve(use_cases: list[UseCase], engine: containers.Engine, image: str, invoker: SamInvoker) -> None:
     """Keep the emulation up for hand-run invocations until interrupted."""
-    for use_case in use_cases:
-        provision(use_case, env_json, session, objects=objects)
     containers.tag_image(engine, image, containers.SERVE_TAG)
     lines = [
         f"emulation ready; invoke image {containers.SERVE_TAG}. In another shell:",
@@ -196,9 +196,18 @@ def _relay(engine: containers.Engine) -> HostNetworkRelay:
         raise EngineError(str(exc)) from exc
 
 
+def container_files(provisioned: list[Provisioned]) -> dict[str, Path]:
+    """What the invoke image must hold for the use cases' local services (one file per path)."""
+    files: dict[str, Path] = {}
+    for done in provisioned:
+        for path, source in done.container_files.items():
+            if files.setdefault(path, source) != source:
+                raise EngineError(f"two local services need different files at {path} in the container")
+    return files
+
+
 def run(args: argparse.Namespace) -> int:
-    # No --uc: the use cases the sam tier covers (TIER_USE_CASES); --uc picks any.
-    use_cases = select(discover(), args.uc) if args.uc else tier_use_cases(discover())
+    use_cases = select(discover(), args.uc)
     if not use_cases:
         raise EngineError("no use case found (no */template-deploy.yaml)")
     _check_events(use_cases)
@@ -220,36 +229,45 @@ def run(args: argparse.Namespace) -> int:
     verdicts: list[Verdict] = []
     started = time.monotonic()
     try:
-        with mock_aws():
+        with mock_aws(), contextlib.ExitStack() as services:
             session = boto3.Session(
                 aws_access_key_id="testing",
                 aws_secret_access_key="testing",  # noqa: S106 - emulated AWS
                 region_name="us-east-1",
             )
+            sagemaker = sagemaker_emulator(session)
+            overrides = embedded_emulators(session, sagemaker)
             with (
-                EmulationServer(LOOPBACK, work / "emulation", overrides=embedded_emulators(session)) as server,
+                EmulationServer(LOOPBACK, work / "emulation", overrides=overrides) as server,
                 _relay(engine) as relay,
             ):
+                # Every use case's resources and local services first: the image carries what
+                # the services need inside the container (the fake ONTAP's CA).
+                provisioned = []
+                for use_case in use_cases:
+                    done = provision(
+                        use_case, env_json, session, objects=args.objects, services=services, sagemaker=sagemaker
+                    )
+                    LOG.info("%s: provisioned %s", use_case.name, done)
+                    provisioned.append(done)
                 environment = container_environment(server)
                 base = args.invoke_image or containers.OFFICIAL_IMAGE
                 image = containers.build_invoke_image(
-                    engine, base, server.ca_bundle, environment, pull=args.invoke_image is None
+                    engine,
+                    base,
+                    server.ca_bundle,
+                    environment,
+                    pull=args.invoke_image is None,
+                    files=container_files(provisioned),
                 )
                 LOG.info("invoke image %s (from %s), emulation at %s", image, base, server.proxy_url())
                 invoker = SamInvoker(sam, relay.base_url, image, env_json_path, work / "logs")
                 if args.serve:
-                    _serve(use_cases, env_json, session, engine, image, args.objects, invoker)
+                    _serve(use_cases, engine, image, invoker)
                     return EXIT_OK
                 for use_case in use_cases:
-                    done = provision(use_case, env_json, session, objects=args.objects)
-                    LOG.info("%s: provisioned %s", use_case.name, done)
                     for function in use_case.functions:
-                        timeout = int(
-                            (use_case.template["Resources"][function.logical_id].get("Properties") or {}).get(
-                                "Timeout", 60
-                            )
-                        )
-                        verdict = invoker.invoke(use_case, function, timeout)
+                        verdict = invoker.invoke(use_case, function, function.timeout_s)
                         LOG.info(
                             "%s/%s: %s (%.1fs)",
                             use_case.name,

@@ -3,8 +3,8 @@
 ``FakeOntap(dataset, username=..., password=...)`` is a context manager that, on entry, creates
 its own certificate authority and a server certificate for ``127.0.0.1`` signed by it (the sam
 engine's throw-away ``CertificateAuthority``), writes the CA's PEM to ``ca_file`` and serves on
-``127.0.0.1:<free port>`` (``host``) in a thread, so a client's certificate verification is
-really exercised: the right CA verifies, any other CA (``other_ca_file``) fails.
+``127.0.0.1:<port>`` (``host``; a free port unless ``port`` is given) in a thread, so a client's
+certificate verification is really exercised: the right CA verifies, any other CA (``other_ca_file``) fails.
 
 Endpoints, in the response shapes NetApp documents (see shared/ontap.py for the pages):
 
@@ -116,6 +116,7 @@ class FakeOntap:
         username: str = "fsxn-audit-ro",
         password: str = "local-only-password",  # noqa: S107 (a loopback fake)
         faults: list[OntapFault] | None = None,
+        port: int = 0,
     ) -> None:
         self.dataset = dataset
         self.username = username
@@ -129,7 +130,7 @@ class FakeOntap:
         self._thread: threading.Thread | None = None
         self.ca_file = ""
         self.other_ca_file = ""
-        self.port = 0
+        self.port = port
 
     # --- lifecycle -------------------------------------------------------------------------------
     def __enter__(self) -> FakeOntap:
@@ -140,7 +141,7 @@ class FakeOntap:
         self.other_ca_file = str(CertificateAuthority(tmp / "other-ca").bundle_path)
         context = authority.server_context("127.0.0.1")
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_class(self))
         server.daemon_threads = True
         server.socket = context.wrap_socket(server.socket, server_side=True)
         self._server = server

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,17 +96,28 @@ def image_exists(engine: Engine, image: str) -> bool:
     return True
 
 
-def derived_image_tag(base_image: str, environment: dict[str, str], ca_pem: bytes, base_id: str) -> str:
+def derived_image_tag(
+    base_image: str, environment: dict[str, str], ca_pem: bytes, base_id: str, files: Mapping[str, bytes] | None = None
+) -> str:
     digest = hashlib.sha256(
-        json.dumps({"base": base_image, "id": base_id, "env": environment}, sort_keys=True).encode() + ca_pem
+        json.dumps({"base": base_image, "id": base_id, "env": environment}, sort_keys=True).encode()
+        + ca_pem
+        + b"".join(path.encode() + b"\0" + data for path, data in sorted((files or {}).items()))
     ).hexdigest()[:16]
     return f"{DERIVED_REPOSITORY}:{digest}"
 
 
 def build_invoke_image(
-    engine: Engine, base_image: str, ca_bundle: Path, environment: dict[str, str], *, pull: bool
+    engine: Engine,
+    base_image: str,
+    ca_bundle: Path,
+    environment: dict[str, str],
+    *,
+    pull: bool,
+    files: Mapping[str, Path] | None = None,
 ) -> str:
-    """Build (or reuse) the image SAM invokes: ``base_image`` + the CA + ``environment``."""
+    """Build (or reuse) the image SAM invokes: ``base_image`` + the CA + ``environment`` + ``files``
+    (path in the image -> file here: what local services need inside, e.g. the fake ONTAP's CA)."""
     client = docker.DockerClient(base_url=engine.base_url, timeout=600)
     try:
         try:
@@ -124,17 +136,21 @@ def build_invoke_image(
                     "build the offline image with scripts/build-local-image.sh and pass --invoke-image"
                 ) from exc
         ca_pem = ca_bundle.read_bytes()
-        tag = derived_image_tag(base_image, environment, ca_pem, str(base.id))
+        extra = {path: source.read_bytes() for path, source in sorted((files or {}).items())}
+        tag = derived_image_tag(base_image, environment, ca_pem, str(base.id), extra)
         try:
             client.images.get(tag)
             return tag
         except docker.errors.ImageNotFound:
             pass
         env_lines = "".join(f"ENV {key}={json.dumps(value)}\n" for key, value in sorted(environment.items()))
-        dockerfile = f"FROM {base_image}\nCOPY emulation-ca.pem {CA_PATH_IN_IMAGE}\n{env_lines}"
+        copies = "".join(f"COPY file-{i} {path}\n" for i, path in enumerate(extra))
+        dockerfile = f"FROM {base_image}\nCOPY emulation-ca.pem {CA_PATH_IN_IMAGE}\n{copies}{env_lines}"
         context = io.BytesIO()
+        members = [("Dockerfile", dockerfile.encode()), ("emulation-ca.pem", ca_pem)]
+        members += [(f"file-{i}", data) for i, data in enumerate(extra.values())]
         with tarfile.open(fileobj=context, mode="w") as tar:
-            for name, data in (("Dockerfile", dockerfile.encode()), ("emulation-ca.pem", ca_pem)):
+            for name, data in members:
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
                 info.mode = 0o644

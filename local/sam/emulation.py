@@ -43,8 +43,11 @@ LOG = logging.getLogger(__name__)
 
 Reply = tuple[int, dict[str, str], bytes]
 
-# <prefix>.<region>.amazonaws.com, e.g. athena.us-east-1.amazonaws.com -> "athena".
-_REGIONAL_HOST = re.compile(r"^(?P<prefix>[a-z0-9-]+)\.(?P<region>[a-z]{2}(-[a-z]+)+-\d{1,2})\.amazonaws\.com$")
+# <prefix>.<region>.amazonaws.com, e.g. athena.us-east-1.amazonaws.com -> "athena"; a prefix may
+# have several labels (runtime.sagemaker.us-east-1.amazonaws.com -> "runtime.sagemaker").
+_REGIONAL_HOST = re.compile(
+    r"^(?P<prefix>[a-z0-9-]+(\.[a-z0-9-]+)*)\.(?P<region>[a-z]{2}(-[a-z]+)+-\d{1,2})\.amazonaws\.com$"
+)
 _IDLE_TIMEOUT_S = 120.0
 LOOPBACK = "127.0.0.1"
 

@@ -137,6 +137,11 @@ def judge(  # noqa: PLR0917 - one call site, all needed
     return verdict
 
 
+def _relative(path: Path) -> str:
+    """``path`` as written from the repository root (the invocation's working directory)."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 @dataclass(frozen=True)
 class SamInvoker:
     sam: Path
@@ -146,16 +151,18 @@ class SamInvoker:
     log_dir: Path
 
     def command(self, use_case: UseCase, function: FunctionSpec) -> list[str]:
+        """The article's command (paths relative to the repository, where it runs), plus the flags
+        that pick the invoke image."""
         return [
             str(self.sam),
             "local",
             "invoke",
             "--template",
-            str(use_case.template_path),
+            _relative(use_case.template_path),
             "--event",
-            str(use_case.event_path(function)),
+            _relative(use_case.event_path(function)),
             "--env-vars",
-            str(self.env_vars),
+            _relative(self.env_vars),
             "--invoke-image",
             self.image,
             "--skip-pull-image",
@@ -196,7 +203,7 @@ class SamInvoker:
             stderr = (exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")) + "\n[timed out]"
         seconds = time.monotonic() - started
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        stem = f"{use_case.name}.{function.name}"
+        stem = f"{use_case.name}.{function.logical_id}"  # UC9's invoke functions share a code folder
         (self.log_dir / f"{stem}.stderr.log").write_text(stderr, encoding="utf-8")
         (self.log_dir / f"{stem}.response.json").write_text(stdout, encoding="utf-8")
         verdict = judge(use_case.name, function, returncode, stdout, seconds, expected_fields(use_case, function))

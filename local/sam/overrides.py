@@ -21,6 +21,8 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from local.emulators.athena import AthenaEmulator
 from local.emulators.bedrock import BedrockEmulator
+from local.emulators.rekognition import RekognitionEmulator, s3_reader
+from local.emulators.sagemaker import SageMakerEmulator
 from local.runner.clock import EmulatedClock
 from local.runner.interceptor import Call
 from local.sam.emulation import Incoming, Override, Reply, moto_dispatch
@@ -84,11 +86,28 @@ def hook_override(endpoint_prefix: str, hook: Hook) -> Override:
     return answer
 
 
-def embedded_emulators(session: boto3.Session) -> Mapping[str, Override]:
-    """Athena (DuckDB over the emulated S3 and Glue) and Bedrock Runtime Converse."""
+def sagemaker_emulator(session: boto3.Session) -> SageMakerEmulator:
+    """The runner's SageMaker emulator for the tiers: the project's own inference code behind
+    the endpoints and inference components provisioning registers. A component has a copy at
+    the first request (no scale-from-zero wait: a container would sleep through the real
+    backoff); the wait and its retries are covered by the runner's workflow tests."""
+    return SageMakerEmulator(
+        session.client("s3"), EmulatedClock(), account_id="123456789012", region="us-east-1", scale_from_zero_seconds=0
+    )
+
+
+def embedded_emulators(session: boto3.Session, sagemaker: SageMakerEmulator | None = None) -> Mapping[str, Override]:
+    """Athena (DuckDB over the emulated S3 and Glue), Bedrock Runtime Converse, Rekognition
+    DetectLabels (on the emulated S3's images) and SageMaker (``sagemaker`` or a new one: the
+    control plane's transform jobs, the runtime's InvokeEndpoint)."""
     athena = AthenaEmulator(session, EmulatedClock())
     bedrock = BedrockEmulator()
+    rekognition = RekognitionEmulator(s3_reader(session))
+    sagemaker = sagemaker or sagemaker_emulator(session)
     return {
         "athena": hook_override("athena", athena.hook),
         "bedrock-runtime": hook_override("bedrock-runtime", bedrock.hook),
+        "rekognition": hook_override("rekognition", rekognition.hook),
+        "api.sagemaker": hook_override("api.sagemaker", sagemaker.hook),
+        "runtime.sagemaker": hook_override("runtime.sagemaker", sagemaker.hook),
     }

@@ -38,6 +38,8 @@ class FunctionSpec:
     code_dir: Path
     handler: str
     environment: Mapping[str, Any]  # the template's Environment.Variables (intrinsics unresolved)
+    timeout_s: int = 3  # the template's Timeout (Lambda's default when absent)
+    memory_mb: int = 128  # the template's MemorySize
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,13 @@ def _local_path(base: Path, value: Any, what: str) -> Path:
     return (base / value).resolve()
 
 
+def _int_property(props: Mapping[str, Any], name: str, default: int, what: str) -> int:
+    value = props.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise UseCaseError(f"{what}.{name}: expected a whole number for sam local invoke, got {value!r}")
+    return int(value)
+
+
 def load_use_case(directory: Path, events_root: Path | None = None) -> UseCase:
     template_path = directory / TEMPLATE_NAME
     template = load_template(template_path)
@@ -161,6 +170,8 @@ def load_use_case(directory: Path, events_root: Path | None = None) -> UseCase:
                 code_dir=code_dir,
                 handler=str(props.get("Handler", "")),
                 environment=dict(env),
+                timeout_s=_int_property(props, "Timeout", 3, f"{template_path}: {logical_id}"),
+                memory_mb=_int_property(props, "MemorySize", 128, f"{template_path}: {logical_id}"),
             )
         )
     layer_dirs = tuple(
@@ -182,17 +193,6 @@ def load_use_case(directory: Path, events_root: Path | None = None) -> UseCase:
 def discover(root: Path = REPO_ROOT) -> list[UseCase]:
     """Every use case present: each ``*/template-deploy.yaml`` under ``root``."""
     return [load_use_case(path.parent, root / "events") for path in sorted(root.glob(f"*/{TEMPLATE_NAME}"))]
-
-
-# The use cases the opt-in tiers (sam local invoke in a container, CRIU checkpoint/restore) cover.
-# UC1 and UC9 are not in them yet: their handlers need the fake ONTAP server, and the SageMaker and
-# Rekognition emulations, which the sam engine's emulation server does not start; they run in
-# the in-process runner and its workflow tests (README, "What is verified here").
-TIER_USE_CASES = ("semiconductor-eda",)
-
-
-def tier_use_cases(use_cases: list[UseCase]) -> list[UseCase]:
-    return [uc for uc in use_cases if uc.name in TIER_USE_CASES]
 
 
 def select(use_cases: list[UseCase], names: list[str]) -> list[UseCase]:

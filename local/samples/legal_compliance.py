@@ -349,14 +349,16 @@ def local_services(
     ontap_deleted: tuple[str, ...] = (),
     ontap_password: str = PASSWORD,
     ontap_wrong_ca: bool = False,
+    ontap_port: int = 0,
 ) -> Iterator[LocalServices]:
     """Serve ``samples.ontap`` on a fake ONTAP and yield the parameters that point the stack at it.
 
     Test knobs: ``ontap_faults`` (429 storms, 5xx, delays), ``ontap_deleted`` (keys whose file is
     gone when its ACL is read: 404), ``ontap_password`` (the secret's password; another value than
-    the server's makes every request 401) and ``ontap_wrong_ca`` (the stack trusts another CA).
+    the server's makes every request 401), ``ontap_wrong_ca`` (the stack trusts another CA) and
+    ``ontap_port`` (a fixed port instead of a free one: the sam tier's events name 127.0.0.1:8443).
     """
-    with FakeOntap(samples.ontap, username=USERNAME, password=PASSWORD, faults=ontap_faults) as server:
+    with FakeOntap(samples.ontap, username=USERNAME, password=PASSWORD, faults=ontap_faults, port=ontap_port) as server:
         for key in ontap_deleted:
             server.delete(SVM_UUID, ontap_path(key))
         secret_arn = session.client("secretsmanager").create_secret(
@@ -371,3 +373,14 @@ def local_services(
             },
             server=server,
         )
+
+
+def sam_service_options(parameters: dict[str, Any]) -> dict[str, Any]:
+    """``local_services`` options for the sam and CRIU tiers, from the stack's parameters (the
+    ``local_invoke`` overrides in samconfig.sample.toml): the fake ONTAP listens where
+    ``OntapManagementEndpoint`` says (the events name it: they are passed as written)."""
+    endpoint = str(parameters.get("OntapManagementEndpoint", ""))
+    host, _, port = endpoint.rpartition(":")
+    if host != "127.0.0.1" or not port.isdigit():
+        raise ValueError(f"OntapManagementEndpoint {endpoint!r}: the fake ONTAP serves 127.0.0.1:<port> only")
+    return {"ontap_port": int(port)}

@@ -12,7 +12,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from local.sam.provision import Resolver, UnresolvedError, function_environment, known_values
 from local.sam.usecases import REPO_ROOT, FunctionSpec, UseCase, discover
 
 ENV_JSON = REPO_ROOT / "events" / "env.json"
@@ -33,22 +32,6 @@ def function_id(pair: tuple[UseCase, FunctionSpec]) -> str:
 def env_json() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(ENV_JSON.read_text(encoding="utf-8"))
     return data
-
-
-def sam_environment(use_case: UseCase, function: FunctionSpec, env: Mapping[str, Any]) -> dict[str, str]:
-    """The variables ``sam local invoke --env-vars`` gives the function: template values (parameter
-    defaults resolved) overridden by env.json; variables nothing resolves are left out."""
-    resolver = Resolver(use_case.template, known_values(use_case, env))
-    out: dict[str, str] = {}
-    for name, expression in function.environment.items():
-        try:
-            value = resolver.resolve(expression)
-        except UnresolvedError:
-            continue
-        if isinstance(value, str | int | float | bool):
-            out[name] = str(value).lower() if isinstance(value, bool) else str(value)
-    out.update(function_environment(env, function.logical_id, list(function.environment)))
-    return out
 
 
 @contextmanager
@@ -75,3 +58,20 @@ def handler_module(function: FunctionSpec, environment: Mapping[str, str]) -> It
         drop()
         os.environ.clear()
         os.environ.update(saved_env)
+
+
+def tier_invoke_image(engine: Any, server: Any, files: Mapping[str, Path] | None = None) -> str:
+    """The invoke image for the container tests: ``FSXN_SAM_INVOKE_IMAGE`` (the offline image
+    scripts/test-sam.sh builds) or the official one (pulled), pointed at ``server``."""
+    from local.sam import containers
+    from local.sam_engine import container_environment
+
+    base = os.environ.get("FSXN_SAM_INVOKE_IMAGE") or containers.OFFICIAL_IMAGE
+    return containers.build_invoke_image(
+        engine,
+        base,
+        server.ca_bundle,
+        container_environment(server),
+        pull="FSXN_SAM_INVOKE_IMAGE" not in os.environ,
+        files=files,
+    )

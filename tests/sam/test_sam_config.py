@@ -5,19 +5,23 @@ Every check here reads the templates, so a use case is covered as soon as its te
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import tomllib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from local.sam.provision import provision
+from local.sam.overrides import sagemaker_emulator
+from local.sam.provision import function_environment, on_host, provision, references, sam_environment
 from local.sam.usecases import REPO_ROOT, FunctionSpec, UseCase, load_use_case
 from shared.errors import ConfigurationError, InvalidInputError
-from tests.sam.helpers import all_functions, env_json, function_id, handler_module, sam_environment, use_cases
+from tests.sam.helpers import all_functions, env_json, function_id, handler_module, use_cases
 from tests.support.lambda_context import FakeLambdaContext
 
 pytestmark = pytest.mark.unit
@@ -49,16 +53,49 @@ def test_env_json_sections_are_function_logical_ids() -> None:
 
 def test_env_json_sets_only_variables_the_template_declares() -> None:
     # SAM applies an env.json value only to a variable the function's template declares; any
-    # other entry is silently ignored, which would make the configuration a lie.
+    # other entry is silently ignored, which would make the configuration a lie. Use cases share
+    # logical ids (every discovery function is DiscoveryFunction), so a section holds the union of
+    # what its functions declare: each variable must be declared by at least one of them.
     env = env_json()
-    functions = {fn.logical_id: fn for _, fn in FUNCTIONS}
+    declared_by_id: dict[str, set[str]] = {}
+    for _, fn in FUNCTIONS:
+        declared_by_id.setdefault(fn.logical_id, set()).update(fn.environment)
     for logical_id, variables in env.items():
-        if logical_id == "Parameters":
-            declared = {name for fn in functions.values() for name in fn.environment}
-            unknown = set(variables) - declared
-        else:
-            unknown = set(variables) - set(functions[logical_id].environment)
-        assert not unknown, f"env.json {logical_id}: {sorted(unknown)} not declared in the template"
+        everything = set().union(*declared_by_id.values())
+        declared = everything if logical_id == "Parameters" else declared_by_id[logical_id]
+        unknown = set(variables) - declared
+        assert not unknown, f"env.json {logical_id}: {sorted(unknown)} not declared in any template"
+
+
+def env_json_conflicts(use_case: UseCase, env: dict[str, Any]) -> list[str]:
+    """Template references (a bucket, a parameter) that two env.json values of one use case's
+    functions name differently: a shared section (DiscoveryFunction) must hold a value that is
+    right for every use case, so the functions of each still agree on one physical resource."""
+    seen: dict[str, tuple[str, str]] = {}
+    conflicts = []
+    for function in use_case.functions:
+        values = function_environment(env, function.logical_id, list(function.environment))
+        for name, expression in function.environment.items():
+            if name not in values:
+                continue
+            for ref in references(expression):
+                first = seen.setdefault(ref, (f"{function.logical_id}.{name}", values[name]))
+                if first[1] != values[name]:
+                    conflicts.append(f"{ref}: {first[0]}={first[1]} but {function.logical_id}.{name}={values[name]}")
+    return conflicts
+
+
+@pytest.mark.parametrize("use_case", use_cases(), ids=lambda uc: uc.name)
+def test_env_json_values_agree_within_each_use_case(use_case: UseCase) -> None:
+    assert env_json_conflicts(use_case, env_json()) == []
+
+
+def test_env_json_agreement_check_catches_a_value_right_for_one_use_case_only() -> None:
+    # Known-bad input: a DiscoveryFunction bucket that only UC6 uses breaks UC1 and UC9.
+    env = env_json()
+    env["DiscoveryFunction"] = {**env["DiscoveryFunction"], "OUTPUT_BUCKET": "uc6-only-bucket"}
+    broken = [uc.name for uc in use_cases() if env_json_conflicts(uc, env)]
+    assert set(broken) >= {"autonomous-driving", "semiconductor-eda"}
 
 
 def _samconfig() -> dict[str, Any]:
@@ -118,7 +155,7 @@ def test_samconfig_check_fails_on_an_undeclared_parameter() -> None:
     assert names - declared == {"NoSuchParameter"}
 
 
-def _validate(use_case: UseCase, function: FunctionSpec, event: Any) -> None:
+def _validate(use_case: UseCase, function: FunctionSpec, event: Any, files: dict[str, Path] | None = None) -> None:
     """Run the handler on ``event``; raise only if it rejects the event or its configuration.
 
     The import is outside the judged part: a handler that cannot load fails the test. Failures
@@ -128,7 +165,7 @@ def _validate(use_case: UseCase, function: FunctionSpec, event: Any) -> None:
     with handler_module(function, sam_environment(use_case, function, env)) as module:
         context = FakeLambdaContext(remaining_ms=120_000, function_name=function.logical_id)
         try:
-            module.handler(event, context)
+            module.handler(on_host(event, files or {}), context)
         except (InvalidInputError, ConfigurationError):
             raise
         except Exception:  # noqa: S110 - see the docstring
@@ -136,24 +173,37 @@ def _validate(use_case: UseCase, function: FunctionSpec, event: Any) -> None:
 
 
 @pytest.fixture
-def provisioned(aws: boto3.Session) -> boto3.Session:
-    for use_case in use_cases():
-        provision(use_case, env_json(), aws, objects=6)
-    return aws
+def provisioned(aws: boto3.Session) -> Iterator[dict[str, Path]]:
+    """Every use case's resources and local services (UC1's fake ONTAP, where its events say);
+    yields the files the events name by their in-container path."""
+    files: dict[str, Path] = {}
+    with contextlib.ExitStack() as services:
+        for use_case in use_cases():
+            done = provision(
+                use_case,
+                env_json(),
+                aws,
+                objects=6,
+                services=services,
+                sagemaker=sagemaker_emulator(aws),
+                fixed_endpoints=False,  # validation only: no call reaches them, and xdist may run this twice
+            )
+            files.update(done.container_files)
+        yield files
 
 
 @pytest.mark.parametrize("pair", FUNCTIONS, ids=function_id)
-def test_event_passes_the_handlers_validation(pair: tuple[UseCase, FunctionSpec], provisioned: boto3.Session) -> None:
+def test_event_passes_the_handlers_validation(pair: tuple[UseCase, FunctionSpec], provisioned: dict[str, Path]) -> None:
     use_case, function = pair
     event = use_case.load_event(function)
     try:
-        _validate(use_case, function, event)
+        _validate(use_case, function, event, provisioned)
     except (InvalidInputError, ConfigurationError) as exc:
         pytest.fail(f"{use_case.event_path(function).relative_to(REPO_ROOT)} rejected: {exc}")
 
 
 @pytest.mark.parametrize("pair", FUNCTIONS, ids=function_id)
-def test_validation_rejects_an_empty_event(pair: tuple[UseCase, FunctionSpec], provisioned: boto3.Session) -> None:
+def test_validation_rejects_an_empty_event(pair: tuple[UseCase, FunctionSpec], provisioned: dict[str, Path]) -> None:
     # Known-bad input: proves the check above can fail for every function.
     use_case, function = pair
     with pytest.raises(InvalidInputError):

@@ -10,7 +10,6 @@ reaches AWS must land in the emulation, never anywhere else.
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from local.sam.emulation import LOOPBACK, EmulationServer
 from local.sam.host_network_relay import HostNetworkRelay
 from local.sam.invoke import SamInvoker, find_sam
 from local.sam.usecases import load_use_case
-from local.sam_engine import container_environment
+from tests.sam.helpers import tier_invoke_image
 
 pytestmark = pytest.mark.sam
 
@@ -87,7 +86,6 @@ def probe_use_case(tmp_path: Path):
 def invoker(engine: containers.Engine, probe_use_case, tmp_path: Path):
     sam = find_sam()
     assert sam is not None, "sam not installed: scripts/test-sam.sh --setup-only"
-    base = os.environ.get("FSXN_SAM_INVOKE_IMAGE") or containers.OFFICIAL_IMAGE
     with mock_aws():
         session = boto3.Session(region_name="us-east-1")
         session.client("s3").create_bucket(Bucket="probe-backing")
@@ -99,13 +97,7 @@ def invoker(engine: containers.Engine, probe_use_case, tmp_path: Path):
             EmulationServer(LOOPBACK, tmp_path / "emulation") as server,
             HostNetworkRelay(engine.base_url) as relay,
         ):
-            image = containers.build_invoke_image(
-                engine,
-                base,
-                server.ca_bundle,
-                container_environment(server),
-                pull="FSXN_SAM_INVOKE_IMAGE" not in os.environ,
-            )
+            image = tier_invoke_image(engine, server)
             _, root = probe_use_case
             yield SamInvoker(sam, relay.base_url, image, root / "events" / "env.json", tmp_path / "logs"), server, relay
 

@@ -92,8 +92,9 @@ def test_select_by_folder_events_name_and_number() -> None:
         select(all_ucs, ["no-such-use-case"])
 
 
-def test_a_template_without_local_code_path_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "template-deploy.yaml").write_text(
+def _demo_use_case(directory: Path, properties: str) -> None:
+    """A one-function use case in ``directory``: ``properties`` are added to the function's."""
+    (directory / "template-deploy.yaml").write_text(
         textwrap.dedent("""
         AWSTemplateFormatVersion: '2010-09-09'
         Resources:
@@ -103,11 +104,26 @@ def test_a_template_without_local_code_path_is_refused(tmp_path: Path) -> None:
               Runtime: python3.13
               Handler: handler.handler
               Role: arn:aws:iam::123456789012:role/x
-              Code: {S3Bucket: b, S3Key: k}
         """)
+        + "".join(f"      {line}\n" for line in properties.splitlines())
     )
+
+
+def test_a_template_without_local_code_path_is_refused(tmp_path: Path) -> None:
+    _demo_use_case(tmp_path, "Code: {S3Bucket: b, S3Key: k}")
     with pytest.raises(UseCaseError, match="local path"):
         load_use_case(tmp_path, tmp_path / "events")
+
+
+@pytest.mark.parametrize(("timeout", "expected"), [("42", 42), (None, 3), ("{Ref: T}", None)])
+def test_the_function_timeout_comes_from_the_template(tmp_path: Path, timeout: str | None, expected: int | None):
+    (tmp_path / "functions" / "demo").mkdir(parents=True)
+    _demo_use_case(tmp_path, "Code: functions/demo" + (f"\nTimeout: {timeout}" if timeout else ""))
+    if expected is None:  # an intrinsic sam local invoke cannot turn into seconds
+        with pytest.raises(UseCaseError, match="Timeout: expected a whole number"):
+            load_use_case(tmp_path, tmp_path / "events")
+    else:
+        assert load_use_case(tmp_path, tmp_path / "events").functions[0].timeout_s == expected
 
 
 # --- provisioning ---------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 
-from local.sam.usecases import TIER_USE_CASES
 from tests.snapstart.checks import (
     failed_invocations,
     left_open_at_snapshot,
@@ -37,8 +36,8 @@ from tests.snapstart.criu import REPO_ROOT, CriuError, Snapshot, cold_run
 
 pytestmark = pytest.mark.criu
 
-# The use cases the CRIU tier covers (local.sam.usecases.TIER_USE_CASES).
-USE_CASE_DIRS = sorted(name for name in TIER_USE_CASES if (REPO_ROOT / name / "template-deploy.yaml").is_file())
+# Every use case: each folder with a template.
+USE_CASE_DIRS = sorted(path.parent.name for path in REPO_ROOT.glob("*/template-deploy.yaml"))
 
 
 @pytest.fixture(scope="module")
@@ -88,19 +87,45 @@ def test_there_are_use_cases() -> None:
 @pytest.mark.parametrize("use_case_dir", USE_CASE_DIRS)
 def test_every_handler_is_snapshot_safe(world: Any, use_case_dir: str, tmp_path: Path) -> None:
     from local.sam.usecases import load_use_case
+    from tests.snapstart.world import function_label
 
     use_case = load_use_case(REPO_ROOT / use_case_dir)
     assert use_case.functions, f"{use_case_dir}: no AWS::Lambda::Function in the template"
     report: dict[str, list[str]] = {}
     for function in use_case.functions:
-        workdir = tmp_path / function.name
+        workdir = tmp_path / function.logical_id
         try:
             world.prepare(use_case, function, workdir)
         except RuntimeError as error:  # an earlier function fails with its canonical event
-            report[function.name] = [f"cannot prepare its inputs: {error}"]
+            report[function.logical_id] = [f"cannot prepare its inputs: {error}"]
             continue
-        report[function.name] = snapshot_problems(world, use_case, function, workdir)
-        if not report[function.name]:  # else the next function's preparation runs it again
-            world.ran.add(f"{use_case.name}/{function.name}")
+        report[function.logical_id] = snapshot_problems(world, use_case, function, workdir)
+        if not report[function.logical_id]:  # else the next function's preparation runs it again
+            world.ran.add(function_label(use_case, function))
     assert {name: problems for name, problems in report.items() if problems} == {}
-    assert list(report) == [f.name for f in use_case.functions]
+    assert list(report) == [f.logical_id for f in use_case.functions]
+
+
+# UC1's functions that call the ONTAP REST API (their events carry the ONTAP settings).
+ONTAP_FUNCTIONS = ("discovery", "acl_collection")
+
+
+@pytest.mark.parametrize("name", ONTAP_FUNCTIONS)
+def test_uc1_restore_drops_the_ontap_session_and_cached_credentials(world: Any, name: str, tmp_path: Path) -> None:
+    """A restored UC1 function held an ONTAP session and the user's credentials before the
+    after-restore hooks ran again (so the check below is not vacuous), and none after them: a
+    restored environment connects and fetches the secret anew, and still succeeds."""
+    from local.sam.usecases import load_use_case
+
+    use_case = load_use_case(REPO_ROOT / "legal-compliance")
+    [function] = [fn for fn in use_case.functions if fn.name == name]
+    world.prepare(use_case, function, tmp_path)
+    snapshot = Snapshot(world.spec(use_case, function), tmp_path / "snapshot", rehooked=1)
+    snapshot.take()
+    restored = snapshot.restore()
+    assert failed_invocations(restored.result) == []
+    before = restored.result["ontap_before_rehook"]
+    assert before, "the handler holds no ONTAP client after an invocation"
+    assert all(c["open_pools"] and c["credentials_cached"] for c in before), before
+    assert restored.result["ontap_after_rehook"], "the ONTAP client is gone, not reset"
+    assert ontap_kept_after_restore(restored.result) == []

@@ -10,6 +10,7 @@ invoke`` does. The hosted processes keep their ordinary boto3 clients: ``HTTPS_P
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +21,10 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from local.emulators.sagemaker import SageMakerEmulator
 from local.sam.emulation import EmulationServer
-from local.sam.overrides import embedded_emulators
-from local.sam.provision import function_environment, provision
+from local.sam.overrides import embedded_emulators, sagemaker_emulator
+from local.sam.provision import on_host, provision, sam_environment
 from local.sam.usecases import FunctionSpec as UseCaseFunction
 from local.sam.usecases import UseCase, discover
 from local.sam_engine import DEFAULT_OBJECTS
@@ -37,17 +39,29 @@ def real_functions() -> list[tuple[UseCase, UseCaseFunction]]:
     return [(uc, fn) for uc in discover() for fn in uc.functions]
 
 
+def function_label(use_case: UseCase, function: UseCaseFunction) -> str:
+    """``<use case>/<code folder>``, or ``<use case>/<logical id>`` where several functions share
+    a code folder (UC9's three endpoint invoke functions run ``functions/endpoint_invoke``)."""
+    shared = sum(fn.name == function.name for fn in use_case.functions) > 1
+    return f"{use_case.name}/{function.logical_id if shared else function.name}"
+
+
 @dataclass
 class World:
     """One emulated AWS account, and which functions have already run in it."""
 
     server: EmulationServer
     session: boto3.Session
+    services: contextlib.ExitStack
+    sagemaker: SageMakerEmulator
+    state_dir: Path
     provisioned: set[str] = field(default_factory=set)
     ran: set[str] = field(default_factory=set)
+    # Paths the events name inside a Lambda container -> the file on this host (the fake ONTAP's CA).
+    container_files: dict[str, Path] = field(default_factory=dict)
 
     def spec(self, use_case: UseCase, function: UseCaseFunction) -> FunctionSpec:
-        env = function_environment(ENV_JSON, function.logical_id, list(function.environment))
+        env = sam_environment(use_case, function, ENV_JSON)
         env.update(
             {
                 "HTTPS_PROXY": self.server.proxy_url(),
@@ -56,24 +70,46 @@ class World:
             }
         )
         return FunctionSpec(
-            label=f"{use_case.name}/{function.name}",
+            label=function_label(use_case, function),
             code_dir=function.code_dir,
             handler=function.handler,
-            event=use_case.event_path(function),
+            event=self.host_event(use_case, function),
             env=env,
         )
+
+    def host_event(self, use_case: UseCase, function: UseCaseFunction) -> Path:
+        """The canonical event, or a copy in which every in-container path of a local service's
+        file (``/etc/fsxn-s3ap-local/ontap-ca.pem``) names that file on this host: the functions
+        run here as host processes, not in the sam tier's image that holds those paths."""
+        path = use_case.event_path(function)
+        event = use_case.load_event(function)
+        mapped = on_host(event, self.container_files)
+        if mapped == event:
+            return path
+        copy = self.state_dir / "events" / use_case.events_name / path.name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(json.dumps(mapped), encoding="utf-8")
+        return copy
 
     def prepare(self, use_case: UseCase, function: UseCaseFunction, workdir: Path) -> None:
         """Provision the use case once, and run (cold) the functions before ``function`` that
         have not run yet: its event may rely on what they write (the manifest, the results)."""
         if use_case.name not in self.provisioned:
-            provision(use_case, ENV_JSON, self.session, objects=DEFAULT_OBJECTS)
+            done = provision(
+                use_case,
+                ENV_JSON,
+                self.session,
+                objects=DEFAULT_OBJECTS,
+                services=self.services,
+                sagemaker=self.sagemaker,
+            )
+            self.container_files.update(done.container_files)
             self.provisioned.add(use_case.name)
         for earlier in use_case.functions[: use_case.functions.index(function)]:
-            self.mark_ran(use_case, earlier, workdir / f"before-{earlier.name}")
+            self.mark_ran(use_case, earlier, workdir / f"before-{earlier.logical_id}")
 
     def mark_ran(self, use_case: UseCase, function: UseCaseFunction, workdir: Path) -> None:
-        key = f"{use_case.name}/{function.name}"
+        key = function_label(use_case, function)
         if key in self.ran:
             return
         run = cold_run(self.spec(use_case, function), workdir)
@@ -85,7 +121,9 @@ class World:
 
 @contextmanager
 def emulated_world(state_dir: Path) -> Iterator[World]:
-    with mock_aws():
+    with mock_aws(), contextlib.ExitStack() as services:
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
-        with EmulationServer("127.0.0.1", state_dir, overrides=embedded_emulators(session)) as server:
-            yield World(server, session)
+        sagemaker = sagemaker_emulator(session)
+        overrides = embedded_emulators(session, sagemaker)
+        with EmulationServer("127.0.0.1", state_dir, overrides=overrides) as server:
+            yield World(server, session, services, sagemaker, state_dir)

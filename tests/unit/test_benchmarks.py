@@ -16,9 +16,8 @@ from benchmarks.common import REPO, RESULTS, PeakRss, use_cases
 from benchmarks.discovery_bench import run_one, summary
 from benchmarks.payload_bench import growth
 from benchmarks.pipeline_runs import PayloadWatch, inline_map_limit, measured_run
-from benchmarks.snapstart_bench import not_covered, tier_functions
 from local.runner.engine import ChildEventManager
-from local.sam.usecases import TIER_USE_CASES
+from tests.snapstart.world import function_label, real_functions
 
 pytestmark = pytest.mark.unit
 
@@ -180,11 +179,14 @@ def test_peak_rss_sees_a_block_below_an_earlier_peak() -> None:
     assert rss.reset
 
 
-# --- handlers: the functions of the CRIU tier, and the rest named ---------------------------------
-def test_the_handlers_benchmark_covers_the_criu_tier_and_names_the_rest() -> None:
-    covered = {uc.name for uc, _ in tier_functions()}
-    assert covered == set(TIER_USE_CASES) & {uc.name for uc in use_cases()}
-    assert set(not_covered()) == {uc.name for uc in use_cases()} - covered
+# --- handlers: every function of every use case -------------------------------------------------
+def test_the_handlers_benchmark_covers_every_function_of_every_use_case() -> None:
+    measured = real_functions()
+    assert {uc.name for uc, _ in measured} == {path.name for path in use_cases()}
+    for uc in {uc.name: uc for uc, _ in measured}.values():
+        assert [fn for u, fn in measured if u.name == uc.name] == list(uc.functions)
+    labels = [function_label(uc, fn) for uc, fn in measured]
+    assert len(set(labels)) == len(labels)
 
 
 def test_a_payload_that_grows_with_the_object_count_is_called_growth() -> None:
