@@ -40,6 +40,7 @@ from local.runner.dispatch import memoized_backend_urls, shared_error_lookups
 from local.runner.engine import DEFAULT_LOCAL_MAX_WORKERS, ChildEventManager, EngineExtensions
 from local.runner.interceptor import Interceptor
 from local.runner.lambdas import FunctionSpec, LambdaRuntime
+from local.runner.seeding import SeedingClient
 from local.runner.stack import ACCOUNT, REGION, Stack, TemplateError
 from local.template import load_template, resolve_parameters
 
@@ -278,7 +279,11 @@ def _run_in(
         module = _sample_module(use_case_dir)
         generate = module.generate
     progress.say(f"seeding {options.objects} sample objects through {ap_arn}")
-    sample_set = generate(s3, ap_arn, objects=options.objects, seed=options.seed)
+    # The sample objects are the volume's contents before the pipeline runs: stored straight in
+    # the emulated S3 (local.runner.seeding), the same objects an HTTP put stores, without the
+    # request round trip per object.
+    seeder = SeedingClient(s3)
+    sample_set = generate(seeder, ap_arn, objects=options.objects, seed=options.seed)
     result.samples = _describe_samples(sample_set)
     result.expected_findings = [list(f) for f in getattr(sample_set, "expected_findings", ())]
     # A use case whose functions call something outside AWS (UC1: the ONTAP REST API) starts its
