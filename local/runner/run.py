@@ -227,15 +227,23 @@ def run_use_case(use_case_dir: Path, options: RunOptions | None = None) -> RunRe
         shared_error_lookups(),
         _lambda_output_to(log_path),
     ):
-        _run(use_case_dir, template, options, result, progress)
+        _run(use_case_dir, template, options, result, progress, extensions=extensions)
         result.retry_wait_s = round(extensions.retry_wait_seconds, 3)
     result.duration_s = round(time.monotonic() - started, 3)
     return result
 
 
-def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunResult, progress: Progress) -> None:
+def _run(
+    use_case_dir: Path,
+    template: Path,
+    options: RunOptions,
+    result: RunResult,
+    progress: Progress,
+    *,
+    extensions: EngineExtensions,
+) -> None:
     with contextlib.ExitStack() as exits:
-        _run_in(exits, use_case_dir, template, options=options, result=result, progress=progress)
+        _run_in(exits, use_case_dir, template, options=options, result=result, progress=progress, extensions=extensions)
 
 
 def _sample_module(use_case_dir: Path) -> Any:
@@ -258,6 +266,7 @@ def _run_in(
     options: RunOptions,
     result: RunResult,
     progress: Progress,
+    extensions: EngineExtensions,
 ) -> None:
     mark = time.monotonic()
 
@@ -344,7 +353,8 @@ def _run_in(
             if time.monotonic() > deadline:
                 sfn.stop_execution(executionArn=arn, error="Local.Timeout", cause="local run timed out")
                 continue
-            time.sleep(0.05)
+            # Woken as soon as the engine records the end; DescribeExecution stays the answer.
+            extensions.wait_for_end(arn, timeout=max(0.05, min(5.0, deadline - time.monotonic())))
         history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     lap("execution_s")
 
