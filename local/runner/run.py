@@ -226,24 +226,12 @@ def run_use_case(use_case_dir: Path, options: RunOptions | None = None) -> RunRe
         memoized_backend_urls(),
         shared_error_lookups(),
         _lambda_output_to(log_path),
+        contextlib.ExitStack() as exits,
     ):
-        _run(use_case_dir, template, options, result, progress, extensions=extensions)
+        _run_in(exits, use_case_dir, template, options=options, result=result, progress=progress, extensions=extensions)
         result.retry_wait_s = round(extensions.retry_wait_seconds, 3)
     result.duration_s = round(time.monotonic() - started, 3)
     return result
-
-
-def _run(
-    use_case_dir: Path,
-    template: Path,
-    options: RunOptions,
-    result: RunResult,
-    progress: Progress,
-    *,
-    extensions: EngineExtensions,
-) -> None:
-    with contextlib.ExitStack() as exits:
-        _run_in(exits, use_case_dir, template, options=options, result=result, progress=progress, extensions=extensions)
 
 
 def _sample_module(use_case_dir: Path) -> Any:
