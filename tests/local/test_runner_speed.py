@@ -1,15 +1,21 @@
 """What the local runner does to be fast without answering differently (docs/local-runner.md, issue 13):
-the run waits for the engine's end-of-execution notice instead of polling DescribeExecution, and
-the engine's Lambda tasks share one client."""
+the run waits for the engine's end-of-execution notice instead of polling DescribeExecution, the
+engine's Lambda tasks share one client, and the fake ONTAP does not stall each reply on Nagle."""
 
 from __future__ import annotations
 
+import base64
 import json
+import socket
+import socketserver
+import ssl
 import uuid
 from typing import Any
 
 import pytest
+import urllib3
 
+from local.emulators.ontap import FakeOntap, OntapDataset
 from tests.local.conftest import ROLE, Engine, write_function
 
 pytestmark = pytest.mark.unit
@@ -61,3 +67,25 @@ def test_the_engines_lambda_tasks_share_one_client_and_still_see_each_reply(engi
     assert engine.runtime is not None
     assert engine.runtime.stats["echo"].invocations == 4
     assert engine.extensions.lambda_clients.created == 1
+
+
+def test_the_fake_ontap_sends_each_reply_without_waiting_for_the_clients_ack(monkeypatch):
+    # Headers and body are two writes; with Nagle's algorithm on, the body waited for the
+    # client's delayed ACK (40 ms a request on loopback). The connection that answers must
+    # have TCP_NODELAY set.
+    nodelay: list[int] = []
+    original_setup = socketserver.StreamRequestHandler.setup
+
+    def setup(handler: socketserver.StreamRequestHandler) -> None:
+        original_setup(handler)
+        nodelay.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(socketserver.StreamRequestHandler, "setup", setup)
+    with FakeOntap(OntapDataset()) as fake:
+        pool = urllib3.PoolManager(ssl_context=ssl.create_default_context(cafile=fake.ca_file), retries=False)
+        auth = "Basic " + base64.b64encode(f"{fake.username}:{fake.password}".encode()).decode()
+        reply = pool.request("GET", f"https://127.0.0.1:{fake.port}/api/svm/svms", headers={"Authorization": auth})
+    assert reply.status == 200
+    assert json.loads(reply.data)["records"] == []
+    assert nodelay
+    assert all(nodelay)
