@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from shared.errors import LAMBDA_SERVICE_TRANSIENT_ERRORS, TRANSIENT_ERROR_NAMES
+from shared.errors import (
+    LAMBDA_SERVICE_TRANSIENT_ERRORS,
+    TRANSIENT_ERROR_NAMES,
+    ConfigurationError,
+    InvalidInputError,
+)
+from tests.support.lambda_context import FakeLambdaContext
 from tests.support.templates import ACCOUNT, REGION, Resolver, iter_states, load_template, state_machines
 from tests.support.uc06 import FUNCTIONS_DIR, TEMPLATE, UC_DIR, load_function
 from tests.template.idle_cost import idle_cost_findings
@@ -68,15 +74,39 @@ def test_each_handler_initialises_with_the_environment_the_template_gives_it(
         "GLUE_DATABASE": resolver.resolve(template["Resources"]["GlueDatabase"]["Properties"])["DatabaseInput"]["Name"],
         "GLUE_TABLE": template["Resources"]["ResultsTable"]["Properties"]["TableInput"]["Name"],
     }
+    outcomes: dict[tuple[str, str], str] = {}
     for logical_id, resource in resolver.resources().items():
         if resource["Type"] != "AWS::Lambda::Function":
             continue
         env = resolver.resolve(resource["Properties"]["Environment"]["Variables"])
+        env = {**env, **{k: v for k, v in names.items() if k in env}}
+        folder = resource["Properties"]["Code"].split("/")[-1]
         with monkeypatch.context() as patch:
-            for key, value in {**env, **{k: v for k, v in names.items() if k in env}}.items():
+            for key, value in env.items():
                 patch.setenv(key, str(value))
-            module = load_function(resource["Properties"]["Code"].split("/")[-1], "handler").handler
-        assert callable(module.handler), logical_id
+            module = load_function(folder, "handler").handler
+            # Configured: an event it cannot use is refused as bad input, not as bad configuration.
+            with pytest.raises(InvalidInputError):
+                module.handler({"unexpected": True}, FakeLambdaContext(remaining_ms=60_000))
+        # Without a variable the template sets, init either refuses to start with a ConfigurationError
+        # naming it or falls back to the function's default; it never fails untyped.
+        for key in env:
+            with monkeypatch.context() as patch:
+                for other, value in env.items():
+                    if other != key:
+                        patch.setenv(other, str(value))
+                patch.delenv(key, raising=False)
+                refused = ""
+                try:
+                    load_function(folder, "handler")
+                except ConfigurationError as exc:
+                    refused = str(exc)
+            outcomes[(logical_id, key)] = refused
+    assert all(key in message for (_, key), message in outcomes.items() if message), outcomes
+    # The resource names every function needs are required, not defaulted.
+    for (logical_id, key), message in outcomes.items():
+        if key in ("OUTPUT_BUCKET", "ACCESS_POINT_ARN"):
+            assert message, f"{logical_id} starts without {key}"
 
 
 @pytest.mark.parametrize("params", [BASE, ALL_ON], ids=["defaults", "all-options"])

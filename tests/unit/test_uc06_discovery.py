@@ -56,14 +56,29 @@ def test_payload_size_does_not_grow_with_the_object_count(fn, s3_access_point, o
     assert len(manifest_lines(s3_access_point.s3, output_bucket, reply["manifest_key"])) == 2500
 
 
-def test_throttled_listing_raises_the_transient_error(fn, s3_access_point, output_bucket, failing_client,
-                                                     fake_deadline):
-    s3 = failing_client(s3_access_point.s3)
-    s3.fail("put_object", client_error("SlowDown", 503))
-    s3_access_point.put("designs/a.gds")
-    with pytest.raises(ThrottlingError):
-        fn.handler.discover(s3, access_point_arn=s3_access_point.arn, output_bucket=output_bucket,
-                            execution_id="e1", prefix="designs/", suffixes=[".gds"], deadline=fake_deadline())
+def test_throttled_listing_raises_the_transient_error(fn, s3_access_point, output_bucket, fake_deadline):
+    """SlowDown on the access point listing itself (the paginator's ListObjectsV2 calls) surfaces as
+    the transient ThrottlingError the Map's Retry lists, and leaves no manifest behind."""
+    s3 = s3_access_point.s3
+    s3_access_point.put_many(f"designs/f{i:04d}.gds" for i in range(1500))  # two listing pages
+    calls: list[str] = []
+
+    def throttle_second_page(params, **_):
+        calls.append(params.get("ContinuationToken", ""))
+        if len(calls) == 2:
+            raise client_error("SlowDown", 503, "ListObjectsV2")
+
+    s3.meta.events.register("before-parameter-build.s3.ListObjectsV2", throttle_second_page)
+    try:
+        with pytest.raises(ThrottlingError):
+            fn.handler.discover(s3, access_point_arn=s3_access_point.arn, output_bucket=output_bucket,
+                                execution_id="e1", prefix="designs/", suffixes=[".gds"], deadline=fake_deadline())
+    finally:
+        s3.meta.events.unregister("before-parameter-build.s3.ListObjectsV2", throttle_second_page)
+    assert len(calls) == 2
+    assert calls[1], "the fault must hit the second listing page"
+    assert s3.list_objects_v2(Bucket=output_bucket).get("KeyCount", 0) == 0
+    assert s3.list_multipart_uploads(Bucket=output_bucket).get("Uploads", []) == []
 
 
 def test_deadline_aborts_without_leaving_a_manifest(fn, s3_access_point, output_bucket, fake_deadline):

@@ -171,6 +171,8 @@ def test_lambda_throttling_is_retried_by_the_state_machine():
     assert result.status == "SUCCEEDED", result.cause
     assert fault.hits == 2
     assert result.retry_wait_s > 0
+    assert_one_record_per_input(result)
+    assert result.records_failed == len(samples().corrupt)
 
 
 def test_existing_output_bucket_and_workgroup():
