@@ -11,6 +11,12 @@ The URL map only changes when moto's S3 endpoint settings (environment variables
 ``MOTO_S3_CUSTOM_ENDPOINTS``) change, which they do not during a run; ``memoized_backend_urls``
 computes it once per backend instance while installed. Which handler answers which request, and
 what it answers, is unchanged.
+
+Likewise every error reply (an S3 ``NoSuchKey`` for each result lookup that finds nothing, say)
+looks its error shape up through ``moto.core.errors.get_error_model``, which builds a new
+``ErrorLookupFactory`` per call and so walks every error shape of the service model again (3 %
+of a run); ``shared_error_lookups`` lets those calls share one factory (its own per-service
+cache) while installed. The shapes found are the same.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from moto.core import errors as moto_errors
 from moto.core.base_backend import BaseBackend
 
 _lock = threading.Lock()
@@ -45,3 +52,14 @@ def memoized_backend_urls() -> Iterator[None]:
         yield
     finally:
         BaseBackend.urls = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def shared_error_lookups() -> Iterator[None]:
+    original = moto_errors.ErrorLookupFactory
+    shared = original()
+    moto_errors.ErrorLookupFactory = lambda: shared  # type: ignore[assignment,misc]
+    try:
+        yield
+    finally:
+        moto_errors.ErrorLookupFactory = original  # type: ignore[misc]

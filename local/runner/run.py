@@ -36,10 +36,11 @@ from local.emulators.rekognition import RekognitionEmulator, s3_reader
 from local.emulators.sagemaker import DEFAULT_SCALE_FROM_ZERO_S, SageMakerEmulator
 from local.faults import Fault, FaultPlan
 from local.runner.clock import EmulatedClock
-from local.runner.dispatch import memoized_backend_urls
+from local.runner.dispatch import memoized_backend_urls, shared_error_lookups
 from local.runner.engine import DEFAULT_LOCAL_MAX_WORKERS, ChildEventManager, EngineExtensions
 from local.runner.interceptor import Interceptor
 from local.runner.lambdas import FunctionSpec, LambdaRuntime
+from local.runner.seeding import SeedingClient
 from local.runner.stack import ACCOUNT, REGION, Stack, TemplateError
 from local.template import load_template, resolve_parameters
 
@@ -223,17 +224,14 @@ def run_use_case(use_case_dir: Path, options: RunOptions | None = None) -> RunRe
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}),
         extensions,
         memoized_backend_urls(),
+        shared_error_lookups(),
         _lambda_output_to(log_path),
+        contextlib.ExitStack() as exits,
     ):
-        _run(use_case_dir, template, options, result, progress)
+        _run_in(exits, use_case_dir, template, options=options, result=result, progress=progress, extensions=extensions)
         result.retry_wait_s = round(extensions.retry_wait_seconds, 3)
     result.duration_s = round(time.monotonic() - started, 3)
     return result
-
-
-def _run(use_case_dir: Path, template: Path, options: RunOptions, result: RunResult, progress: Progress) -> None:
-    with contextlib.ExitStack() as exits:
-        _run_in(exits, use_case_dir, template, options=options, result=result, progress=progress)
 
 
 def _sample_module(use_case_dir: Path) -> Any:
@@ -256,6 +254,7 @@ def _run_in(
     options: RunOptions,
     result: RunResult,
     progress: Progress,
+    extensions: EngineExtensions,
 ) -> None:
     mark = time.monotonic()
 
@@ -277,7 +276,11 @@ def _run_in(
         module = _sample_module(use_case_dir)
         generate = module.generate
     progress.say(f"seeding {options.objects} sample objects through {ap_arn}")
-    sample_set = generate(s3, ap_arn, objects=options.objects, seed=options.seed)
+    # The sample objects are the volume's contents before the pipeline runs: stored straight in
+    # the emulated S3 (local.runner.seeding), the same objects an HTTP put stores, without the
+    # request round trip per object.
+    seeder = SeedingClient(s3)
+    sample_set = generate(seeder, ap_arn, objects=options.objects, seed=options.seed)
     result.samples = _describe_samples(sample_set)
     result.expected_findings = [list(f) for f in getattr(sample_set, "expected_findings", ())]
     # A use case whose functions call something outside AWS (UC1: the ONTAP REST API) starts its
@@ -338,7 +341,8 @@ def _run_in(
             if time.monotonic() > deadline:
                 sfn.stop_execution(executionArn=arn, error="Local.Timeout", cause="local run timed out")
                 continue
-            time.sleep(0.05)
+            # Woken as soon as the engine records the end; DescribeExecution stays the answer.
+            extensions.wait_for_end(arn, timeout=max(0.05, min(5.0, deadline - time.monotonic())))
         history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     lap("execution_s")
 
