@@ -400,20 +400,18 @@ def check_parameters(use_case_dir: Path, given: dict[str, str]) -> dict[str, Any
     (``local.template``); raises ``ParameterError`` before anything is created or run."""
     template = use_case_dir / "template-deploy.yaml"
     ap_arn = f"arn:aws:s3:{REGION}:{ACCOUNT}:accesspoint/{_access_point_name(use_case_dir.name)}"
-    # Parameters the samples' local services will provide (UC1: the fake ONTAP's endpoint and
-    # secret) are only known once they run; their declared examples stand in for the check.
-    params = {**_service_parameter_examples(use_case_dir), **given}
+    # Parameters the sample module provides once the run has started (UC1: the fake ONTAP's
+    # endpoint and secret; UC9: the model archive) stand in for the check with the values of the
+    # same shape its ``stack_parameter_values()`` returns without creating anything; --parameter wins.
+    params = {**_stack_parameter_values(use_case_dir), **given}
     return resolve_parameters(load_template(template), _parameters(template, ap_arn, params), source=str(template))
 
 
-def _service_parameter_examples(use_case_dir: Path) -> dict[str, str]:
-    """``SERVICE_PARAMETER_EXAMPLES`` of the use case's samples module: a value of the same shape
-    for every template parameter its ``local_services`` yields (empty without local services)."""
-    try:
-        module = importlib.import_module(sample_module_name(use_case_dir))
-    except ModuleNotFoundError:
-        return {}
-    return {str(k): str(v) for k, v in getattr(module, "SERVICE_PARAMETER_EXAMPLES", {}).items()}
+def _stack_parameter_values(use_case_dir: Path) -> dict[str, str]:
+    """``stack_parameter_values()`` of the use case's samples module (empty without one): a value
+    for every template parameter its ``local_services`` or ``stack_parameters`` will provide."""
+    values = getattr(_sample_module(use_case_dir), "stack_parameter_values", None)
+    return {str(k): str(v) for k, v in values().items()} if values is not None else {}
 
 
 def _parameters(template: Path, ap_arn: str, given: dict[str, str]) -> dict[str, str]:
@@ -433,11 +431,7 @@ def _provided_parameters(use_case_dir: Path, options: RunOptions, session: boto3
     A test's own ``sample_generator`` replaces the sample data only, not these.
     """
     del options
-    try:
-        module = importlib.import_module(sample_module_name(use_case_dir))
-    except ModuleNotFoundError:
-        return {}
-    provide = getattr(module, "stack_parameters", None)
+    provide = getattr(_sample_module(use_case_dir), "stack_parameters", None)
     if provide is None:
         return {}
     values = provide(session)

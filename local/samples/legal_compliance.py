@@ -340,6 +340,12 @@ SERVICE_PARAMETER_EXAMPLES: dict[str, str] = {
 }
 
 
+def stack_parameter_values() -> dict[str, str]:
+    """Values of the shape ``local_services`` provides, without starting anything (for validating
+    a run's parameters before it starts)."""
+    return dict(SERVICE_PARAMETER_EXAMPLES)
+
+
 @contextmanager
 def local_services(
     session: Any,

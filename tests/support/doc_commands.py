@@ -57,13 +57,7 @@ EXCEPTIONS: dict[str, str] = {
 }
 
 # (document relative to the repository, the command as written) -> why it fails today.
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("README.md", "./scripts/local-test.sh"): "the local runner's up-front parameter check refuses UC1 (its ONTAP and "
-    "VPC parameters come from the fake ONTAP the samples start) and UC9 (ModelImageUri, ModelDataUrl) on main; "
-    "UC1's fix is on branch uc1 (5a11f6e), UC9's is the uc9 engineer's",
-    ("README.md", "./scripts/local-test.sh --uc autonomous-driving --parameter InferenceType=components "
-     "--parameter EnableInferenceComponents=true"): "as above, UC9",
-}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 REGION = "us-east-1"
 ACCOUNT = "111122223333"
