@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, settings
 from moto import mock_aws
 from moto.s3.models import s3_backends
 
@@ -18,6 +19,11 @@ from tests.support.fakes import FailingClient, FakeDeadline
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.lint import Linter
 from tests.support.uc06 import gdstk_library
+
+# Tests never assert wall-clock times: no per-example deadline and no too-slow health check (a
+# shared 2-core machine makes both fail at random); the example counts stay each test's own.
+settings.register_profile("project", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("project")
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account

@@ -246,6 +246,14 @@ def _sample_module(use_case_dir: Path) -> Any:
         ) from e
 
 
+def _optional_sample_module(use_case_dir: Path) -> Any:
+    """The samples module, or None: a run with its own sample generator (tests) may have none."""
+    try:
+        return _sample_module(use_case_dir)
+    except TemplateError:
+        return None
+
+
 def _run_in(
     exits: contextlib.ExitStack,
     use_case_dir: Path,
@@ -410,7 +418,7 @@ def check_parameters(use_case_dir: Path, given: dict[str, str]) -> dict[str, Any
 def _stack_parameter_values(use_case_dir: Path) -> dict[str, str]:
     """``stack_parameter_values()`` of the use case's samples module (empty without one): a value
     for every template parameter its ``local_services`` or ``stack_parameters`` will provide."""
-    values = getattr(_sample_module(use_case_dir), "stack_parameter_values", None)
+    values = getattr(_optional_sample_module(use_case_dir), "stack_parameter_values", None)
     return {str(k): str(v) for k, v in values().items()} if values is not None else {}
 
 
@@ -431,7 +439,7 @@ def _provided_parameters(use_case_dir: Path, options: RunOptions, session: boto3
     A test's own ``sample_generator`` replaces the sample data only, not these.
     """
     del options
-    provide = getattr(_sample_module(use_case_dir), "stack_parameters", None)
+    provide = getattr(_optional_sample_module(use_case_dir), "stack_parameters", None)
     if provide is None:
         return {}
     values = provide(session)

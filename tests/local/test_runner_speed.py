@@ -56,7 +56,7 @@ def test_the_engines_lambda_tasks_share_one_client_and_still_see_each_reply(engi
     spec = write_function(tmp_path, "echo", "def handler(event, context):\n    return {'n': event['n'] + 1}\n")
     engine.add_functions([spec])
     task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "OutputPath": "$.Payload"}
-    states = {
+    states: dict[str, dict[str, Any]] = {
         f"T{i}": {**task, "Parameters": {"FunctionName": spec.arn, "Payload.$": "$"}, "Next": f"T{i + 1}"}
         for i in range(4)
     }
