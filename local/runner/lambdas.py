@@ -43,6 +43,9 @@ _IMPORT_LOCK = threading.RLock()
 
 @dataclass(frozen=True)
 class FunctionSpec:
+    """A deployed function as the runner invokes it: what the template declares
+    (``local.usecases.FunctionSpec``, read by ``Stack.functions``) resolved for one stack."""
+
     logical_id: str
     name: str
     arn: str
@@ -53,6 +56,7 @@ class FunctionSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     runtime: str = "python3.13"
+    layers: tuple[str, ...] = ()  # layer version ARNs
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any
 
 from local.emulators.sagemaker import SageMakerEmulator
 from local.runner.intrinsics import NO_VALUE, IntrinsicError, IntrinsicResolver
-from local.sam.usecases import FunctionSpec, UseCase, UseCaseError
+from local.usecases import FunctionSpec, UseCase, UseCaseError
 from local.template import ParameterError, resolve_parameters
 
 ACCOUNT = "123456789012"

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from local.sam.usecases import REPO_ROOT, FunctionSpec, UseCase, discover
+from local.usecases import REPO_ROOT, FunctionSpec, UseCase, discover
 
 ENV_JSON = REPO_ROOT / "events" / "env.json"
 
