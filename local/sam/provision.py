@@ -22,8 +22,8 @@ from typing import Any
 
 from local.emulators.sagemaker import SageMakerEmulator
 from local.runner.intrinsics import NO_VALUE, IntrinsicError, IntrinsicResolver
-from local.usecases import FunctionSpec, UseCase, UseCaseError
 from local.template import ParameterError, resolve_parameters
+from local.usecases import FunctionSpec, UseCase, UseCaseError
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

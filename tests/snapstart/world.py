@@ -25,9 +25,9 @@ from local.emulators.sagemaker import SageMakerEmulator
 from local.sam.emulation import EmulationServer
 from local.sam.overrides import embedded_emulators, sagemaker_emulator
 from local.sam.provision import on_host, provision, sam_environment
+from local.sam_engine import DEFAULT_OBJECTS
 from local.usecases import FunctionSpec as UseCaseFunction
 from local.usecases import UseCase, discover
-from local.sam_engine import DEFAULT_OBJECTS
 from tests.snapstart.checks import failed_invocations
 from tests.snapstart.criu import REPO_ROOT, FunctionSpec, cold_run
 
