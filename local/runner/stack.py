@@ -27,16 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.runner.intrinsics import NO_VALUE, IntrinsicResolver
+from local.runner.intrinsics import ACCOUNT, PARTITION, REGION, IntrinsicResolver, pseudo_parameters
 from local.runner.lambdas import FunctionSpec
 from local.template import ParameterError, TemplateError, cfn_text, load_template, resolve_parameters
 from local.usecases import UseCaseError, read_functions
 
 __all__ = ["ACCOUNT", "PARTITION", "REGION", "ParameterError", "Physical", "Stack", "TemplateError", "load_template"]
-
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-PARTITION = "aws"
 
 
 # SageMaker types: ARN kind and the property (and GetAtt attribute) holding the name. Ref is the ARN.
@@ -82,21 +78,15 @@ class Stack(IntrinsicResolver):
 
     # --- conditions and intrinsics ---------------------------------------------------------------
     @property
-    def stack_id(self) -> str:
-        digest = hashlib.sha256(self.stack_name.encode()).hexdigest()
-        uid = str(uuid.UUID(digest[:32]))
-        return f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/{self.stack_name}/{uid}"
+    def pseudo(self) -> dict[str, Any]:  # type: ignore[override]  # derived from the stack name
+        return pseudo_parameters(self.stack_name)
 
-    def pseudo(self, name: str) -> Any:
-        return {
-            "AWS::AccountId": ACCOUNT,
-            "AWS::Region": REGION,
-            "AWS::Partition": PARTITION,
-            "AWS::StackName": self.stack_name,
-            "AWS::StackId": self.stack_id,
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NotificationARNs": [],
-        }[name]
+    @property
+    def stack_id(self) -> str:
+        return str(self.pseudo["AWS::StackId"])
+
+    def parameter_values(self) -> dict[str, Any]:
+        return self.parameters
 
     def exists(self, logical_id: str) -> bool:
         cond = self.template["Resources"][logical_id].get("Condition")
@@ -113,13 +103,7 @@ class Stack(IntrinsicResolver):
         resolved = self.resolve(self.template["Resources"][logical_id].get("Properties") or {})
         return dict(resolved)
 
-    def _ref(self, name: str) -> Any:
-        if name == "AWS::NoValue":
-            return NO_VALUE
-        if name.startswith("AWS::"):
-            return self.pseudo(name)
-        if name in self.parameters:
-            return self.parameters[name]
+    def _resource_ref(self, name: str) -> Any:
         if name not in self.template["Resources"]:
             raise TemplateError(f"Ref to unknown name {name}")
         if not self.exists(name):
