@@ -48,7 +48,7 @@ from local.sam.host_network_relay import HostNetworkRelay, RelayError
 from local.sam.invoke import SamInvoker, Verdict, find_sam
 from local.sam.overrides import embedded_emulators, sagemaker_emulator
 from local.sam.provision import Provisioned, provision, stack_parameters
-from local.sam.usecases import REPO_ROOT, UseCase, UseCaseError, discover, select
+from local.usecases import REPO_ROOT, UseCase, UseCaseError, discover, select
 
 LOG = logging.getLogger("sam-engine")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

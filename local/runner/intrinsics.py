@@ -2,15 +2,24 @@
 
 ``IntrinsicResolver`` evaluates Conditions and Fn::If, Fn::Sub, Fn::Join, Fn::Select, Fn::Split,
 Fn::Equals/And/Or/Not, Fn::FindInMap, Fn::GetAZs, Fn::Base64 and Fn::ToJsonString over a template
-decoded by cfn-lint (long-form intrinsics). What ``Ref`` and ``Fn::GetAtt`` return is the
-subclass's business: the local runner answers with the emulated resources' names and ARNs.
+decoded by cfn-lint (long-form intrinsics). ``Ref`` of ``AWS::NoValue``, of a pseudo parameter
+(``pseudo_parameters()``: the stack name, account, Region and partition are configuration) and of
+a parameter is answered here too; what ``Ref`` of a resource and ``Fn::GetAtt`` return is what
+really differs between the three resolvers, so only that is a subclass's business:
+
+- ``local.runner.stack.Stack``: the names and ARNs of the resources it emulates in moto;
+- ``local.sam.provision.Resolver``: the physical names events/env.json gives (no stack exists);
+  anything else is ``UnresolvedError``, which the sam engine treats as "SAM leaves it empty";
+- ``tests.support.templates.Resolver``: deterministic fake ids and ARNs for any resource type.
 """
 
 from __future__ import annotations
 
 import abc
+import hashlib
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,16 +35,66 @@ class IntrinsicError(ValueError):
     """An intrinsic function the resolver cannot evaluate."""
 
 
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PARTITION = "aws"
+
+
+def pseudo_parameters(
+    stack_name: str,
+    *,
+    stack_id: str | None = None,
+    account: str = ACCOUNT,
+    region: str = REGION,
+    partition: str = PARTITION,
+) -> dict[str, Any]:
+    """The pseudo parameters of a stack named ``stack_name`` (its id derived from the name unless given)."""
+    if stack_id is None:
+        uid = uuid.UUID(hashlib.sha256(stack_name.encode()).hexdigest()[:32])
+        stack_id = f"arn:{partition}:cloudformation:{region}:{account}:stack/{stack_name}/{uid}"
+    return {
+        "AWS::AccountId": account,
+        "AWS::Region": region,
+        "AWS::Partition": partition,
+        "AWS::StackName": stack_name,
+        "AWS::StackId": stack_id,
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::NotificationARNs": [],
+    }
+
+
 class IntrinsicResolver(abc.ABC):
+    """Conditions and intrinsics of one template for one stack: ``pseudo`` and the parameter
+    values are configuration; ``_resource_ref``/``_getatt`` are what a subclass answers."""
+
     template: dict[str, Any]
     conditions: dict[str, bool]
-    region: str = "us-east-1"
+    pseudo: Mapping[str, Any]
+
+    @property
+    def region(self) -> str:
+        return str(self.pseudo["AWS::Region"])
 
     @abc.abstractmethod
-    def _ref(self, name: str) -> Any: ...
+    def parameter_values(self) -> Mapping[str, Any]:
+        """The stack's parameter values (what ``Ref`` of a parameter returns)."""
+
+    @abc.abstractmethod
+    def _resource_ref(self, name: str) -> Any:
+        """``Ref`` of anything that is not ``AWS::NoValue``, a pseudo parameter or a parameter."""
 
     @abc.abstractmethod
     def _getatt(self, logical: str, attr: str) -> Any: ...
+
+    def _ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.pseudo:
+            return self.pseudo[name]
+        values = self.parameter_values()
+        if name in values:
+            return values[name]
+        return self._resource_ref(name)
 
     def condition(self, name: str) -> bool:
         if name not in self.conditions:

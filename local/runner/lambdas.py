@@ -15,10 +15,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 import threading
 import time
 import traceback
@@ -28,21 +26,24 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Final
 
 from botocore.awsrequest import AWSResponse
 
+from local import handlers
+from local.handlers import HandlerInitError as FunctionInitError
 from local.runner.clock import EmulatedClock
 from local.runner.interceptor import Call, error_reply, reply
 
 MAX_SYNC_PAYLOAD: Final = 6 * 1024 * 1024
 _MISSING: Final = object()
-_IMPORT_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
 class FunctionSpec:
+    """A deployed function as the runner invokes it: what the template declares
+    (``local.usecases.FunctionSpec``, read by ``Stack.functions``) resolved for one stack."""
+
     logical_id: str
     name: str
     arn: str
@@ -53,6 +54,7 @@ class FunctionSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     runtime: str = "python3.13"
+    layers: tuple[str, ...] = ()  # layer version ARNs
 
 
 @dataclass
@@ -132,13 +134,6 @@ class EnvironmentGate:
 class _ExecutionEnvironment:
     def __init__(self, handler: Callable[[Any, Any], Any]) -> None:
         self.handler = handler
-
-
-class FunctionInitError(Exception):
-    def __init__(self, error_type: str, message: str, trace: list[str]) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-        self.trace = trace
 
 
 class LambdaRuntime:
@@ -329,70 +324,8 @@ class LambdaRuntime:
             self._idle[spec.logical_id].append(environment)
 
 
-_load_counter = 0
-
-
 def load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
-    """Import the function's handler module afresh from its code folder and return the handler.
-
-    Modules from the code folder are imported under their own names (so ``import parser_module``
-    beside ``handler.py`` works as in ``/var/task``) and then taken out of ``sys.modules``, so the
-    next environment or function imports its own copies. Anything outside the folder (``shared``,
-    boto3, Powertools) is imported once, as a layer is.
-    """
-    global _load_counter  # noqa: PLW0603 - unique module names across the process
-    module_path, _, attribute = spec.handler.rpartition(".")
-    if not module_path or not attribute:
-        raise FunctionInitError("Runtime.MalformedHandlerName", f"Bad handler '{spec.handler}'", [])
-    code_dir = spec.code_dir.resolve()
-    file = code_dir / (module_path.replace(".", "/") + ".py")
-    if not file.is_file():
-        raise FunctionInitError(
-            "Runtime.ImportModuleError",
-            f"Unable to import module '{module_path}': No module named '{module_path}'",
-            [],
-        )
-    local_names = {p.stem for p in code_dir.glob("*.py")} | {
-        p.name for p in code_dir.iterdir() if p.is_dir() and (p / "__init__.py").is_file()
-    }
-    with _IMPORT_LOCK:
-        _load_counter += 1
-        shadowed = {name: mod for name, mod in list(sys.modules.items()) if name.split(".")[0] in local_names}
-        for name in shadowed:
-            del sys.modules[name]
-        before = set(sys.modules)
-        sys.path.insert(0, str(code_dir))
-        module: ModuleType | None = None
-        try:
-            mspec = importlib.util.spec_from_file_location(module_path, file)
-            if mspec is None or mspec.loader is None:
-                raise FunctionInitError("Runtime.ImportModuleError", f"Cannot load {file}", [])
-            module = importlib.util.module_from_spec(mspec)
-            sys.modules[module_path] = module
-            try:
-                mspec.loader.exec_module(module)
-            except ImportError as e:
-                raise FunctionInitError(
-                    "Runtime.ImportModuleError",
-                    f"Unable to import module '{module_path}': {e}",
-                    traceback.format_exception(e),
-                ) from e
-            except SyntaxError as e:
-                raise FunctionInitError("Runtime.UserCodeSyntaxError", str(e), traceback.format_exception(e)) from e
-            except Exception as e:
-                raise FunctionInitError(type(e).__name__, str(e), traceback.format_exception(e)) from e
-        finally:
-            sys.path.remove(str(code_dir))
-            for name in set(sys.modules) - before:
-                file_attr = getattr(sys.modules[name], "__file__", None)
-                if name.split(".")[0] in local_names or (
-                    file_attr and Path(file_attr).resolve().is_relative_to(code_dir)
-                ):
-                    del sys.modules[name]
-            sys.modules.update(shadowed)
-    handler = getattr(module, attribute, None)
-    if not callable(handler):
-        raise FunctionInitError(
-            "Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_path}'", []
-        )
-    return handler  # type: ignore[no-any-return]
+    """Import the function's handler module afresh from its code folder and return the handler
+    (``local.handlers.load_handler``: the folder first on ``sys.path``, its modules taken out of
+    ``sys.modules`` again, so the next environment or function imports its own copies)."""
+    return handlers.load_handler(spec.code_dir, spec.handler)[1]

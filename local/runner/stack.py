@@ -27,15 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.runner.intrinsics import NO_VALUE, IntrinsicResolver
+from local.runner.intrinsics import ACCOUNT, PARTITION, REGION, IntrinsicResolver, pseudo_parameters
 from local.runner.lambdas import FunctionSpec
 from local.template import ParameterError, TemplateError, cfn_text, load_template, resolve_parameters
+from local.usecases import UseCaseError, read_functions
 
 __all__ = ["ACCOUNT", "PARTITION", "REGION", "ParameterError", "Physical", "Stack", "TemplateError", "load_template"]
-
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-PARTITION = "aws"
 
 
 # SageMaker types: ARN kind and the property (and GetAtt attribute) holding the name. Ref is the ARN.
@@ -81,21 +78,15 @@ class Stack(IntrinsicResolver):
 
     # --- conditions and intrinsics ---------------------------------------------------------------
     @property
-    def stack_id(self) -> str:
-        digest = hashlib.sha256(self.stack_name.encode()).hexdigest()
-        uid = str(uuid.UUID(digest[:32]))
-        return f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/{self.stack_name}/{uid}"
+    def pseudo(self) -> dict[str, Any]:  # type: ignore[override]  # derived from the stack name
+        return pseudo_parameters(self.stack_name)
 
-    def pseudo(self, name: str) -> Any:
-        return {
-            "AWS::AccountId": ACCOUNT,
-            "AWS::Region": REGION,
-            "AWS::Partition": PARTITION,
-            "AWS::StackName": self.stack_name,
-            "AWS::StackId": self.stack_id,
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NotificationARNs": [],
-        }[name]
+    @property
+    def stack_id(self) -> str:
+        return str(self.pseudo["AWS::StackId"])
+
+    def parameter_values(self) -> dict[str, Any]:
+        return self.parameters
 
     def exists(self, logical_id: str) -> bool:
         cond = self.template["Resources"][logical_id].get("Condition")
@@ -112,13 +103,7 @@ class Stack(IntrinsicResolver):
         resolved = self.resolve(self.template["Resources"][logical_id].get("Properties") or {})
         return dict(resolved)
 
-    def _ref(self, name: str) -> Any:
-        if name == "AWS::NoValue":
-            return NO_VALUE
-        if name.startswith("AWS::"):
-            return self.pseudo(name)
-        if name in self.parameters:
-            return self.parameters[name]
+    def _resource_ref(self, name: str) -> Any:
         if name not in self.template["Resources"]:
             raise TemplateError(f"Ref to unknown name {name}")
         if not self.exists(name):
@@ -233,36 +218,38 @@ class Stack(IntrinsicResolver):
 
     # --- functions -------------------------------------------------------------------------------
     def functions(self) -> list[FunctionSpec]:
-        out = []
+        """The functions that exist with these parameters, in template order: what the template
+        declares is ``local.usecases.read_functions``' (evaluated with this stack's intrinsics);
+        this adds what only the resolved stack knows (name, ARN, environment, layers, aliases)."""
         aliases: dict[str, list[str]] = {}
         for lid, res in self.resources("AWS::Lambda::Alias").items():
             fn = self.template["Resources"][lid]["Properties"]["FunctionName"]
             target = fn.get("Ref") if isinstance(fn, dict) else None
             if target:
                 aliases.setdefault(target, []).append(str(self.resolve(res["Properties"]["Name"])))
+        try:
+            declared = {f.logical_id: f for f in read_functions(self.template, self.template_path, self.resolve)}
+        except UseCaseError as exc:
+            raise TemplateError(str(exc)) from exc
+        out = []
         for lid in self.resources("AWS::Lambda::Function"):
-            props = self.properties(lid)
-            code = props.get("Code")
-            if not isinstance(code, str):
-                raise TemplateError(
-                    f"{lid}: Code must be a local folder path for a local run (got {type(code).__name__})"
-                )
-            code_dir = (self.template_path.parent / code).resolve()
-            if not code_dir.is_dir():
-                raise TemplateError(f"{lid}: code folder {code_dir} does not exist")
-            variables = (props.get("Environment") or {}).get("Variables") or {}
+            function = declared[lid]
+            if not function.code_dir.is_dir():
+                raise TemplateError(f"{lid}: code folder {function.code_dir} does not exist")
+            variables = self.resolve(dict(function.environment))
             out.append(
                 FunctionSpec(
                     logical_id=lid,
                     name=self.physical[lid].ref,
                     arn=self.physical[lid].attrs["Arn"],
-                    code_dir=code_dir,
-                    handler=str(props.get("Handler", "handler.handler")),
-                    timeout_s=int(props.get("Timeout", 3)),
-                    memory_mb=int(props.get("MemorySize", 128)),
+                    code_dir=function.code_dir,
+                    handler=function.handler or "handler.handler",
+                    timeout_s=function.timeout_s,
+                    memory_mb=function.memory_mb,
                     environment={k: _env_value(v) for k, v in variables.items()},
                     aliases=tuple(aliases.get(lid, ())),
-                    runtime=str(props.get("Runtime", "python3.13")),
+                    runtime=function.runtime,
+                    layers=tuple(str(layer) for layer in self.resolve(list(function.layers))),
                 )
             )
         return out

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.sam.usecases import REPO_ROOT, FunctionSpec, UseCase
+from local.usecases import REPO_ROOT, FunctionSpec, UseCase
 
 SAM_VENV_BIN = REPO_ROOT / ".tools" / "sam-venv" / "bin" / "sam"
 _EXTRA_TIMEOUT_S = 180  # image build and container start on top of the function's own Timeout

@@ -21,20 +21,14 @@ from types import ModuleType
 from typing import Any
 
 from local.emulators.sagemaker import SageMakerEmulator
-from local.runner.intrinsics import NO_VALUE, IntrinsicError, IntrinsicResolver
-from local.sam.usecases import FunctionSpec, UseCase, UseCaseError
+from local.runner.intrinsics import ACCOUNT, REGION, IntrinsicError, IntrinsicResolver, pseudo_parameters
 from local.template import ParameterError, resolve_parameters
+from local.usecases import FunctionSpec, UseCase, UseCaseError
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-_PSEUDO = {
-    "AWS::AccountId": ACCOUNT,
-    "AWS::Region": REGION,
-    "AWS::Partition": "aws",
-    "AWS::URLSuffix": "amazonaws.com",
-    "AWS::StackName": "sam-local",
-    "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/sam-local/00000000-0000-0000-0000-000000000000",
-}
+_PSEUDO = pseudo_parameters(
+    "sam-local",
+    stack_id=f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/sam-local/00000000-0000-0000-0000-000000000000",
+)
 _ACCESS_POINT_ARN = re.compile(
     r"^arn:aws[a-z-]*:s3:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):accesspoint/(?P<name>[a-z0-9-]+)$"
 )
@@ -73,23 +67,26 @@ def references(node: Any) -> list[str]:
 
 class Resolver(IntrinsicResolver):
     """The template's intrinsics, with ``Ref``/``Fn::GetAtt`` answered by the known physical values
-    (parameters fall back to their defaults, so Conditions evaluate as SAM evaluates them)."""
+    (parameters fall back to their defaults, so Conditions evaluate as SAM evaluates them).
+
+    Not the runner's ``Stack``: no stack is created for ``sam local invoke``, so a resource is
+    only what events/env.json names it, and anything unnamed is ``UnresolvedError`` (SAM leaves
+    such a variable empty) rather than an emulated resource."""
 
     def __init__(self, template: Mapping[str, Any], known: Mapping[str, str] | None = None) -> None:
         self.template = dict(template)
         self.conditions = {}
+        self.pseudo = _PSEUDO
         self.known: dict[str, str] = dict(known or {})
 
-    def _ref(self, name: str) -> Any:
-        if name == "AWS::NoValue":
-            return NO_VALUE
-        if name in _PSEUDO:
-            return _PSEUDO[name]
+    def parameter_values(self) -> dict[str, Any]:
+        params = self.template.get("Parameters") or {}
+        defaults = {name: str(spec["Default"]) for name, spec in params.items() if "Default" in spec}
+        return {**defaults, **{name: value for name, value in self.known.items() if name in params}}
+
+    def _resource_ref(self, name: str) -> Any:
         if name in self.known:
             return self.known[name]
-        params = self.template.get("Parameters") or {}
-        if name in params and "Default" in params[name]:
-            return str(params[name]["Default"])
         raise UnresolvedError(name)
 
     def _getatt(self, logical: str, attr: str) -> Any:

@@ -20,7 +20,7 @@ import pytest
 from benchmarks.common import use_cases as benchmark_use_cases
 from local import docs
 from local.runner.run import discover_use_cases, sample_module_name
-from local.sam.usecases import discover
+from local.usecases import discover
 from tests.support import doc_commands
 from tests.support.doc_commands import EXCEPTIONS, Block, DocCommandError, Sandbox, run_block
 from tests.support.templates import REPO_ROOT, load_template, resolve_conditions, use_case_templates
@@ -215,7 +215,7 @@ def test_the_discovery_points_the_readme_names_find_every_use_case() -> None:
     assert {path.name for path in docs.use_cases()} == names
     assert {path.name for path in benchmark_use_cases()} == names
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    for reference in ("local.sam.usecases.discover()", "local.runner.run", "use_case_templates()",
+    for reference in ("local.usecases.discover()", "local.runner.run", "use_case_templates()",
                       "check_use_case", "local.docs.use_cases()", "benchmarks.common.use_cases()"):
         assert reference in readme, reference
 

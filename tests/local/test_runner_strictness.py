@@ -193,7 +193,7 @@ def test_the_cli_refuses_bad_parameters_before_running(parameter):
 
 def test_the_sam_engine_validates_parameters_with_the_same_module(tmp_path):
     from local.sam.provision import stack_parameters
-    from local.sam.usecases import UseCaseError, discover
+    from local.usecases import UseCaseError, discover
 
     (use_case,) = [u for u in discover() if u.name == "semiconductor-eda"]
     env = json.loads((REPO / "events" / "env.json").read_text())

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from local.sam.usecases import REPO_ROOT, FunctionSpec, UseCase, discover
+from local.handlers import function_imports, import_file, split_handler
+from local.usecases import REPO_ROOT, FunctionSpec, UseCase, discover
 
 ENV_JSON = REPO_ROOT / "events" / "env.json"
 
@@ -36,26 +35,15 @@ def env_json() -> dict[str, Any]:
 
 @contextmanager
 def handler_module(function: FunctionSpec, environment: Mapping[str, str]) -> Iterator[ModuleType]:
-    """Import the function's ``handler`` module fresh, with its code folder first on sys.path and
-    ``environment`` applied; the function's own modules are dropped again afterwards (every
-    function has a ``handler`` module)."""
-    code_dir = str(function.code_dir)
-    local_names = {p.stem for p in function.code_dir.glob("*.py")}
+    """Import the function's ``handler`` module fresh (``local.handlers``: its code folder first on
+    sys.path, its own modules dropped again afterwards), with ``environment`` applied."""
     saved_env = dict(os.environ)
-
-    def drop() -> None:
-        for name in list(sys.modules):
-            if name.split(".", 1)[0] in local_names:
-                del sys.modules[name]
-
-    drop()
+    module_path, _ = split_handler(function.handler)
     os.environ.update(environment)
-    sys.path.insert(0, code_dir)
     try:
-        yield importlib.import_module(Path(function.handler.rsplit(".", 1)[0]).as_posix().replace("/", "."))
+        with function_imports(function.code_dir):
+            yield import_file(function.code_dir, module_path)
     finally:
-        sys.path.remove(code_dir)
-        drop()
         os.environ.clear()
         os.environ.update(saved_env)
 

@@ -27,8 +27,8 @@ from local.sam.host_network_relay import HostNetworkRelay
 from local.sam.invoke import SamInvoker, find_sam
 from local.sam.overrides import embedded_emulators, sagemaker_emulator
 from local.sam.provision import Provisioned, provision
-from local.sam.usecases import UseCase, discover
 from local.sam_engine import DEFAULT_OBJECTS, container_files
+from local.usecases import UseCase, discover
 from tests.sam.helpers import ENV_JSON, env_json, tier_invoke_image
 
 pytestmark = pytest.mark.sam

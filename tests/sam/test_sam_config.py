@@ -19,7 +19,7 @@ from moto import mock_aws
 
 from local.sam.overrides import sagemaker_emulator
 from local.sam.provision import function_environment, on_host, provision, references, sam_environment
-from local.sam.usecases import REPO_ROOT, FunctionSpec, UseCase, load_use_case
+from local.usecases import REPO_ROOT, FunctionSpec, UseCase, load_use_case
 from shared.errors import ConfigurationError, InvalidInputError
 from tests.sam.helpers import all_functions, env_json, function_id, handler_module, use_cases
 from tests.support.lambda_context import FakeLambdaContext

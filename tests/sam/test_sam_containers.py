@@ -21,7 +21,7 @@ from local.sam import containers
 from local.sam.emulation import LOOPBACK, EmulationServer
 from local.sam.host_network_relay import HostNetworkRelay
 from local.sam.invoke import SamInvoker, find_sam
-from local.sam.usecases import load_use_case
+from local.usecases import load_use_case
 from tests.sam.helpers import tier_invoke_image
 
 pytestmark = pytest.mark.sam

@@ -22,8 +22,8 @@ from local.sam.emulation import LOOPBACK, EmulationServer, Incoming
 from local.sam.invoke import expected_fields, judge
 from local.sam.overrides import embedded_emulators, operation_name
 from local.sam.provision import Resolver, UnresolvedError, known_values
-from local.sam.usecases import REPO_ROOT, FunctionSpec, UseCaseError, load_use_case, select
 from local.sam_engine import container_environment
+from local.usecases import REPO_ROOT, FunctionSpec, UseCaseError, load_use_case, select
 from tests.sam.helpers import env_json, use_cases
 
 pytestmark = pytest.mark.unit

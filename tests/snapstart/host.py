@@ -6,9 +6,9 @@ environment variables set.
 
 Phases, reported through JSON files in the control directory (written atomically):
 
-1. init: imports the handler module from ``--code-dir`` as Lambda does (the directory first on
-   ``sys.path``), timing it, and records what init left behind (``init.json``): simple module
-   globals, files created in ``TMPDIR``, the botocore clients at module scope.
+1. init: imports the handler module from ``--code-dir`` as Lambda does (``local.handlers``: the
+   directory first on ``sys.path``, and left there), timing it, and records what init left behind
+   (``init.json``): simple module globals, files created in ``TMPDIR``, the botocore clients at module scope.
 2. with ``--snapshot``: runs the before-snapshot hooks the way the Lambda runtime does (from
    ``snapshot_restore_py``'s registry, last registered first), writes ``ready.json`` and polls
    for the file ``go``. The harness checkpoints the process with CRIU at that point and later
@@ -28,7 +28,6 @@ stderr must not be pipes to a process outside the dumped tree; the harness point
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import random
@@ -41,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from local.handlers import load_handler
 from tests.support.lambda_context import FakeLambdaContext
 
 GO_POLL_SECONDS = 0.001
@@ -149,13 +149,6 @@ def _detach_output() -> None:
     os.close(devnull)
 
 
-def _load_handler(code_dir: Path, handler: str) -> tuple[Any, Callable[..., Any]]:
-    module_name, _, function_name = handler.rpartition(".")
-    sys.path.insert(0, str(code_dir))
-    module = importlib.import_module(module_name)
-    return module, getattr(module, function_name)
-
-
 def _tmp_files() -> set[str]:
     tmpdir = Path(tempfile.gettempdir())
     return {str(p.relative_to(tmpdir)) for p in tmpdir.rglob("*")}
@@ -197,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
     files_before = _tmp_files()
     init_started = time.perf_counter()
-    module, handler = _load_handler(args.code_dir, args.handler)
+    module, handler = load_handler(args.code_dir, args.handler, isolated=False)
     init_ms = (time.perf_counter() - init_started) * 1000
     init_report = {
         "pid": os.getpid(),

@@ -86,7 +86,7 @@ def test_there_are_use_cases() -> None:
 
 @pytest.mark.parametrize("use_case_dir", USE_CASE_DIRS)
 def test_every_handler_is_snapshot_safe(world: Any, use_case_dir: str, tmp_path: Path) -> None:
-    from local.sam.usecases import load_use_case
+    from local.usecases import load_use_case
     from tests.snapstart.world import function_label
 
     use_case = load_use_case(REPO_ROOT / use_case_dir)
@@ -115,7 +115,7 @@ def test_uc1_restore_drops_the_ontap_session_and_cached_credentials(world: Any, 
     """A restored UC1 function held an ONTAP session and the user's credentials before the
     after-restore hooks ran again (so the check below is not vacuous), and none after them: a
     restored environment connects and fetches the secret anew, and still succeeds."""
-    from local.sam.usecases import load_use_case
+    from local.usecases import load_use_case
 
     use_case = load_use_case(REPO_ROOT / "legal-compliance")
     [function] = [fn for fn in use_case.functions if fn.name == name]

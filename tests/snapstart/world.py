@@ -1,7 +1,7 @@
 """The emulated AWS in which real handlers are hosted: moto behind ``local.sam``'s HTTPS proxy.
 
 Shared by the CRIU tests of the real handlers and ``benchmarks/snapstart_bench.py``. Functions
-come from the templates (``local.sam.usecases.discover``: each ``AWS::Lambda::Function``'s
+come from the templates (``local.usecases.discover``: each ``AWS::Lambda::Function``'s
 ``Code`` and ``Handler``, in the order the state machine calls them) and get the environment of
 ``events/env.json`` and the canonical event of ``events/<uc>/<function>.json``, as ``sam local
 invoke`` does. The hosted processes keep their ordinary boto3 clients: ``HTTPS_PROXY`` and
@@ -25,9 +25,9 @@ from local.emulators.sagemaker import SageMakerEmulator
 from local.sam.emulation import EmulationServer
 from local.sam.overrides import embedded_emulators, sagemaker_emulator
 from local.sam.provision import on_host, provision, sam_environment
-from local.sam.usecases import FunctionSpec as UseCaseFunction
-from local.sam.usecases import UseCase, discover
 from local.sam_engine import DEFAULT_OBJECTS
+from local.usecases import FunctionSpec as UseCaseFunction
+from local.usecases import UseCase, discover
 from tests.snapstart.checks import failed_invocations
 from tests.snapstart.criu import REPO_ROOT, FunctionSpec, cold_run
 

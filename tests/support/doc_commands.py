@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.sam.usecases import load_use_case
+from local.usecases import load_use_case
 from tests.support.fake_cli import FakeCli
 from tests.support.templates import REPO_ROOT, load_template
 

@@ -14,25 +14,7 @@ from typing import Any
 from tests.support.templates import Resolver
 
 
-class PseudoResolver(Resolver):
-    """``Resolver`` with ``AWS::Region`` and ``AWS::Partition`` chosen by the caller."""
-
-    def __init__(
-        self, template: Mapping[str, Any], parameters: Mapping[str, str], region: str, partition: str = "aws"
-    ) -> None:
-        super().__init__(template, parameters)
-        self.region = region
-        self.partition = partition
-
-    def _ref(self, name: str) -> Any:
-        if name == "AWS::Region":
-            return self.region
-        if name == "AWS::Partition":
-            return self.partition
-        return super()._ref(name)
-
-
-def _value(resolver: PseudoResolver, expr: Any) -> Any:
+def _value(resolver: Resolver, expr: Any) -> Any:
     if isinstance(expr, Mapping) and len(expr) == 1:
         ((fn, arg),) = expr.items()
         if fn == "Ref":
@@ -65,7 +47,7 @@ def rule_failures(
     template: Mapping[str, Any], parameters: Mapping[str, str], region: str, partition: str = "aws"
 ) -> dict[str, list[str]]:
     """{rule name: AssertDescription of each failed assertion} for the rules that fail."""
-    resolver = PseudoResolver(template, parameters, region, partition)
+    resolver = Resolver(template, parameters, region=region, partition=partition)
     failures: dict[str, list[str]] = {}
     for name, rule in (template.get("Rules") or {}).items():
         if "RuleCondition" in rule and not _value(resolver, rule["RuleCondition"]):

@@ -16,26 +16,17 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from local.runner.intrinsics import NO_VALUE, IntrinsicResolver
+from local.runner import intrinsics
+from local.runner.intrinsics import IntrinsicResolver, pseudo_parameters
 from local.template import ParameterError, resolve_parameters
 from local.template import load_template as _load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-PARTITION = "aws"
-
+# The emulated account, Region and partition every local consumer uses (the tests build ARNs with them).
+ACCOUNT = intrinsics.ACCOUNT
+REGION = intrinsics.REGION
+PARTITION = intrinsics.PARTITION
 TEMPLATE_PATHSPEC = ("*template*.yaml", "*template*.yml", ":!:tests/**")
-
-_PSEUDO = {
-    "AWS::AccountId": ACCOUNT,
-    "AWS::Region": REGION,
-    "AWS::Partition": PARTITION,
-    "AWS::StackName": "test-stack",
-    "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/test-stack/0000",
-    "AWS::URLSuffix": "amazonaws.com",
-    "AWS::NotificationARNs": [],
-}
 
 
 def load_template(path: str | Path) -> dict[str, Any]:
@@ -107,14 +98,29 @@ def _function_arn_of(props: Mapping[str, Any]) -> str:
 class Resolver(IntrinsicResolver):
     """Evaluates Conditions and intrinsic functions for one parameter set.
 
-    The intrinsics themselves are the local runner's (``IntrinsicResolver``); this class answers
-    ``Ref``/``Fn::GetAtt`` with deterministic fake ids and ARNs and applies parameter defaults.
+    The intrinsics, pseudo parameters and parameter refs are the local runner's
+    (``IntrinsicResolver``); ``region``/``partition`` set ``AWS::Region``/``AWS::Partition`` (the
+    Rules tests evaluate a template in other partitions). This class answers ``Ref``/``Fn::GetAtt``
+    of a resource with deterministic fake ids and ARNs for any resource type, where the runner's
+    ``Stack`` knows only the types it emulates and needs no moto: that is why it stays separate.
     """
 
-    def __init__(self, template: Mapping[str, Any], parameters: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        parameters: Mapping[str, str],
+        *,
+        region: str = REGION,
+        partition: str = PARTITION,
+    ) -> None:
         self.template = dict(template)
         self.conditions = {}
-        self.region = REGION
+        self.pseudo = pseudo_parameters(
+            "test-stack",
+            stack_id=f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/test-stack/0000",
+            region=region,
+            partition=partition,
+        )
         declared = self.template.get("Parameters", {}) or {}
         # Required parameters without a value get a placeholder that looks like one.
         placeholders = {
@@ -138,13 +144,10 @@ class Resolver(IntrinsicResolver):
         """The resources that exist for this parameter set."""
         return {lid: res for lid, res in self.template["Resources"].items() if self.resource_exists(lid)}
 
-    def _ref(self, name: str) -> Any:
-        if name == "AWS::NoValue":
-            return NO_VALUE
-        if name in _PSEUDO:
-            return _PSEUDO[name]
-        if name in self.values:
-            return self.values[name]
+    def parameter_values(self) -> dict[str, Any]:
+        return self.values
+
+    def _resource_ref(self, name: str) -> Any:
         resources = self.template["Resources"]
         if name not in resources:
             raise KeyError(f"Ref to unknown name {name}")

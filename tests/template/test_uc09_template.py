@@ -359,11 +359,9 @@ def definition(template: Mapping[str, Any], params: Mapping[str, str]) -> dict[s
 
 
 @pytest.mark.parametrize("partition", ["aws", "aws-cn"])
-def test_batch_transform_runs_through_the_sync_integration_with_a_timeout(template, partition, monkeypatch):
-    import tests.support.templates as support
-
-    monkeypatch.setitem(support._PSEUDO, "AWS::Partition", partition)
-    states = dict(iter_states(definition(template, {})))
+def test_batch_transform_runs_through_the_sync_integration_with_a_timeout(template, partition):
+    (machine,) = state_machines(template, resolver=Resolver(template, REQUIRED, partition=partition)).values()
+    states = dict(iter_states(machine))
     for name in ("BatchTransform", "FallbackBatchTransform"):
         state = states[name]
         assert state["Resource"] == f"arn:{partition}:states:::sagemaker:createTransformJob.sync"

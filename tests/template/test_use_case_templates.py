@@ -23,7 +23,7 @@ import pytest
 
 from shared.errors import LAMBDA_SERVICE_TRANSIENT_ERRORS, TRANSIENT_ERROR_NAMES
 from tests.support.lint import Linter
-from tests.support.rules import PseudoResolver, rule_failures
+from tests.support.rules import rule_failures
 from tests.support.templates import (
     ACCOUNT,
     REGION,
@@ -289,7 +289,7 @@ def test_service_integrations_follow_the_stack_partition(path: Path) -> None:
         written = [r for r in _resources(machine["Properties"]["Definition"]) if r.startswith("arn:aws:")]
         assert written == [], f"{logical_id}: partition written into the definition"
     for partition in ("aws-cn", "aws-us-gov"):
-        resolver = PseudoResolver(template, _with_access_point(template, {}), "cn-north-1", partition)
+        resolver = Resolver(template, _with_access_point(template, {}), region="cn-north-1", partition=partition)
         for logical_id, definition in state_machines(template, resolver=resolver).items():
             arns = [r for r in _resources(definition) if r.startswith("arn:")]
             assert arns, logical_id

@@ -1,4 +1,10 @@
-"""What the sam engine invokes: use cases, their functions and events, read from the templates.
+"""The one reader of a use case's template: its functions (code folder, handler, declared
+environment, layers, timeout, memory, runtime) and events, for every local consumer.
+
+The sam engine, the CRIU tier, the benchmarks and the tests use ``discover()``/``load_use_case()``;
+the local runner's ``Stack`` (local/runner/stack.py) reads its functions with ``read_functions``,
+passing its intrinsic resolver, and adds only what a resolved stack knows (name, ARN, resolved
+environment, aliases). Parameters and their validation are ``local.template``'s.
 
 A use case is a folder with a ``template-deploy.yaml``; its events live in
 ``events/uc<NN>-<folder>/<function>-event.json`` where ``<function>`` is the name of the function's code
@@ -15,20 +21,20 @@ import json
 import re
 import shlex
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from local import template as template_model
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_NAME = "template-deploy.yaml"
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
 class UseCaseError(ValueError):
-    """A template, event or env.json entry the sam engine cannot use."""
+    """A template, event or env.json entry a local run cannot use."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,9 @@ class FunctionSpec:
     environment: Mapping[str, Any]  # the template's Environment.Variables (intrinsics unresolved)
     timeout_s: int = 3  # the template's Timeout (Lambda's default when absent)
     memory_mb: int = 128  # the template's MemorySize
+    runtime: str = "python3.13"  # the template's Runtime
+    layers: tuple[Any, ...] = ()  # the template's Layers (intrinsics unresolved)
+    condition: str | None = None  # the resource's Condition: it exists only when that holds
 
 
 @dataclass(frozen=True)
@@ -136,15 +145,59 @@ def _function_order(resources: Mapping[str, Any], function_ids: list[str]) -> li
 
 def _local_path(base: Path, value: Any, what: str) -> Path:
     if not isinstance(value, str):
-        raise UseCaseError(f"{what}: expected a local path for sam local invoke, got {value!r}")
+        raise UseCaseError(f"{what}: expected a local path for a local run, got {value!r}")
     return (base / value).resolve()
 
 
 def _int_property(props: Mapping[str, Any], name: str, default: int, what: str) -> int:
     value = props.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
-        raise UseCaseError(f"{what}.{name}: expected a whole number for sam local invoke, got {value!r}")
+        raise UseCaseError(f"{what}.{name}: expected a whole number for a local run, got {value!r}")
     return int(value)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def read_functions(
+    template: Mapping[str, Any], template_path: Path, resolve: Callable[[Any], Any] | None = None
+) -> tuple[FunctionSpec, ...]:
+    """Every ``AWS::Lambda::Function`` of ``template``, in the order the state machines run them.
+
+    ``resolve`` (an ``IntrinsicResolver.resolve``) evaluates Code, Handler, Timeout, MemorySize and
+    Runtime first, so a stack whose Timeout is a ``Ref`` reads as deployed; without it they must be
+    literals, as ``sam local invoke`` needs them. Environment and Layers stay as declared (their
+    intrinsics unresolved): what they resolve to depends on the stack (or env.json) they run in.
+    """
+    evaluate = resolve or _identity
+    resources: Mapping[str, Any] = template.get("Resources") or {}
+    directory = template_path.parent
+    function_ids = [lid for lid, res in resources.items() if res.get("Type") == "AWS::Lambda::Function"]
+    functions = []
+    for logical_id in _function_order(resources, function_ids):
+        raw = resources[logical_id].get("Properties") or {}
+        what = f"{template_path}: {logical_id}"
+        props = {
+            key: evaluate(raw[key]) for key in ("Code", "Handler", "Timeout", "MemorySize", "Runtime") if key in raw
+        }
+        code_dir = _local_path(directory, props.get("Code"), f"{what}.Code")
+        env = ((raw.get("Environment") or {}).get("Variables")) or {}
+        functions.append(
+            FunctionSpec(
+                logical_id=logical_id,
+                name=code_dir.name,
+                code_dir=code_dir,
+                handler=str(props.get("Handler", "")),
+                environment=dict(env),
+                timeout_s=_int_property(props, "Timeout", 3, what),
+                memory_mb=_int_property(props, "MemorySize", 128, what),
+                runtime=str(props.get("Runtime", "python3.13")),
+                layers=tuple(raw.get("Layers") or ()),
+                condition=resources[logical_id].get("Condition"),
+            )
+        )
+    return tuple(functions)
 
 
 def load_use_case(directory: Path, events_root: Path | None = None) -> UseCase:
@@ -156,24 +209,6 @@ def load_use_case(directory: Path, events_root: Path | None = None) -> UseCase:
     if len(matches) > 1:
         raise UseCaseError(f"{directory.name}: several event folders match: {[m.name for m in matches]}")
     events_dir = matches[0] if matches else events_root / f"uc00-{directory.name}"
-
-    function_ids = [lid for lid, res in resources.items() if res.get("Type") == "AWS::Lambda::Function"]
-    functions = []
-    for logical_id in _function_order(resources, function_ids):
-        props = resources[logical_id].get("Properties") or {}
-        code_dir = _local_path(directory, props.get("Code"), f"{template_path}: {logical_id}.Code")
-        env = ((props.get("Environment") or {}).get("Variables")) or {}
-        functions.append(
-            FunctionSpec(
-                logical_id=logical_id,
-                name=code_dir.name,
-                code_dir=code_dir,
-                handler=str(props.get("Handler", "")),
-                environment=dict(env),
-                timeout_s=_int_property(props, "Timeout", 3, f"{template_path}: {logical_id}"),
-                memory_mb=_int_property(props, "MemorySize", 128, f"{template_path}: {logical_id}"),
-            )
-        )
     layer_dirs = tuple(
         _local_path(directory, (res.get("Properties") or {}).get("Content"), f"{template_path}: {lid}.Content")
         for lid, res in resources.items()
@@ -185,7 +220,7 @@ def load_use_case(directory: Path, events_root: Path | None = None) -> UseCase:
         template_path=template_path,
         events_dir=events_dir,
         template=template,
-        functions=tuple(functions),
+        functions=read_functions(template, template_path),
         layer_dirs=layer_dirs,
     )
 
