@@ -28,8 +28,8 @@ def test_mapping_is_total_and_transient_only_for_throttling_or_server_errors(cod
         # The HTTP status alone is enough to say "try again", unless the code says otherwise.
         assert mapped.transient or code in {"AccessDenied", "NoSuchKey", "NotFound", "ValidationException"}
     if mapped.transient:
-        assert status >= 500 or status == 429 or code in {"SlowDown", "ThrottlingException", "InternalError",
-                                                           "ServiceUnavailable"}
+        # ... or the code is one AWS documents as throttling or unavailable (InternalServerError, ...).
+        assert status >= 500 or status == 429 or code in errors._THROTTLING_CODES | errors._UNAVAILABLE_CODES
 
 
 @given(codes, st.integers(100, 599), st.text(max_size=40))
