@@ -18,6 +18,7 @@ inside the test, not at collection, so the default (non-CRIU) test run never dep
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from tests.snapstart.checks import (
     varying_init_globals,
 )
 from tests.snapstart.criu import REPO_ROOT, CriuError, Snapshot, cold_run
+from tests.snapstart.tracing import start_types, traced
+from tests.support.xray import xray_daemon
 
 pytestmark = pytest.mark.criu
 
@@ -49,9 +52,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def snapshot_problems(world: Any, use_case: Any, function: Any, workdir: Path) -> list[str]:
+    from tests.snapstart.world import function_label
+
     spec = world.spec(use_case, function)
     problems: list[str] = []
-    first_cold, second_cold = (cold_run(spec, workdir / name, invocations=0) for name in ("cold-a", "cold-b"))
+    # The two cold inits are independent processes: one per core.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first_cold, second_cold = pool.map(
+            lambda name: cold_run(spec, workdir / name, invocations=0), ("cold-a", "cold-b")
+        )
     problems += [
         f"init sets {name} differently in every process"
         for name in varying_init_globals(first_cold.init, second_cold.init)
@@ -61,13 +70,19 @@ def snapshot_problems(world: Any, use_case: Any, function: Any, workdir: Path) -
 
     # One invocation more after the hooks run again: by then the handler holds ONTAP clients with
     # connections and credentials, which the hooks must drop (ontap_kept_after_restore).
-    snapshot = Snapshot(spec, workdir / "snapshot", rehooked=1)
-    try:
-        init = snapshot.take()
-    except CriuError as error:
-        return [*problems, str(error)]
-    problems += [f"client {name} has open connections at the snapshot" for name in left_open_at_snapshot(init)]
-    first, second = snapshot.restore(), snapshot.restore()
+    # Traced into a loopback X-Ray daemon: each invocation after a restore's hooks must be
+    # annotated start_type "restore" (shared.observability), read from what the restored process sent.
+    with xray_daemon() as daemon:
+        snapshot = Snapshot(traced(spec, daemon), workdir / "snapshot", rehooked=1)
+        try:
+            init = snapshot.take()
+        except CriuError as error:
+            return [*problems, str(error)]
+        problems += [f"client {name} has open connections at the snapshot" for name in left_open_at_snapshot(init)]
+        first, second = snapshot.restore(), snapshot.restore()
+        annotated = start_types(daemon.documents())
+    if annotated != ["restore"] * 4:  # per restore: its invocation, then one after the hooks ran again
+        problems.append(f"the restored invocations were annotated start_type {annotated}, not restore x 4")
     for number, restore in enumerate((first, second), start=1):
         problems += [f"restore {number}: {failure}" for failure in failed_invocations(restore.result)]
         problems += [f"restore {number}: {name} kept its pool" for name in pools_kept_after_restore(restore.result)]
@@ -77,6 +92,7 @@ def snapshot_problems(world: Any, use_case: Any, function: Any, workdir: Path) -
     problems += [
         f"both restores produced the same {what}" for what in repeated_across_restores(first.result, second.result)
     ]
+    world.restored[function_label(use_case, function)] = first.result
     return problems
 
 
@@ -116,16 +132,21 @@ def test_uc1_restore_drops_the_ontap_session_and_cached_credentials(world: Any, 
     after-restore hooks ran again (so the check below is not vacuous), and none after them: a
     restored environment connects and fetches the secret anew, and still succeeds."""
     from local.sam.usecases import load_use_case
+    from tests.snapstart.world import function_label
 
     use_case = load_use_case(REPO_ROOT / "legal-compliance")
     [function] = [fn for fn in use_case.functions if fn.name == name]
-    world.prepare(use_case, function, tmp_path)
-    snapshot = Snapshot(world.spec(use_case, function), tmp_path / "snapshot", rehooked=1)
-    snapshot.take()
-    restored = snapshot.restore()
-    assert failed_invocations(restored.result) == []
-    before = restored.result["ontap_before_rehook"]
+    # The restore test_every_handler_is_snapshot_safe took of this function (one checkpoint per
+    # function), or one of its own when this test runs alone.
+    result = world.restored.get(function_label(use_case, function))
+    if result is None:
+        world.prepare(use_case, function, tmp_path)
+        snapshot = Snapshot(world.spec(use_case, function), tmp_path / "snapshot", rehooked=1)
+        snapshot.take()
+        result = snapshot.restore().result
+    assert failed_invocations(result) == []
+    before = result["ontap_before_rehook"]
     assert before, "the handler holds no ONTAP client after an invocation"
     assert all(c["open_pools"] and c["credentials_cached"] for c in before), before
-    assert restored.result["ontap_after_rehook"], "the ONTAP client is gone, not reset"
-    assert ontap_kept_after_restore(restored.result) == []
+    assert result["ontap_after_rehook"], "the ONTAP client is gone, not reset"
+    assert ontap_kept_after_restore(result) == []
