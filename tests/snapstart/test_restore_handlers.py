@@ -35,7 +35,7 @@ from tests.snapstart.checks import (
 )
 from tests.snapstart.criu import REPO_ROOT, CriuError, Snapshot, cold_run
 from tests.snapstart.tracing import start_types, traced
-from tests.support.xray import xray_daemon
+from tests.support.xray import XrayDaemon, xray_daemon
 
 pytestmark = pytest.mark.criu
 
@@ -51,7 +51,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield emulated
 
 
-def snapshot_problems(world: Any, use_case: Any, function: Any, workdir: Path) -> list[str]:
+def snapshot_problems(  # noqa: PLR0917 - one call site
+    world: Any, use_case: Any, function: Any, workdir: Path, daemon: XrayDaemon, traces: dict[str, str]
+) -> list[str]:
+    """What is wrong with the function's checkpoint and restores. Once both restores ran, the
+    trace id their invocations carry goes into ``traces`` (checked by
+    ``restore_annotation_problems`` when the use case has run: the daemon is read once)."""
     from tests.snapstart.world import function_label
 
     spec = world.spec(use_case, function)
@@ -70,19 +75,16 @@ def snapshot_problems(world: Any, use_case: Any, function: Any, workdir: Path) -
 
     # One invocation more after the hooks run again: by then the handler holds ONTAP clients with
     # connections and credentials, which the hooks must drop (ontap_kept_after_restore).
-    # Traced into a loopback X-Ray daemon: each invocation after a restore's hooks must be
-    # annotated start_type "restore" (shared.observability), read from what the restored process sent.
-    with xray_daemon() as daemon:
-        snapshot = Snapshot(traced(spec, daemon), workdir / "snapshot", rehooked=1)
-        try:
-            init = snapshot.take()
-        except CriuError as error:
-            return [*problems, str(error)]
-        problems += [f"client {name} has open connections at the snapshot" for name in left_open_at_snapshot(init)]
-        first, second = snapshot.restore(), snapshot.restore()
-        annotated = start_types(daemon.documents())
-    if annotated != ["restore"] * 4:  # per restore: its invocation, then one after the hooks ran again
-        problems.append(f"the restored invocations were annotated start_type {annotated}, not restore x 4")
+    # Traced into the loopback X-Ray daemon (restore_annotation_problems).
+    traced_spec, trace_id = traced(spec, daemon)
+    snapshot = Snapshot(traced_spec, workdir / "snapshot", rehooked=1)
+    try:
+        init = snapshot.take()
+    except CriuError as error:
+        return [*problems, str(error)]
+    problems += [f"client {name} has open connections at the snapshot" for name in left_open_at_snapshot(init)]
+    first, second = snapshot.restore(), snapshot.restore()
+    traces[function.logical_id] = trace_id
     for number, restore in enumerate((first, second), start=1):
         problems += [f"restore {number}: {failure}" for failure in failed_invocations(restore.result)]
         problems += [f"restore {number}: {name} kept its pool" for name in pools_kept_after_restore(restore.result)]
@@ -94,6 +96,16 @@ def snapshot_problems(world: Any, use_case: Any, function: Any, workdir: Path) -
     ]
     world.restored[function_label(use_case, function)] = first.result
     return problems
+
+
+def restore_annotation_problems(documents: list[dict[str, Any]], trace_id: str) -> list[str]:
+    """Each invocation after a restore's hooks (per restore: its invocation, then one after the
+    hooks ran again) must be annotated start_type "restore" (shared.observability), as the
+    restored process sent it to the X-Ray daemon."""
+    annotated = start_types(documents, trace_id)
+    if annotated == ["restore"] * 4:
+        return []
+    return [f"the restored invocations were annotated start_type {annotated}, not restore x 4"]
 
 
 def test_there_are_use_cases() -> None:
@@ -108,16 +120,21 @@ def test_every_handler_is_snapshot_safe(world: Any, use_case_dir: str, tmp_path:
     use_case = load_use_case(REPO_ROOT / use_case_dir)
     assert use_case.functions, f"{use_case_dir}: no AWS::Lambda::Function in the template"
     report: dict[str, list[str]] = {}
-    for function in use_case.functions:
-        workdir = tmp_path / function.logical_id
-        try:
-            world.prepare(use_case, function, workdir)
-        except RuntimeError as error:  # an earlier function fails with its canonical event
-            report[function.logical_id] = [f"cannot prepare its inputs: {error}"]
-            continue
-        report[function.logical_id] = snapshot_problems(world, use_case, function, workdir)
-        if not report[function.logical_id]:  # else the next function's preparation runs it again
-            world.ran.add(function_label(use_case, function))
+    traces: dict[str, str] = {}
+    with xray_daemon() as daemon:
+        for function in use_case.functions:
+            workdir = tmp_path / function.logical_id
+            try:
+                world.prepare(use_case, function, workdir)
+            except RuntimeError as error:  # an earlier function fails with its canonical event
+                report[function.logical_id] = [f"cannot prepare its inputs: {error}"]
+                continue
+            report[function.logical_id] = snapshot_problems(world, use_case, function, workdir, daemon, traces)
+            if not report[function.logical_id]:  # else the next function's preparation runs it again
+                world.ran.add(function_label(use_case, function))
+        documents = daemon.documents()
+    for logical_id, trace_id in traces.items():  # the functions whose restores ran
+        report[logical_id] += restore_annotation_problems(documents, trace_id)
     assert {name: problems for name, problems in report.items() if problems} == {}
     assert list(report) == [f.logical_id for f in use_case.functions]
 

@@ -18,9 +18,9 @@ from tests.snapstart.criu import FunctionSpec
 from tests.support.xray import XrayDaemon
 
 
-def traced(spec: FunctionSpec, daemon: XrayDaemon) -> FunctionSpec:
-    """``spec`` with tracing enabled and sent to ``daemon``."""
-    trace_id = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=1"
+def traced(spec: FunctionSpec, daemon: XrayDaemon) -> tuple[FunctionSpec, str]:
+    """``spec`` with tracing enabled and sent to ``daemon``, and the trace id its invocations carry."""
+    trace_id = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
     return dataclasses.replace(
         spec,
         env={
@@ -29,12 +29,16 @@ def traced(spec: FunctionSpec, daemon: XrayDaemon) -> FunctionSpec:
             "AWS_XRAY_DAEMON_ADDRESS": daemon.address,
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             "LAMBDA_TASK_ROOT": str(spec.code_dir),
-            "_X_AMZN_TRACE_ID": trace_id,
+            "_X_AMZN_TRACE_ID": f"Root={trace_id};Parent={uuid.uuid4().hex[:16]};Sampled=1",
         },
+    ), trace_id
+
+
+def start_types(documents: list[dict[str, Any]], trace_id: str) -> list[Any]:
+    """The ``start_type`` annotation of every ``## handler`` subsegment of the trace, in the order
+    they started."""
+    handlers = sorted(
+        (d for d in documents if d.get("name") == "## handler" and d.get("trace_id") == trace_id),
+        key=lambda d: d["start_time"],
     )
-
-
-def start_types(documents: list[dict[str, Any]]) -> list[Any]:
-    """The ``start_type`` annotation of every ``## handler`` subsegment, in the order they started."""
-    handlers = sorted((d for d in documents if d.get("name") == "## handler"), key=lambda d: d["start_time"])
     return [d.get("annotations", {}).get("start_type") for d in handlers]
