@@ -261,7 +261,9 @@ def run(args: argparse.Namespace) -> int:
                     files=container_files(provisioned),
                 )
                 LOG.info("invoke image %s (from %s), emulation at %s", image, base, server.proxy_url())
-                invoker = SamInvoker(sam, relay.base_url, image, env_json_path, work / "logs")
+                invoker = SamInvoker(
+                    sam, relay.base_url, image, env_json_path, work / "logs", force_image_build=args.serve
+                )
                 if args.serve:
                     _serve(use_cases, engine, image, invoker)
                     return EXIT_OK

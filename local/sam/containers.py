@@ -104,7 +104,9 @@ def derived_image_tag(
         + ca_pem
         + b"".join(path.encode() + b"\0" + data for path, data in sorted((files or {}).items()))
     ).hexdigest()[:16]
-    return f"{DERIVED_REPOSITORY}:{digest}"
+    # The digest names the repository, not only the tag: SAM derives its rapid image's name from
+    # the repository (local/sam/invoke.py, SamInvoker.force_image_build).
+    return f"{DERIVED_REPOSITORY}-{digest}:latest"
 
 
 def build_invoke_image(

@@ -149,10 +149,17 @@ class SamInvoker:
     image: str
     env_vars: Path
     log_dir: Path
+    # SAM names its "rapid" image (invoke image + emulator) after the invoke image's *repository*
+    # when the template defines no layer, and reuses it even after that image changed. The engine's
+    # invoke images carry their content digest in the repository (containers.derived_image_tag), so
+    # a changed image gets a rapid image of its own and the rebuild need not be forced; a stable
+    # name (--serve's SERVE_TAG) needs it. Templates with local layers are rebuilt by SAM anyway.
+    force_image_build: bool = True
 
     def command(self, use_case: UseCase, function: FunctionSpec) -> list[str]:
         """The article's command (paths relative to the repository, where it runs), plus the flags
         that pick the invoke image."""
+        force = ["--force-image-build"] if self.force_image_build else []
         return [
             str(self.sam),
             "local",
@@ -166,9 +173,7 @@ class SamInvoker:
             "--invoke-image",
             self.image,
             "--skip-pull-image",
-            # SAM reuses its "rapid" image (base + emulator) when no layer is defined in the template,
-            # even after the base changed: a stale proxy address would follow. Always rebuild it.
-            "--force-image-build",
+            *force,
             function.logical_id,
         ]
 
@@ -182,6 +187,11 @@ class SamInvoker:
             "AWS_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
+            # SAM asks STS for the account id before every invocation (no endpoint answers here,
+            # it falls back to the default id); botocore's retries made that 6-7 s of each
+            # invocation. One attempt fails at once with the same outcome. SAM passes handlers
+            # only the variables their template declares, so they keep botocore's defaults.
+            "AWS_MAX_ATTEMPTS": "1",
         }
         env.pop("AWS_PROFILE", None)
         env.pop("AWS_SESSION_TOKEN", None)

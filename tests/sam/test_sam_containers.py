@@ -9,6 +9,7 @@ reaches AWS must land in the emulation, never anywhere else.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 from pathlib import Path
@@ -131,3 +132,22 @@ def test_a_handler_exception_is_a_failure_although_sam_exits_zero(probe_use_case
     assert not verdict.passed
     assert verdict.error_type == "ValueError"
     assert verdict.error_message == "asked to fail"
+
+
+def test_a_changed_invoke_image_is_used_without_forcing_sams_image_build(probe_use_case, invoker, engine, tmp_path):
+    """The engine runs without --force-image-build (local/sam/invoke.py). For a function without
+    layers SAM reuses the image it built over an invoke image of the same repository, so a second
+    emulation (another port and CA: another invoke image) must still be the one reached."""
+    run, first_server, _ = invoker
+    use_case, _ = probe_use_case
+    unforced = dataclasses.replace(run, force_image_build=False)
+    assert unforced.invoke(use_case, use_case.functions[0], 60).passed
+    with EmulationServer(LOOPBACK, tmp_path / "emulation-2") as second_server:
+        second = dataclasses.replace(unforced, image=tier_invoke_image(engine, second_server))
+        assert second.image != run.image
+        reached_first = len(first_server.records)
+        verdict = second.invoke(use_case, use_case.functions[0], 60)
+        assert verdict.passed, verdict
+        assert verdict.response["keys"] == ["seeded/one.gds"]
+        assert "probe-ap-123456789012.s3-accesspoint.us-east-1.amazonaws.com" in {r.host for r in second_server.records}
+        assert len(first_server.records) == reached_first  # not the first emulation's proxy

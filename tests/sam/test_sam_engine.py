@@ -19,7 +19,7 @@ from moto import mock_aws
 
 from local.sam import containers
 from local.sam.emulation import LOOPBACK, EmulationServer, Incoming
-from local.sam.invoke import expected_fields, judge
+from local.sam.invoke import SamInvoker, expected_fields, judge
 from local.sam.overrides import embedded_emulators, operation_name
 from local.sam.provision import Resolver, UnresolvedError, known_values
 from local.sam_engine import container_environment
@@ -301,3 +301,30 @@ def test_the_emulation_listens_on_loopback_and_containers_are_pointed_there(tmp_
 def test_the_emulation_refuses_to_listen_off_loopback(tmp_path: Path, address: str) -> None:
     with pytest.raises(ValueError, match="loopback only"):
         EmulationServer(address, tmp_path)
+
+
+# --- the invoke image's name and SAM's rapid image ------------------------------------------------
+def _sam_rapid_name(invoke_image: str) -> str:
+    """How SAM CLI (samcli/local/docker/lambda_image.py, LambdaImage.build) names the image it
+    builds over ``--invoke-image`` for a function without layers: the repository, ``:rapid-<arch>``."""
+    return f"{invoke_image.split(':', maxsplit=1)[0].replace('@', '')}:rapid-x86_64"
+
+
+def test_a_changed_invoke_image_gets_a_rapid_image_of_its_own() -> None:
+    # Same base, different proxy address: SAM must not reuse the rapid image built for the other.
+    first = containers.derived_image_tag("base:1", {"HTTPS_PROXY": "http://127.0.0.1:1"}, b"ca", "sha256:a")
+    second = containers.derived_image_tag("base:1", {"HTTPS_PROXY": "http://127.0.0.1:2"}, b"ca", "sha256:a")
+    other_ca = containers.derived_image_tag("base:1", {"HTTPS_PROXY": "http://127.0.0.1:1"}, b"ca2", "sha256:a")
+    other_base = containers.derived_image_tag("base:1", {"HTTPS_PROXY": "http://127.0.0.1:1"}, b"ca", "sha256:b")
+    names = {_sam_rapid_name(tag) for tag in (first, second, other_ca, other_base)}
+    assert len(names) == 4
+    assert first == containers.derived_image_tag("base:1", {"HTTPS_PROXY": "http://127.0.0.1:1"}, b"ca", "sha256:a")
+
+
+def test_only_a_stable_image_name_forces_sams_image_build() -> None:
+    use_case = use_cases()[0]
+    function = use_case.functions[0]
+    engine = SamInvoker(Path("sam"), "unix:///relay", "img", Path("env.json"), Path("logs"), force_image_build=False)
+    serve = SamInvoker(Path("sam"), "unix:///relay", containers.SERVE_TAG, Path("env.json"), Path("logs"))
+    assert "--force-image-build" not in engine.command(use_case, function)
+    assert "--force-image-build" in serve.command(use_case, function)

@@ -18,6 +18,7 @@ inside the test, not at collection, so the default (non-CRIU) test run never dep
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from tests.snapstart.checks import (
     varying_init_globals,
 )
 from tests.snapstart.criu import REPO_ROOT, CriuError, Snapshot, cold_run
+from tests.snapstart.tracing import start_types, traced
+from tests.support.xray import XrayDaemon, xray_daemon
 
 pytestmark = pytest.mark.criu
 
@@ -48,10 +51,21 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield emulated
 
 
-def snapshot_problems(world: Any, use_case: Any, function: Any, workdir: Path) -> list[str]:
+def snapshot_problems(  # noqa: PLR0917 - one call site
+    world: Any, use_case: Any, function: Any, workdir: Path, daemon: XrayDaemon, traces: dict[str, str]
+) -> list[str]:
+    """What is wrong with the function's checkpoint and restores. Once both restores ran, the
+    trace id their invocations carry goes into ``traces`` (checked by
+    ``restore_annotation_problems`` when the use case has run: the daemon is read once)."""
+    from tests.snapstart.world import function_label
+
     spec = world.spec(use_case, function)
     problems: list[str] = []
-    first_cold, second_cold = (cold_run(spec, workdir / name, invocations=0) for name in ("cold-a", "cold-b"))
+    # The two cold inits are independent processes: one per core.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first_cold, second_cold = pool.map(
+            lambda name: cold_run(spec, workdir / name, invocations=0), ("cold-a", "cold-b")
+        )
     problems += [
         f"init sets {name} differently in every process"
         for name in varying_init_globals(first_cold.init, second_cold.init)
@@ -61,13 +75,16 @@ def snapshot_problems(world: Any, use_case: Any, function: Any, workdir: Path) -
 
     # One invocation more after the hooks run again: by then the handler holds ONTAP clients with
     # connections and credentials, which the hooks must drop (ontap_kept_after_restore).
-    snapshot = Snapshot(spec, workdir / "snapshot", rehooked=1)
+    # Traced into the loopback X-Ray daemon (restore_annotation_problems).
+    traced_spec, trace_id = traced(spec, daemon)
+    snapshot = Snapshot(traced_spec, workdir / "snapshot", rehooked=1)
     try:
         init = snapshot.take()
     except CriuError as error:
         return [*problems, str(error)]
     problems += [f"client {name} has open connections at the snapshot" for name in left_open_at_snapshot(init)]
     first, second = snapshot.restore(), snapshot.restore()
+    traces[function.logical_id] = trace_id
     for number, restore in enumerate((first, second), start=1):
         problems += [f"restore {number}: {failure}" for failure in failed_invocations(restore.result)]
         problems += [f"restore {number}: {name} kept its pool" for name in pools_kept_after_restore(restore.result)]
@@ -77,7 +94,18 @@ def snapshot_problems(world: Any, use_case: Any, function: Any, workdir: Path) -
     problems += [
         f"both restores produced the same {what}" for what in repeated_across_restores(first.result, second.result)
     ]
+    world.restored[function_label(use_case, function)] = first.result
     return problems
+
+
+def restore_annotation_problems(documents: list[dict[str, Any]], trace_id: str) -> list[str]:
+    """Each invocation after a restore's hooks (per restore: its invocation, then one after the
+    hooks ran again) must be annotated start_type "restore" (shared.observability), as the
+    restored process sent it to the X-Ray daemon."""
+    annotated = start_types(documents, trace_id)
+    if annotated == ["restore"] * 4:
+        return []
+    return [f"the restored invocations were annotated start_type {annotated}, not restore x 4"]
 
 
 def test_there_are_use_cases() -> None:
@@ -92,16 +120,21 @@ def test_every_handler_is_snapshot_safe(world: Any, use_case_dir: str, tmp_path:
     use_case = load_use_case(REPO_ROOT / use_case_dir)
     assert use_case.functions, f"{use_case_dir}: no AWS::Lambda::Function in the template"
     report: dict[str, list[str]] = {}
-    for function in use_case.functions:
-        workdir = tmp_path / function.logical_id
-        try:
-            world.prepare(use_case, function, workdir)
-        except RuntimeError as error:  # an earlier function fails with its canonical event
-            report[function.logical_id] = [f"cannot prepare its inputs: {error}"]
-            continue
-        report[function.logical_id] = snapshot_problems(world, use_case, function, workdir)
-        if not report[function.logical_id]:  # else the next function's preparation runs it again
-            world.ran.add(function_label(use_case, function))
+    traces: dict[str, str] = {}
+    with xray_daemon() as daemon:
+        for function in use_case.functions:
+            workdir = tmp_path / function.logical_id
+            try:
+                world.prepare(use_case, function, workdir)
+            except RuntimeError as error:  # an earlier function fails with its canonical event
+                report[function.logical_id] = [f"cannot prepare its inputs: {error}"]
+                continue
+            report[function.logical_id] = snapshot_problems(world, use_case, function, workdir, daemon, traces)
+            if not report[function.logical_id]:  # else the next function's preparation runs it again
+                world.ran.add(function_label(use_case, function))
+        documents = daemon.documents()
+    for logical_id, trace_id in traces.items():  # the functions whose restores ran
+        report[logical_id] += restore_annotation_problems(documents, trace_id)
     assert {name: problems for name, problems in report.items() if problems} == {}
     assert list(report) == [f.logical_id for f in use_case.functions]
 
@@ -116,16 +149,21 @@ def test_uc1_restore_drops_the_ontap_session_and_cached_credentials(world: Any, 
     after-restore hooks ran again (so the check below is not vacuous), and none after them: a
     restored environment connects and fetches the secret anew, and still succeeds."""
     from local.usecases import load_use_case
+    from tests.snapstart.world import function_label
 
     use_case = load_use_case(REPO_ROOT / "legal-compliance")
     [function] = [fn for fn in use_case.functions if fn.name == name]
-    world.prepare(use_case, function, tmp_path)
-    snapshot = Snapshot(world.spec(use_case, function), tmp_path / "snapshot", rehooked=1)
-    snapshot.take()
-    restored = snapshot.restore()
-    assert failed_invocations(restored.result) == []
-    before = restored.result["ontap_before_rehook"]
+    # The restore test_every_handler_is_snapshot_safe took of this function (one checkpoint per
+    # function), or one of its own when this test runs alone.
+    result = world.restored.get(function_label(use_case, function))
+    if result is None:
+        world.prepare(use_case, function, tmp_path)
+        snapshot = Snapshot(world.spec(use_case, function), tmp_path / "snapshot", rehooked=1)
+        snapshot.take()
+        result = snapshot.restore().result
+    assert failed_invocations(result) == []
+    before = result["ontap_before_rehook"]
     assert before, "the handler holds no ONTAP client after an invocation"
     assert all(c["open_pools"] and c["credentials_cached"] for c in before), before
-    assert restored.result["ontap_after_rehook"], "the ONTAP client is gone, not reset"
-    assert ontap_kept_after_restore(restored.result) == []
+    assert result["ontap_after_rehook"], "the ONTAP client is gone, not reset"
+    assert ontap_kept_after_restore(result) == []

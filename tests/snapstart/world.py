@@ -57,6 +57,9 @@ class World:
     state_dir: Path
     provisioned: set[str] = field(default_factory=set)
     ran: set[str] = field(default_factory=set)
+    # The first restore's result of each function checkpointed so far (label -> host result), for
+    # the tests that examine one more aspect of it instead of checkpointing the function again.
+    restored: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Paths the events name inside a Lambda container -> the file on this host (the fake ONTAP's CA).
     container_files: dict[str, Path] = field(default_factory=dict)
 
