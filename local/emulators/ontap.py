@@ -279,10 +279,16 @@ def _handler_class(fake: FakeOntap) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
+            # Recorded on arrival, so a request still held back by a delay fault counts too (its
+            # client may already have timed out and asked again); the status follows the answer.
+            path = urlsplit(self.path).path
+            with fake._lock:
+                index = len(fake.requests)
+                fake.requests.append(("GET", path, 0))
             status, body, headers = fake.answer(self.path, self.headers.get("Authorization"))
             payload = json.dumps(body).encode()
             with fake._lock:
-                fake.requests.append(("GET", urlsplit(self.path).path, status))
+                fake.requests[index] = ("GET", path, status)
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/hal+json")

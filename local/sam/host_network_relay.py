@@ -293,6 +293,19 @@ def _pump(src: socket.socket, dst: socket.socket, initial: bytes = b"") -> None:
         dst.shutdown(socket.SHUT_WR)
 
 
+def _linger(sock: socket.socket, seconds: float = 2.0) -> None:
+    """Half-close, then read what the peer still sends until it closes (bounded).
+
+    Closing a socket with unread input sends a reset, which can destroy the reply still in
+    flight, and a client still writing its request would see a broken pipe instead of the reply.
+    """
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(seconds)
+        while sock.recv(_CHUNK):
+            pass
+
+
 def _connect_factory(base_url: str) -> Callable[[], socket.socket]:
     parts = urlsplit(base_url)
     if parts.scheme in {"unix", "http+unix"}:
@@ -455,6 +468,7 @@ class HostNetworkRelay:
             with contextlib.suppress(OSError):
                 upstream.shutdown(socket.SHUT_RDWR)
             responses.join()
+        _linger(client)
 
     def _relay_requests(self, reader: _Reader, upstream: socket.socket) -> None:
         while (head := reader.head()) is not None:

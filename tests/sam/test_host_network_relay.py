@@ -406,6 +406,17 @@ def test_an_unreachable_engine_is_a_502(tmp_path: Path) -> None:
     assert reply.startswith(b"HTTP/1.1 502")
 
 
+def test_a_client_still_writing_its_request_gets_the_502_not_a_broken_pipe(tmp_path: Path) -> None:
+    # The relay answers as soon as the engine cannot be reached; a client that sends its request
+    # only afterwards must still be able to write it and read the reply.
+    with HostNetworkRelay(f"unix://{tmp_path}/absent.sock") as relay, socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(relay.socket_path))
+        sock.settimeout(10)
+        time.sleep(0.3)
+        sock.sendall(b"POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: 2\r\n\r\n{}")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 502")
+
+
 @pytest.mark.parametrize("url", ["tcp://192.0.2.10:2375", "ssh://user@host", "npipe:////./pipe/docker"])
 def test_engines_not_on_this_machine_are_refused(url: str) -> None:
     with pytest.raises(RelayError):

@@ -214,6 +214,8 @@ def test_slow_replies_past_the_attempts_are_service_unavailable(world: World) ->
     world.server.faults.append(OntapFault(match="svms", delay=1.0, times=2))
     with pytest.raises(ServiceUnavailableError):
         world.client(read_timeout=0.3, max_attempts=2).svm("svm1", deadline())
+    # Both requests count although the fake still holds their replies back.
+    assert world.server.count("svms") == 2
 
 
 def test_retries_stop_at_the_deadline(world: World) -> None:
