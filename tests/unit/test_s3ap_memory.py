@@ -24,7 +24,7 @@ pytestmark = pytest.mark.unit
 
 MiB = 1024 * 1024
 PART_SIZE = 5 * MiB
-SMALL, LARGE = 30_000, 300_000
+SMALL, LARGE = 30_000, 150_000
 # A part buffer, its bytes() copy during upload, one listing page and interpreter noise.
 BOUND = 2 * PART_SIZE + 4 * MiB
 SAMPLE_EVERY = 9_973
@@ -149,7 +149,7 @@ def test_large_listing_round_trips_through_a_multipart_manifest(measured):
     # Every record's key and size were checked while streaming back (in the fixture, so the
     # reading is measured too); the sample is compared field by field.
     large = measured[LARGE]
-    assert large["parts"] >= 8  # about 60 MB in 5 MiB parts
+    assert large["parts"] >= 5  # about 30 MB in 5 MiB parts
     assert measured[SMALL]["parts"] >= 1
     assert len(large["sample"]) == len(range(0, LARGE, SAMPLE_EVERY)) + 1  # and the last record
     for record in large["sample"]:
