@@ -117,25 +117,31 @@ ln -sfn ../../.venv/bin/shellcheck "$TOOLS/bin/shellcheck"
 "$TOOLS/bin/asl-validator" --version >/dev/null || die "asl-validator does not run"
 
 # --- tools with dependencies of their own, each in its own venv -----------------------------------
-# tool_venv DIR REQUIREMENTS BINARY: DIR is a venv holding REQUIREMENTS, and DIR/bin/BINARY runs.
+# tool_venv DIR REQUIREMENTS BINARY: DIR is a venv holding REQUIREMENTS, and DIR/bin/BINARY runs;
+# sets TOOL_VERSION to what BINARY --version printed. The version is asked once, when the venv is
+# (re)installed, and kept next to the stamp: checkov takes about 4 s to print it, and test.sh runs
+# this script every time.
 tool_venv() {
   local dir="$1" requirements="$2" binary="$3" stamp
   stamp="$(stamp_of "$requirements")"
-  if [[ $FORCE -eq 0 && -f "$dir/.setup-stamp" && "$(cat "$dir/.setup-stamp")" == "$stamp" && -x "$dir/bin/$binary" ]]; then
+  if [[ $FORCE -eq 0 && -f "$dir/.setup-stamp" && "$(cat "$dir/.setup-stamp")" == "$stamp" \
+        && -x "$dir/bin/$binary" && -s "$dir/.setup-version" ]]; then
     log "$binary up to date"
-    return 0
+  else
+    log "installing pinned $binary into $dir"
+    local base_python
+    base_python="$("$VENV/bin/python" -c 'import sys; print(sys._base_executable)')"
+    [[ -x "$dir/bin/python" ]] || "$base_python" -m venv "$dir"
+    "$dir/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" \
+      || die "pip install -r ${requirements#"$ROOT/"} failed"
+    "$dir/bin/$binary" --version >"$dir/.setup-version" 2>&1 || die "$binary in $dir does not run"
+    echo "$stamp" >"$dir/.setup-stamp"
   fi
-  log "installing pinned $binary into $dir"
-  local base_python
-  base_python="$("$VENV/bin/python" -c 'import sys; print(sys._base_executable)')"
-  [[ -x "$dir/bin/python" ]] || "$base_python" -m venv "$dir"
-  "$dir/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" \
-    || die "pip install -r ${requirements#"$ROOT/"} failed"
-  echo "$stamp" >"$dir/.setup-stamp"
+  TOOL_VERSION="$(head -n1 "$dir/.setup-version")"
 }
 tool_venv "$TOOLS/awscli-venv" "$ROOT/requirements-awscli.txt" aws
-awscli_version="$("$TOOLS/awscli-venv/bin/aws" --version 2>&1 | cut -d' ' -f1)" || die "the AWS CLI in $TOOLS/awscli-venv does not run"
+awscli_version="${TOOL_VERSION%% *}"
 tool_venv "$TOOLS/checkov-venv" "$ROOT/requirements-checkov.txt" checkov
-checkov_version="$("$TOOLS/checkov-venv/bin/checkov" --version)" || die "checkov does not run"
+checkov_version="$TOOL_VERSION"
 
 log "ready: $("$VENV/bin/python" --version), cfn-guard $guard_version, asl-validator $("$TOOLS/bin/asl-validator" --version), $awscli_version, checkov $checkov_version"

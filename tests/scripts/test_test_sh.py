@@ -49,7 +49,8 @@ def _sandbox(tmp_path: Path, template: str) -> Path:
     (root / ".venv").symlink_to(REPO_ROOT / ".venv")
     (root / ".tools").mkdir()
     (root / ".tools" / "npm").symlink_to(REPO_ROOT / ".tools" / "npm")
-    (root / ".tools" / "checkov-venv").symlink_to(REPO_ROOT / ".tools" / "checkov-venv")
+    for venv in ("checkov-venv", "awscli-venv"):
+        (root / ".tools" / venv).symlink_to(REPO_ROOT / ".tools" / venv)
     (root / "stack-template.yaml").write_text(template, encoding="utf-8")
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     return root
