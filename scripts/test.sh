@@ -28,7 +28,8 @@ Runs scripts/setup.sh (installs only what changed), then these stages:
               */template-deploy.yaml and the hook template: any unsuppressed finding, any
               suppression without a reason, or a README suppression table out of date fails
   pytest      all test layers except the opt-in tiers (markers sam, criu); no tests = failure;
-              in parallel workers (pytest-xdist), one per core unless --workers says otherwise
+              in parallel workers (pytest-xdist), one per core unless --workers says otherwise;
+              ends with the ten slowest tests
 
 Opt-in tiers (slow, need extra system tools; see README):
   --with-sam        scripts/test-sam.sh: sam local invoke of every function in a Lambda container
@@ -161,7 +162,8 @@ stage_pytest() {
   # not once per worker that happens to receive one of its tests. -n 0: no workers, one process.
   local parallel=(-n "$WORKERS")
   if [[ "$WORKERS" != 0 ]]; then parallel+=(--dist loadscope); fi
-  pytest -m "not sam and not criu" -p no:cacheprovider "${parallel[@]}" "${args[@]}" || rc=$?
+  # --durations: the ten slowest tests end every run, so a test that turns slow is seen.
+  pytest -m "not sam and not criu" -p no:cacheprovider --durations=10 "${parallel[@]}" "${args[@]}" || rc=$?
   # pytest exit 5 = no tests collected: that is a failure, never a pass.
   if [[ $rc -eq 5 ]]; then log "pytest collected no tests"; return 1; fi
   return "$rc"
