@@ -13,17 +13,17 @@ import math
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import TextIO
 
+from local import usecases
 from local.faults import Fault, FaultSpecError
+from local.run_arguments import add_run_arguments
 from local.runner.run import (
     DEFAULT_OBJECTS,
     REPO_ROOT,
     RunOptions,
     RunResult,
     check_parameters,
-    discover_use_cases,
     run_use_case,
     short_cause,
 )
@@ -43,25 +43,20 @@ def build_parser(use_cases: list[str]) -> argparse.ArgumentParser:
         ),
         epilog=f"Use cases found: {', '.join(use_cases) or '(none)'}. See docs/local-runner.md.",
     )
-    parser.add_argument("--uc", action="append", metavar="NAME", help="use case to run (repeatable; default: all)")
+    add_run_arguments(
+        parser,
+        default_objects=DEFAULT_OBJECTS,
+        max_objects=None,
+        keep_help="write outputs, logs and run.json under DIR/<uc>/<execution name>/",
+        json_help="print one JSON document with every result (progress goes to stderr)",
+    )
     parser.add_argument(
         "--engine",
         choices=["embedded", "sam", "auto"],
         default="embedded",
         help="embedded runs in-process (this program); sam and auto are dispatched by local-test.sh",
     )
-    parser.add_argument(
-        "--objects",
-        type=_positive,
-        default=DEFAULT_OBJECTS,
-        metavar="N",
-        help=f"sample objects per use case (default {DEFAULT_OBJECTS})",
-    )
     parser.add_argument("--seed", type=int, default=0, help="sample data seed (default 0)")
-    parser.add_argument("--keep", type=Path, metavar="DIR", help="write outputs, logs and run.json under DIR/<uc>/")
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON document with every result (progress goes to stderr)"
-    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -83,35 +78,25 @@ def build_parser(use_cases: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from e
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    known = {p.name: p for p in discover_use_cases(REPO_ROOT)}
-    parser = build_parser(sorted(known))
+    present = usecases.folders(REPO_ROOT)
+    parser = build_parser([uc.name for uc in present])
     args = parser.parse_args(argv)
     if args.engine == "sam":
         err.write("local.cli runs the embedded engine; --engine sam and auto are handled by python -m local\n")
         return USAGE_ERROR
-    selected = args.uc or sorted(known)
-    unknown = [u for u in selected if u not in known]
-    if unknown:
-        err.write(
-            f"local-test: unknown use case(s): {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})\n"
-        )
+    try:
+        chosen = usecases.select(present, args.uc)
+    except usecases.UseCaseError as e:
+        err.write(f"local-test: {e}\n")
         return USAGE_ERROR
-    if not selected:
+    if not chosen:
         err.write("local-test: no use case found (no */template-deploy.yaml)\n")
         return USAGE_ERROR
+    known = {uc.name: uc.directory for uc in chosen}
+    selected = list(known)
     try:
         for spec in args.fault:
             Fault.parse(spec)  # validated up front; each use case gets fresh fault counters below

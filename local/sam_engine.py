@@ -42,6 +42,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from local.run_arguments import add_run_arguments
 from local.sam import containers
 from local.sam.emulation import LOOPBACK, EmulationServer
 from local.sam.host_network_relay import HostNetworkRelay, RelayError
@@ -53,6 +54,7 @@ from local.usecases import REPO_ROOT, UseCase, UseCaseError, discover, select
 LOG = logging.getLogger("sam-engine")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_OBJECTS = 12
+MAX_OBJECTS = 10_000  # each object is seeded into the emulation before the first invoke
 
 
 class EngineError(RuntimeError):
@@ -70,25 +72,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             "run on this machine (a Linux dockerd; not an engine inside a VM). See docs/sam-local.md."
         ),
     )
-    parser.add_argument(
-        "--uc",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="use case to run (folder, events name or number: semiconductor-eda, "
-        "uc06-semiconductor-eda, uc6); repeatable; default all",
+    add_run_arguments(
+        parser,
+        default_objects=DEFAULT_OBJECTS,
+        max_objects=MAX_OBJECTS,
+        keep_help="keep responses, sam logs and the emulation's request log in DIR",
+        json_help="print the results as JSON instead of a table",
     )
-    parser.add_argument(
-        "--objects",
-        type=int,
-        default=DEFAULT_OBJECTS,
-        metavar="N",
-        help=f"sample objects behind each access point (default {DEFAULT_OBJECTS})",
-    )
-    parser.add_argument(
-        "--keep", type=Path, metavar="DIR", help="keep responses, sam logs and the emulation's request log in DIR"
-    )
-    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument(
         "--invoke-image",
         metavar="IMAGE",
@@ -106,10 +96,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--probe", action="store_true", help="only check that a container engine answers (exit 0) or not (exit 1)"
     )
-    args = parser.parse_args(argv)
-    if args.objects < 1 or args.objects > 10_000:
-        parser.error("--objects must be between 1 and 10000")
-    return args
+    return parser.parse_args(argv)
 
 
 def _ensure_layers(use_cases: list[UseCase]) -> None:

@@ -24,7 +24,7 @@ import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from local import template as template_model
 
@@ -204,11 +204,7 @@ def load_use_case(directory: Path, events_root: Path | None = None) -> UseCase:
     template_path = directory / TEMPLATE_NAME
     template = load_template(template_path)
     resources: Mapping[str, Any] = template.get("Resources") or {}
-    events_root = events_root or REPO_ROOT / "events"
-    matches = sorted(events_root.glob(f"uc[0-9]*-{directory.name}"))
-    if len(matches) > 1:
-        raise UseCaseError(f"{directory.name}: several event folders match: {[m.name for m in matches]}")
-    events_dir = matches[0] if matches else events_root / f"uc00-{directory.name}"
+    events_dir = events_dir_of(directory, events_root)
     layer_dirs = tuple(
         _local_path(directory, (res.get("Properties") or {}).get("Content"), f"{template_path}: {lid}.Content")
         for lid, res in resources.items()
@@ -225,17 +221,51 @@ def load_use_case(directory: Path, events_root: Path | None = None) -> UseCase:
     )
 
 
+def events_dir_of(directory: Path, events_root: Path | None = None) -> Path:
+    """``events/uc<NN>-<folder>`` of the use case in ``directory``."""
+    events_root = events_root or REPO_ROOT / "events"
+    matches = sorted(events_root.glob(f"uc[0-9]*-{directory.name}"))
+    if len(matches) > 1:
+        raise UseCaseError(f"{directory.name}: several event folders match: {[m.name for m in matches]}")
+    return matches[0] if matches else events_root / f"uc00-{directory.name}"
+
+
 def discover(root: Path = REPO_ROOT) -> list[UseCase]:
     """Every use case present: each ``*/template-deploy.yaml`` under ``root``."""
     return [load_use_case(path.parent, root / "events") for path in sorted(root.glob(f"*/{TEMPLATE_NAME}"))]
 
 
-def select(use_cases: list[UseCase], names: list[str]) -> list[UseCase]:
+@dataclass(frozen=True)
+class UseCaseFolder:
+    """A use case's names without reading its template (for picking use cases by name)."""
+
+    name: str
+    directory: Path
+    events_name: str
+
+
+def folders(root: Path = REPO_ROOT) -> list[UseCaseFolder]:
+    """Every use case present, as ``discover()`` finds them, without loading the templates."""
+    return [
+        UseCaseFolder(path.parent.name, path.parent, events_dir_of(path.parent, root / "events").name)
+        for path in sorted(root.glob(f"*/{TEMPLATE_NAME}"))
+    ]
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def events_name(self) -> str: ...
+
+
+def select[NamedT: _Named](use_cases: list[NamedT], names: list[str]) -> list[NamedT]:
     """Pick use cases by folder name (semiconductor-eda), events name (uc06-semiconductor-eda) or
-    number (uc06, uc6, 6). No names: all of them."""
+    number (uc06, uc6, 6), in the order named. No names: all of them."""
     if not names:
         return use_cases
-    chosen: list[UseCase] = []
+    chosen: list[NamedT] = []
     for raw in names:
         wanted = raw.strip().lower()
         number = re.fullmatch(r"(?:uc)?0*(\d+)", wanted)

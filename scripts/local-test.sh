@@ -20,10 +20,11 @@ Runs each use case's whole pipeline locally and prints one row per use case: sta
 executed, items processed and failed, duration and where the outputs are. Exits non-zero when
 any pipeline fails.
 
-  --uc NAME        use case directory to run (repeatable; default: every */template-deploy.yaml)
+  --uc NAME        use case to run: folder, events name or number (semiconductor-eda,
+                   uc06-semiconductor-eda, uc6); repeatable; default: every */template-deploy.yaml
   --engine E       embedded (default), sam, or auto (sam when a container engine answers)
-  --objects N      sample objects per use case
-  --keep DIR       keep outputs, logs and run.json under DIR/<uc>/
+  --objects N      sample objects per use case (the sam engine takes at most 10,000)
+  --keep DIR       keep outputs, logs and run.json under DIR/<uc>/<execution name>/
   --json           machine-readable results on stdout
   --fault SPEC     inject a fault (embedded engine), e.g. s3:GetObject=transient,times=3
   --help           this help; the engine's own --help lists every option

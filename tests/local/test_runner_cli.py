@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from local.__main__ import split_engine
+from local import cli, sam_engine
 from local.cli import main, render_table
 from local.runner.run import RunResult
 
@@ -27,7 +28,7 @@ def _main(*argv: str) -> tuple[int, str, str]:
 def test_unknown_use_case_is_a_usage_error():
     code, _, err = _main("--uc", "no-such-use-case")
     assert code == 2
-    assert "unknown use case(s): no-such-use-case" in err
+    assert "unknown use case 'no-such-use-case'; present: " in err
 
 
 @pytest.mark.unit
@@ -114,4 +115,48 @@ def test_python_dash_m_local_dispatches_to_the_embedded_engine():
         cwd=REPO,
     )
     assert done.returncode == 2
-    assert "unknown use case(s): no-such-use-case" in done.stderr
+    assert "unknown use case 'no-such-use-case'; present: " in done.stderr
+
+
+# --- the options both engines take are one declaration (local.run_arguments) -------------------
+@pytest.mark.unit
+@pytest.mark.parametrize("name", ["semiconductor-eda", "uc06-semiconductor-eda", "uc06", "uc6", "6"])
+def test_both_engines_pick_a_use_case_by_folder_events_name_or_number(name, monkeypatch):
+    ran: list[str] = []
+
+    def fake_run(use_case_dir: Path, options: object) -> RunResult:
+        ran.append(use_case_dir.name)
+        return RunResult(use_case=use_case_dir.name, status="SUCCEEDED")
+
+    monkeypatch.setattr(cli, "run_use_case", fake_run)
+    code, _, _ = _main("--uc", name, "--quiet")
+    assert (code, ran) == (0, ["semiconductor-eda"])
+    assert sam_engine.parse_args(["--uc", name]).uc == [name]
+    assert [uc.name for uc in sam_engine.select(sam_engine.discover(), [name])] == ["semiconductor-eda"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("parse", "argv", "message"),
+    [
+        (main, ["--objects", "0"], "expected a positive integer, got '0'"),
+        (main, ["--objects", "1.5"], "expected a positive integer, got '1.5'"),
+        (sam_engine.parse_args, ["--objects", "0"], "expected an integer from 1 to 10,000, got '0'"),
+        (sam_engine.parse_args, ["--objects", "10001"], "expected an integer from 1 to 10,000, got '10001'"),
+    ],
+)
+def test_both_engines_refuse_an_object_count_out_of_range_with_exit_2(parse, argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        parse(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.unit
+def test_both_engines_take_the_same_shared_options():
+    assert sam_engine.parse_args(["--objects", "10000", "--keep", "k", "--json"]).objects == 10_000
+    for parse in (cli.build_parser([]).parse_args, sam_engine.parse_args):
+        args = parse(["--uc", "uc1", "--uc", "uc9", "--objects", "7", "--keep", "out", "--json"])
+        assert (args.uc, args.objects, args.keep, args.json) == (["uc1", "uc9"], 7, Path("out"), True)
+        defaults = parse([])
+        assert (defaults.uc, defaults.keep, defaults.json) == ([], None, False)
