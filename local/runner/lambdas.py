@@ -4,8 +4,8 @@
   in the function's code folder) is imported afresh per environment, with the function's
   environment variables set, so module-scope state is never shared between functions or between
   concurrent invocations. The first invocation on an environment is a cold start (init counted).
-- Environment variables are process-wide in Python; invocations of *different* functions therefore
-  take turns (same-function invocations run concurrently).
+- Invocations take turns (``InvocationGate``): environment variables and libraries' shared state
+  are process-wide in Python, where Lambda gives each concurrent invocation its own process.
 - The context's ``get_remaining_time_in_millis()`` counts down from the function's ``Timeout`` on
   the run's emulated clock. A handler still running past its timeout is reported as AWS reports
   it (``Sandbox.Timedout``) once it returns: a thread cannot be killed.
@@ -95,45 +95,37 @@ class LambdaContext:
         return self._clock.now() > self._deadline
 
 
-class EnvironmentGate:
-    """Applies one function's environment variables to ``os.environ`` while its code runs."""
+class InvocationGate:
+    """One invocation at a time, with its function's environment variables in ``os.environ``.
+
+    Lambda runs concurrent invocations in separate execution environments, separate processes;
+    here they share one, and process-wide state would leak between overlapping invocations:
+    ``os.environ``, and libraries' shared state such as Powertools' metric set (one dict for every
+    ``Metrics`` instance: an invocation's flush would carry, or clear, another's metrics) and its
+    logger keys. Taking turns gives every invocation what a separate process gives it; on one
+    GIL it costs almost no speed."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._owner: str | None = None
-        self._users = 0
-        self._saved: dict[str, object] = {}
+        self._lock = threading.Lock()
 
     @contextmanager
-    def applied(self, owner: str, variables: Mapping[str, str]) -> Iterator[None]:
-        with self._cond:
-            while self._owner not in (None, owner):
-                self._cond.wait()
-            if self._owner is None:
-                self._owner = owner
-                for key, value in variables.items():
-                    self._saved[key] = os.environ.get(key, _MISSING)
-                    os.environ[key] = value
-            self._users += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._users -= 1
-                if self._users == 0:
-                    for key, saved in self._saved.items():
-                        if saved is _MISSING:
-                            os.environ.pop(key, None)
-                        else:
-                            os.environ[key] = str(saved)
-                    self._saved.clear()
-                    self._owner = None
-                    self._cond.notify_all()
+    def applied(self, variables: Mapping[str, str]) -> Iterator[None]:
+        with self._lock:
+            saved = {key: os.environ.get(key, _MISSING) for key in variables}
+            os.environ.update(variables)
+            try:
+                yield
+            finally:
+                for key, value in saved.items():
+                    if value is _MISSING:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = str(value)
 
 
 class _ExecutionEnvironment:
-    def __init__(self, handler: Callable[[Any, Any], Any]) -> None:
-        self.handler = handler
+    def __init__(self) -> None:
+        self.handler: Callable[[Any, Any], Any] | None = None  # set by its init
 
 
 class LambdaRuntime:
@@ -153,7 +145,7 @@ class LambdaRuntime:
         self.stats: dict[str, FunctionStats] = {f.logical_id: FunctionStats() for f in functions}
         self._idle: dict[str, list[_ExecutionEnvironment]] = {f.logical_id: [] for f in functions}
         self._lock = threading.Lock()
-        self._gate = EnvironmentGate()
+        self._gate = InvocationGate()
         self._on_invoke = on_invoke
         self._by_name: dict[str, FunctionSpec] = {}
         for f in functions:
@@ -252,8 +244,14 @@ class LambdaRuntime:
             return self._error(error_type, f"Unable to unmarshal input: {e}", request_id, []), "Unhandled"
         env_vars = self.environment_of(spec)
         try:
-            with self._gate.applied(spec.logical_id, env_vars), self.clock.invocation():
-                environment = self._acquire(spec, stats)
+            # Claimed before taking a turn: overlapping invocations need environments of their own,
+            # as in Lambda, so cold starts count as they would there.
+            environment = self._claim(spec)
+            with self._gate.applied(env_vars), self.clock.invocation():
+                if environment.handler is None:
+                    environment.handler = load_handler(spec)  # cold start: the function's init runs now
+                    with self._lock:
+                        stats.cold_starts += 1
                 try:
                     context = LambdaContext(spec, invoked_arn, request_id, self.clock)
                     try:
@@ -309,15 +307,11 @@ class LambdaRuntime:
             self.stats[spec.logical_id].errors["Sandbox.Timedout"] += 1
         return json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}).encode()
 
-    def _acquire(self, spec: FunctionSpec, stats: FunctionStats) -> _ExecutionEnvironment:
+    def _claim(self, spec: FunctionSpec) -> _ExecutionEnvironment:
+        """An idle environment, or a new one whose init runs on its first turn."""
         with self._lock:
             idle = self._idle[spec.logical_id]
-            if idle:
-                return idle.pop()
-        handler = load_handler(spec)  # cold start: the function's init runs now
-        with self._lock:
-            stats.cold_starts += 1
-        return _ExecutionEnvironment(handler)
+            return idle.pop() if idle else _ExecutionEnvironment()
 
     def _release(self, spec: FunctionSpec, environment: _ExecutionEnvironment) -> None:
         with self._lock:

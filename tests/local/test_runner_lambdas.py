@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -116,3 +117,32 @@ def test_lambda_service_fault_reaches_the_caller_as_a_client_error(engine, tmp_p
     )
     with pytest.raises(client.exceptions.TooManyRequestsException):
         client.invoke(FunctionName="echo", Payload=b"{}")
+
+
+POWERTOOLS_METRICS = """
+import threading
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+metrics = Metrics(namespace="Test", service="overlap")
+@metrics.log_metrics
+def handler(event, context):
+    metrics.add_metric(name=f"Item{event['n']}", unit=MetricUnit.Count, value=1)
+    threading.Event().wait(0.05)  # real time, not the emulated clock: the Map's other workers go on
+    return event["n"]
+"""
+
+
+def test_overlapping_invocations_each_flush_only_their_own_powertools_metrics(engine, tmp_path, capsys):
+    # Lambda runs overlapping invocations in separate processes; Powertools keeps one metric set
+    # per process for every Metrics instance, so sharing a process must not mean overlapping.
+    spec = write_function(tmp_path, "metered", POWERTOOLS_METRICS, timeout_s=60)
+    engine.add_functions([spec])
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda n: engine.runtime.invoke(spec, json.dumps({"n": n}).encode()), range(8)))
+    assert [(json.loads(body), error) for body, error in results] == [(n, None) for n in range(8)]
+    flushed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    names = sorted(
+        tuple(sorted(m["Name"] for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"])) for blob in flushed
+    )
+    assert names == sorted((f"Item{n}",) for n in range(8))
+    assert engine.runtime.stats["metered"].cold_starts >= 2  # overlapping calls got environments of their own
