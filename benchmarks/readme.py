@@ -163,7 +163,7 @@ def _payload(report: dict[str, Any]) -> list[str]:
     for row in report["rows"]:
         where = row["runs"][-1]["largest_payload"]
         place = f"{where['state']} ({where['event']}{', Map child' if where['in_child_execution'] else ''})"
-        grows = f"{'yes' if row['grows'] else 'no'} ({row['growth']:+.1%})"
+        grows = f"{'yes' if row['grows'] else 'no'} ({row['growth']:+.1%}, k = {row['exponent']:.3f})"
         lines.append(
             f"| {row['use_case']} | "
             + " | ".join(f"{r['largest_payload']['bytes']:,}" for r in row["runs"])
@@ -176,7 +176,8 @@ def _payload(report: dict[str, Any]) -> list[str]:
     )
     lines += [
         "",
-        f'"grows": more than {report["growth_tolerance"]:.0%} from the smallest count to the largest. '
+        f'"grows": the exponent k in largest ~ objects^k from the smallest count to the largest is over '
+        f'{report["max_growth_exponent"]} (a payload carrying the object list has k = 1). '
         + note
         + _caption(report, f"benchmarks/payload_bench.py --sizes {','.join(str(n) for n in sizes)}"),
     ]

@@ -190,7 +190,10 @@ def test_the_handlers_benchmark_covers_every_function_of_every_use_case() -> Non
 
 
 def test_a_payload_that_grows_with_the_object_count_is_called_growth() -> None:
-    assert growth([1_500, 1_530]) == {"growth": 0.02, "grows": False}
+    assert growth([1_500, 1_530], [100, 1_000]) == {"growth": 0.02, "exponent": 0.0086, "grows": False}
+    # Bounded by the batch, longer keys in the larger sample: UC1's 100 / 100,000-object runs.
+    assert growth([7_547, 8_686], [100, 100_000])["grows"] is False
     # A payload carrying the listing: ~140 bytes an object, 100 then 1,000 objects.
-    assert growth([14_000, 140_000])["grows"] is True
-    assert growth([1_000, 1_101])["grows"] is True
+    assert growth([14_000, 140_000], [100, 1_000]) == {"growth": 9.0, "exponent": 1.0, "grows": True}
+    # Slower than in proportion, still growth: 26 % over ten times the objects.
+    assert growth([1_000, 1_260], [100, 1_000])["grows"] is True
