@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -83,6 +84,8 @@ def write_result(name: str, payload: dict[str, Any], out: Path | None = None) ->
         "benchmark": name,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
         "machine": machine(),
+        # Wall times mean little on a shared 2-core machine without the load they ran under.
+        "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
         **payload,
     }
     path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -38,7 +38,9 @@ def _machine(report: dict[str, Any]) -> str:
 
 
 def _caption(report: dict[str, Any], source: str) -> str:
-    return f"`{source}`, run on {report.get('date', 'an unrecorded date')} ({_machine(report)})."
+    load = report.get("load_average_at_end")
+    under = f", load average {load[0]:.1f} (1 min) and {load[2]:.1f} (15 min) at its end" if load else ""
+    return f"`{source}`, run on {report.get('date', 'an unrecorded date')} ({_machine(report)}{under})."
 
 
 def _discovery(report: dict[str, Any]) -> list[str]:
