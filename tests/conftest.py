@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from hypothesis import HealthCheck, settings
 from moto import mock_aws
@@ -24,6 +26,14 @@ from tests.support.uc06 import gdstk_library
 # shared 2-core machine makes both fail at random); the example counts stay each test's own.
 settings.register_profile("project", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("project")
+
+# One botocore data loader per test process. moto drops boto3's default session on every
+# ``mock_aws()`` and each fixture makes a ``boto3.Session``; every new botocore session made a new
+# loader and parsed the service models, endpoints and partitions JSON again (about a third of the
+# CPU of a test that creates a handful of clients). The loader only reads botocore's data files
+# and caches what it parsed, which every client of one session already shares; a session's
+# credentials, region, config and event hooks stay its own.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -16,8 +18,16 @@ from local.usecases import REPO_ROOT, FunctionSpec, UseCase, discover
 ENV_JSON = REPO_ROOT / "events" / "env.json"
 
 
+@functools.cache
+def _discovered() -> tuple[UseCase, ...]:
+    return tuple(discover())
+
+
 def use_cases() -> list[UseCase]:
-    return discover()
+    """Every use case (``local.usecases.discover()``). The templates are parsed once per test
+    process (about 0.1 to 0.3 s each time, and the sam tests asked dozens of times); each call gets
+    its own deep copy, so nothing a test does to one reaches another."""
+    return list(copy.deepcopy(_discovered()))
 
 
 def all_functions() -> list[tuple[UseCase, FunctionSpec]]:

@@ -9,7 +9,7 @@ import contextlib
 import json
 import shlex
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,9 +160,13 @@ def _validate(use_case: UseCase, function: FunctionSpec, event: Any, files: dict
 
     The import is outside the judged part: a handler that cannot load fails the test. Failures
     after validation (data that only an earlier pipeline step would have written) are not judged
-    here; the sam engine runs the functions in order for that."""
+    here; the sam engine runs the functions in order for that. One of them: UC1's ONTAP calls go
+    to the events' fixed endpoint, where nothing listens here (``provisioned``), so the ONTAP
+    client makes one attempt instead of backing off through five (about 2.5 s of sleep a test),
+    unless the function's own environment sets ``ONTAP_MAX_ATTEMPTS``."""
     env = env_json()
-    with handler_module(function, sam_environment(use_case, function, env)) as module:
+    environment = {"ONTAP_MAX_ATTEMPTS": "1", **sam_environment(use_case, function, env)}
+    with handler_module(function, environment) as module:
         context = FakeLambdaContext(remaining_ms=120_000, function_name=function.logical_id)
         try:
             module.handler(on_host(event, files or {}), context)
@@ -173,12 +177,13 @@ def _validate(use_case: UseCase, function: FunctionSpec, event: Any, files: dict
 
 
 @pytest.fixture
-def provisioned(aws: boto3.Session) -> Iterator[dict[str, Path]]:
-    """Every use case's resources and local services (UC1's fake ONTAP, where its events say);
-    yields the files the events name by their in-container path."""
-    files: dict[str, Path] = {}
+def provisioned(aws: boto3.Session) -> Iterator[Callable[[UseCase], dict[str, Path]]]:
+    """``provisioned(use_case)``: the use case's resources and local services (UC1's fake ONTAP,
+    where its events say) in this test's emulated AWS; returns the files its events name by their
+    in-container path. A test provisions the use case of the function it runs, not all three."""
     with contextlib.ExitStack() as services:
-        for use_case in use_cases():
+
+        def provision_use_case(use_case: UseCase) -> dict[str, Path]:
             done = provision(
                 use_case,
                 env_json(),
@@ -188,24 +193,32 @@ def provisioned(aws: boto3.Session) -> Iterator[dict[str, Path]]:
                 sagemaker=sagemaker_emulator(aws),
                 fixed_endpoints=False,  # validation only: no call reaches them, and xdist may run this twice
             )
-            files.update(done.container_files)
-        yield files
+            return dict(done.container_files)
+
+        yield provision_use_case
 
 
 @pytest.mark.parametrize("pair", FUNCTIONS, ids=function_id)
-def test_event_passes_the_handlers_validation(pair: tuple[UseCase, FunctionSpec], provisioned: dict[str, Path]) -> None:
+def test_event_passes_the_handlers_validation(
+    pair: tuple[UseCase, FunctionSpec], provisioned: Callable[[UseCase], dict[str, Path]]
+) -> None:
     use_case, function = pair
     event = use_case.load_event(function)
+    files = provisioned(use_case)
     try:
-        _validate(use_case, function, event, provisioned)
+        _validate(use_case, function, event, files)
     except (InvalidInputError, ConfigurationError) as exc:
         pytest.fail(f"{use_case.event_path(function).relative_to(REPO_ROOT)} rejected: {exc}")
 
 
 @pytest.mark.parametrize("pair", FUNCTIONS, ids=function_id)
-def test_validation_rejects_an_empty_event(pair: tuple[UseCase, FunctionSpec], provisioned: dict[str, Path]) -> None:
-    # Known-bad input: proves the check above can fail for every function.
+def test_validation_rejects_an_empty_event(
+    pair: tuple[UseCase, FunctionSpec], provisioned: Callable[[UseCase], dict[str, Path]]
+) -> None:
+    # Known-bad input: proves the check above can fail for every function. Provisioned as above:
+    # the handlers' import primes their clients against the use case's resources.
     use_case, function = pair
+    provisioned(use_case)
     with pytest.raises(InvalidInputError):
         _validate(use_case, function, {})
 

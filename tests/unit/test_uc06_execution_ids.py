@@ -20,45 +20,46 @@ INVALID = ["run[1]", "a b", "x" * 81, "..", "a/b", "", "a:b"]
 ITEM = {"key": "designs/a.gds", "size": 10, "etag": "e", "last_modified": "2026-11-20T08:15:30.000Z"}
 
 
-@pytest.fixture
-def parsers(monkeypatch, s3_access_point, output_bucket) -> dict[str, Callable[[str], Any]]:
-    """Each function's event check, given an otherwise valid event carrying ``execution_id``."""
+FUNCTIONS = ["discovery", "metadata_extraction", "drc_aggregation", "report_generation"]
+
+
+@pytest.fixture(params=FUNCTIONS)
+def parse(request, monkeypatch, s3_access_point, output_bucket) -> Callable[[str], Any]:
+    """The function's event check, given an otherwise valid event carrying ``execution_id``.
+
+    Only that function's handler is imported (freshly, per test): a test checks one function."""
     monkeypatch.setenv("ACCESS_POINT_ARN", s3_access_point.arn)
     monkeypatch.setenv("OUTPUT_BUCKET", output_bucket)
     monkeypatch.setenv("ATHENA_WORKGROUP", "wg-uc6")
     monkeypatch.setenv("GLUE_DATABASE", "db_x")
     monkeypatch.setenv("BEDROCK_MODEL_ID", "amazon.nova-lite-v1:0")
     monkeypatch.setenv("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:uc6-reports")
-    discovery = load_function("discovery", "handler")
-    drc = load_function("drc_aggregation", "handler")
-    report = load_function("report_generation", "handler")
-    return {
-        "discovery": lambda eid: discovery.handler.parse_event({"execution_id": eid}),
-        "metadata_extraction": lambda eid: parse_batch(
-            {"Items": [ITEM], "BatchInput": {"execution_id": eid}}, max_items=10
-        ).execution_id,
-        "drc_aggregation": lambda eid: drc.handler.parse_event(
-            {"execution_id": eid, "expected_count": 1, "tolerated_failure_percentage": 10}
+    function: str = request.param
+    if function == "metadata_extraction":
+        return lambda eid: (
+            parse_batch({"Items": [ITEM], "BatchInput": {"execution_id": eid}}, max_items=10).execution_id
+        )
+    handler = load_function(function, "handler").handler
+    arguments: dict[str, Callable[[str], tuple[Any, ...]]] = {
+        "discovery": lambda eid: ({"execution_id": eid},),
+        "drc_aggregation": lambda eid: (
+            {"execution_id": eid, "expected_count": 1, "tolerated_failure_percentage": 10},
         ),
-        "report_generation": lambda eid: report.handler.parse_event(
+        "report_generation": lambda eid: (
             {"execution_id": eid, "aggregate_bucket": output_bucket, "aggregate_key": f"reports/{eid}/aggregate.json"},
             output_bucket,
         ),
     }
+    return lambda eid: handler.parse_event(*arguments[function](eid))
 
 
-FUNCTIONS = ["discovery", "metadata_extraction", "drc_aggregation", "report_generation"]
-
-
-@pytest.mark.parametrize("function", FUNCTIONS)
 @pytest.mark.parametrize("execution_id", VALID)
-def test_step_functions_names_are_accepted(parsers, function, execution_id):
-    parsed = parsers[function](execution_id)
+def test_step_functions_names_are_accepted(parse, execution_id):
+    parsed = parse(execution_id)
     assert (parsed if isinstance(parsed, str) else parsed[0]) == execution_id
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
 @pytest.mark.parametrize("execution_id", INVALID)
-def test_names_step_functions_refuses_are_rejected(parsers, function, execution_id):
+def test_names_step_functions_refuses_are_rejected(parse, execution_id):
     with pytest.raises(InvalidInputError, match="execution_id"):
-        parsers[function](execution_id)
+        parse(execution_id)

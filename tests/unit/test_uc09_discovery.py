@@ -81,10 +81,7 @@ def test_an_empty_listing_still_writes_both_manifests(fn, s3_access_point, outpu
 
 
 def test_the_payload_does_not_grow_with_the_object_count(fn, s3_access_point, output_bucket):
-    for i in range(2100):
-        s3_access_point.s3.put_object(
-            Bucket=s3_access_point.arn, Key=f"sensors/f{i:05d}.{('mp4', 'pcd')[i % 2]}", Body=b""
-        )
+    s3_access_point.put_many(f"sensors/f{i:05d}.{('mp4', 'pcd')[i % 2]}" for i in range(2100))
     reply = fn.handler.handler({"execution_id": "big"}, FakeLambdaContext(remaining_ms=600_000))
     assert (reply["video_count"], reply["pointcloud_count"]) == (1050, 1050)
     assert len(json.dumps(reply)) < 800
@@ -110,8 +107,7 @@ def test_a_failed_upload_leaves_no_manifest_at_all(fn, s3_access_point, output_b
 
 
 def test_the_deadline_aborts_every_manifest(fn, s3_access_point, output_bucket):
-    for i in range(1000):
-        s3_access_point.s3.put_object(Bucket=s3_access_point.arn, Key=f"sensors/f{i:04d}.mp4", Body=b"")
+    s3_access_point.put_many(f"sensors/f{i:04d}.mp4" for i in range(1000))
     with pytest.raises(DeadlineExceededError):
         fn.handler.discover(
             s3_access_point.s3,
