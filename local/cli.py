@@ -14,21 +14,12 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from local.faults import Fault, FaultSpecError
-from local.runner.run import (
-    DEFAULT_OBJECTS,
-    REPO_ROOT,
-    RunOptions,
-    RunResult,
-    check_parameters,
-    discover_use_cases,
-    run_use_case,
-    short_cause,
-)
-from local.runner.stack import TemplateError
-from local.template import ParameterError
+from local.runner.paths import DEFAULT_OBJECTS, REPO_ROOT, discover_use_cases
+
+if TYPE_CHECKING:
+    from local.runner.run import RunResult
 
 USAGE_ERROR = 2
 
@@ -112,6 +103,13 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
     if not selected:
         err.write("local-test: no use case found (no */template-deploy.yaml)\n")
         return USAGE_ERROR
+    # The runner (moto, boto3, cfn-lint's decoder) is imported only now: --help and the usage
+    # errors above answer without it, at once.
+    from local.faults import Fault, FaultSpecError  # noqa: PLC0415
+    from local.runner.run import RunOptions, RunResult, check_parameters, run_use_case  # noqa: PLC0415
+    from local.runner.stack import TemplateError  # noqa: PLC0415
+    from local.template import ParameterError  # noqa: PLC0415
+
     try:
         for spec in args.fault:
             Fault.parse(spec)  # validated up front; each use case gets fresh fault counters below
@@ -195,6 +193,8 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
 
 
 def render_table(results: list[RunResult]) -> str:
+    from local.runner.run import short_cause  # noqa: PLC0415 - imported by main() already
+
     header = ("use case", "status", "states", "items", "failed", "lost", "duration", "outputs")
     rows = [
         (
