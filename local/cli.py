@@ -13,22 +13,14 @@ import math
 import sys
 import time
 from collections import Counter
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from local import usecases
-from local.faults import Fault, FaultSpecError
 from local.run_arguments import add_run_arguments
-from local.runner.run import (
-    DEFAULT_OBJECTS,
-    REPO_ROOT,
-    RunOptions,
-    RunResult,
-    check_parameters,
-    run_use_case,
-    short_cause,
-)
-from local.runner.stack import TemplateError
-from local.template import ParameterError
+from local.runner.paths import DEFAULT_OBJECTS, REPO_ROOT
+from local.usecase_names import UseCaseError, folders, select
+
+if TYPE_CHECKING:
+    from local.runner.run import RunResult
 
 USAGE_ERROR = 2
 
@@ -81,15 +73,15 @@ def build_parser(use_cases: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    present = usecases.folders(REPO_ROOT)
+    present = folders(REPO_ROOT)
     parser = build_parser([uc.name for uc in present])
     args = parser.parse_args(argv)
     if args.engine == "sam":
         err.write("local.cli runs the embedded engine; --engine sam and auto are handled by python -m local\n")
         return USAGE_ERROR
     try:
-        chosen = usecases.select(present, args.uc)
-    except usecases.UseCaseError as e:
+        chosen = select(present, args.uc)
+    except UseCaseError as e:
         err.write(f"local-test: {e}\n")
         return USAGE_ERROR
     if not chosen:
@@ -97,6 +89,13 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
         return USAGE_ERROR
     known = {uc.name: uc.directory for uc in chosen}
     selected = list(known)
+    # The runner (moto, boto3, cfn-lint's decoder) is imported only now: --help and the usage
+    # errors above answer without it, at once.
+    from local.faults import Fault, FaultSpecError  # noqa: PLC0415
+    from local.runner.run import RunOptions, RunResult, check_parameters, run_use_case  # noqa: PLC0415
+    from local.runner.stack import TemplateError  # noqa: PLC0415
+    from local.template import ParameterError  # noqa: PLC0415
+
     try:
         for spec in args.fault:
             Fault.parse(spec)  # validated up front; each use case gets fresh fault counters below
@@ -180,6 +179,8 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
 
 
 def render_table(results: list[RunResult]) -> str:
+    from local.runner.run import short_cause  # noqa: PLC0415 - imported by main() already
+
     header = ("use case", "status", "states", "items", "failed", "lost", "duration", "outputs")
     rows = [
         (

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.runner.stack import load_template
+from local.template import load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTROL_TOWER_RULES = Path(".tools/npm/node_modules/@cdklabs/cdk-validator-cfnguard/rules/control-tower/cfn-guard")

@@ -24,17 +24,28 @@ import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from local import template as template_model
+from local.usecase_names import REPO_ROOT, TEMPLATE_NAME, UseCaseError, UseCaseFolder, events_dir_of, folders, select
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE_NAME = "template-deploy.yaml"
+__all__ = [  # the names by which use cases are picked (local.usecase_names) are this module's too
+    "REPO_ROOT",
+    "TEMPLATE_NAME",
+    "FunctionSpec",
+    "UseCase",
+    "UseCaseError",
+    "UseCaseFolder",
+    "discover",
+    "events_dir_of",
+    "folders",
+    "load_template",
+    "load_use_case",
+    "read_functions",
+    "select",
+]
+
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
-
-
-class UseCaseError(ValueError):
-    """A template, event or env.json entry a local run cannot use."""
 
 
 @dataclass(frozen=True)
@@ -221,62 +232,6 @@ def load_use_case(directory: Path, events_root: Path | None = None) -> UseCase:
     )
 
 
-def events_dir_of(directory: Path, events_root: Path | None = None) -> Path:
-    """``events/uc<NN>-<folder>`` of the use case in ``directory``."""
-    events_root = events_root or REPO_ROOT / "events"
-    matches = sorted(events_root.glob(f"uc[0-9]*-{directory.name}"))
-    if len(matches) > 1:
-        raise UseCaseError(f"{directory.name}: several event folders match: {[m.name for m in matches]}")
-    return matches[0] if matches else events_root / f"uc00-{directory.name}"
-
-
 def discover(root: Path = REPO_ROOT) -> list[UseCase]:
     """Every use case present: each ``*/template-deploy.yaml`` under ``root``."""
     return [load_use_case(path.parent, root / "events") for path in sorted(root.glob(f"*/{TEMPLATE_NAME}"))]
-
-
-@dataclass(frozen=True)
-class UseCaseFolder:
-    """A use case's names without reading its template (for picking use cases by name)."""
-
-    name: str
-    directory: Path
-    events_name: str
-
-
-def folders(root: Path = REPO_ROOT) -> list[UseCaseFolder]:
-    """Every use case present, as ``discover()`` finds them, without loading the templates."""
-    return [
-        UseCaseFolder(path.parent.name, path.parent, events_dir_of(path.parent, root / "events").name)
-        for path in sorted(root.glob(f"*/{TEMPLATE_NAME}"))
-    ]
-
-
-class _Named(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def events_name(self) -> str: ...
-
-
-def select[NamedT: _Named](use_cases: list[NamedT], names: list[str]) -> list[NamedT]:
-    """Pick use cases by folder name (semiconductor-eda), events name (uc06-semiconductor-eda) or
-    number (uc06, uc6, 6), in the order named. No names: all of them."""
-    if not names:
-        return use_cases
-    chosen: list[NamedT] = []
-    for raw in names:
-        wanted = raw.strip().lower()
-        number = re.fullmatch(r"(?:uc)?0*(\d+)", wanted)
-        found = [
-            uc
-            for uc in use_cases
-            if wanted in {uc.name, uc.events_name}
-            or (number is not None and re.fullmatch(rf"uc0*{number.group(1)}-.*", uc.events_name))
-        ]
-        if not found:
-            known = ", ".join(f"{uc.name} ({uc.events_name})" for uc in use_cases) or "none"
-            raise UseCaseError(f"unknown use case '{raw}'; present: {known}")
-        chosen.extend(uc for uc in found if uc not in chosen)
-    return chosen

@@ -30,6 +30,7 @@ import math
 import random
 import sys
 import tarfile
+from operator import mul
 from pathlib import Path
 from typing import Any
 
@@ -104,26 +105,43 @@ def _pointcloud_samples(rng: random.Random, count: int) -> list[tuple[list[float
     return out
 
 
+def _nonzero(samples: list[tuple[list[float], int]], features: int) -> list[tuple[list[int], list[float], int]]:
+    """Each sample as (indices, values, label) of its non-zero features only. A zero feature adds
+    exactly nothing to a dot product or a gradient (x + 0.0 == x, and no sum here starts at -0.0),
+    so the fits below give bit for bit the weights of the dense loops, in a fraction of the time:
+    most label confidences of a scene sample are 0."""
+    sparse = []
+    for x, y in samples:
+        if len(x) != features:
+            raise ValueError(f"a sample has {len(x)} features, not {features}")
+        indices = [j for j, v in enumerate(x) if v != 0.0]
+        sparse.append((indices, [x[j] for j in indices], y))
+    return sparse
+
+
 def fit_softmax(
     samples: list[tuple[list[float], int]], classes: int, *, epochs: int = 300, rate: float = 0.5
 ) -> tuple[list[list[float]], list[float]]:
     features = len(samples[0][0])
+    sparse = _nonzero(samples, features)
     weights = [[0.0] * features for _ in range(classes)]
     bias = [0.0] * classes
     n = len(samples)
     for _ in range(epochs):
         grad_w = [[0.0] * features for _ in range(classes)]
         grad_b = [0.0] * classes
-        for x, y in samples:
-            logits = [sum(w * v for w, v in zip(row, x, strict=True)) + b for row, b in zip(weights, bias, strict=True)]
+        for indices, values, y in sparse:
+            logits = [sum(map(mul, map(row.__getitem__, indices), values)) + b
+                      for row, b in zip(weights, bias, strict=True)]  # fmt: skip
             top = max(logits)
             exps = [math.exp(s - top) for s in logits]
             total = sum(exps)
-            for k in range(classes):
-                err = exps[k] / total - (1.0 if k == y else 0.0)
+            errs = [e / total for e in exps]
+            errs[y] -= 1.0
+            for k, err in enumerate(errs):
                 grad_b[k] += err
                 row = grad_w[k]
-                for j, v in enumerate(x):
+                for j, v in zip(indices, values, strict=True):
                     row[j] += err * v
         for k in range(classes):
             bias[k] -= rate * grad_b[k] / n
@@ -136,18 +154,19 @@ def fit_logistic(
     samples: list[tuple[list[float], int]], *, epochs: int = 600, rate: float = 2.0
 ) -> tuple[list[float], float]:
     features = len(samples[0][0])
+    sparse = _nonzero(samples, features)
     weights = [0.0] * features
     bias = 0.0
     n = len(samples)
     for _ in range(epochs):
         grad_w = [0.0] * features
         grad_b = 0.0
-        for x, y in samples:
-            z = sum(w * v for w, v in zip(weights, x, strict=True)) + bias
+        for indices, values, y in sparse:
+            z = sum(map(mul, map(weights.__getitem__, indices), values)) + bias
             p = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
             err = p - y
             grad_b += err
-            for j, v in enumerate(x):
+            for j, v in zip(indices, values, strict=True):
                 grad_w[j] += err * v
         bias -= rate * grad_b / n
         for j in range(features):

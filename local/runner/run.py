@@ -35,6 +35,7 @@ from local.emulators.bedrock import BedrockEmulator
 from local.emulators.rekognition import RekognitionEmulator, s3_reader
 from local.emulators.sagemaker import DEFAULT_SCALE_FROM_ZERO_S, SageMakerEmulator
 from local.faults import Fault, FaultPlan
+from local.runner import paths
 from local.runner.clock import EmulatedClock
 from local.runner.dispatch import memoized_backend_urls, shared_error_lookups
 from local.runner.engine import DEFAULT_LOCAL_MAX_WORKERS, ChildEventManager, EngineExtensions
@@ -44,8 +45,10 @@ from local.runner.seeding import SeedingClient
 from local.runner.stack import ACCOUNT, REGION, Stack, TemplateError
 from local.template import load_template, resolve_parameters
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_OBJECTS = 40
+# Defined in local.runner.paths (which local.cli reads without importing this module), named here too.
+REPO_ROOT: Final = paths.REPO_ROOT
+DEFAULT_OBJECTS: Final = paths.DEFAULT_OBJECTS
+discover_use_cases = paths.discover_use_cases
 
 
 @dataclass
@@ -197,11 +200,6 @@ def short_cause(cause: str | None) -> str:
 
 def sample_module_name(use_case_dir: Path) -> str:
     return f"local.samples.{use_case_dir.name.replace('-', '_')}"
-
-
-def discover_use_cases(root: Path = REPO_ROOT) -> list[Path]:
-    """Every ``<uc>/template-deploy.yaml`` in the repository."""
-    return sorted(p.parent for p in root.glob("*/template-deploy.yaml"))
 
 
 def run_use_case(use_case_dir: Path, options: RunOptions | None = None) -> RunResult:

@@ -128,7 +128,7 @@ def test_both_engines_pick_a_use_case_by_folder_events_name_or_number(name, monk
         ran.append(use_case_dir.name)
         return RunResult(use_case=use_case_dir.name, status="SUCCEEDED")
 
-    monkeypatch.setattr(cli, "run_use_case", fake_run)
+    monkeypatch.setattr("local.runner.run.run_use_case", fake_run)  # local.cli imports it when it runs
     code, _, _ = _main("--uc", name, "--quiet")
     assert (code, ran) == (0, ["semiconductor-eda"])
     assert sam_engine.parse_args(["--uc", name]).uc == [name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -29,20 +30,50 @@ MUTATING = {("cloudformation", "deploy"), ("s3api", "put-object")}
 HOOK_ARN_QUERY = r"cloudformation describe-stacks .*GuardHookArn"
 
 
-@pytest.fixture
-def guard_check(tmp_path: Path) -> Path:
+def _hook_only_guard_check(folder: Path) -> Path:
     """A GUARD_CHECK that runs the real guard-check.sh, limited to the hook template.
 
     The repository-wide template validation belongs to scripts/test.sh; limiting it here keeps
     these tests independent of templates other teams are editing.
     """
-    wrapper = tmp_path / "guard-check-hook-only.sh"
+    wrapper = folder / "guard-check-hook-only.sh"
     wrapper.write_text(
         "#!/usr/bin/env bash\n"
         f'exec "{REPO}/scripts/guard-check.sh" --template "{REPO}/guard-rules/hook-template.yaml" "$@"\n'
     )
     wrapper.chmod(0o755)
     return wrapper
+
+
+@pytest.fixture
+def live_guard_check(tmp_path: Path) -> Path:
+    """The real hook-only guard check, run by each deploy-hooks.sh run of the test."""
+    return _hook_only_guard_check(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def guard_check(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A GUARD_CHECK that replays a real run of the hook-only guard check: the same stdout, stderr
+    and exit status, without running cfn-guard again.
+
+    The check reads only the rule files, their tests and the hook template, none of which a test
+    here changes, so every run in the session prints the same; running it for real in each test
+    cost most of this module's time. It is run once, here, and must pass. The tests that take
+    ``live_guard_check`` run it for real on every deploy-hooks.sh run, and
+    test_invalid_rules_stop_before_any_aws_call runs a real check that fails.
+    """
+    folder = tmp_path_factory.mktemp("guard-check")
+    real = subprocess.run([_hook_only_guard_check(folder)], capture_output=True, text=True, check=False, timeout=300)
+    assert real.returncode == 0, real.stdout + real.stderr
+    assert "guard-check: OK" in real.stdout, real.stdout
+    (folder / "stdout").write_text(real.stdout)
+    (folder / "stderr").write_text(real.stderr)
+    replay = folder / "guard-check-replay.sh"
+    replay.write_text(
+        f'#!/usr/bin/env bash\ncat "{folder}/stdout"\ncat "{folder}/stderr" >&2\nexit {real.returncode}\n'
+    )
+    replay.chmod(0o755)
+    return replay
 
 
 @pytest.fixture
@@ -100,8 +131,8 @@ def parameter_overrides(call: Call) -> dict[str, str]:
     return values
 
 
-def test_deploys_in_order_disabled_upload_then_enabled_on_the_new_version(aws_account, guard_check, tmp_path):
-    result = run(aws_account, guard_check, tmp_path, "--region", "eu-west-1", "--stack-name", "guard-hook")
+def test_deploys_in_order_disabled_upload_then_enabled_on_the_new_version(aws_account, live_guard_check, tmp_path):
+    result = run(aws_account, live_guard_check, tmp_path, "--region", "eu-west-1", "--stack-name", "guard-hook")
 
     assert result.returncode == 0, result.stdout + result.stderr
     calls = aws_account.invocations("aws")
@@ -453,8 +484,8 @@ def deploys(fake: FakeCli) -> list[Call]:
     return [c for c in fake.invocations("aws") if operation(c) == ("cloudformation", "deploy")]
 
 
-def test_stack_set_rolls_the_pinned_rules_out_to_the_organization(organization, guard_check, tmp_path):
-    result = run(organization, guard_check, tmp_path, *STACK_SET_ARGS, "--stack-name", "guard-hook")
+def test_stack_set_rolls_the_pinned_rules_out_to_the_organization(organization, live_guard_check, tmp_path):
+    result = run(organization, live_guard_check, tmp_path, *STACK_SET_ARGS, "--stack-name", "guard-hook")
 
     assert result.returncode == 0, result.stdout + result.stderr
     central_create, central_enable, stack_set = deploys(organization)

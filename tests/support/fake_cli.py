@@ -23,30 +23,26 @@ into any other conftest)::
         result = fake_cli.run(["scripts/deploy-hooks.sh", "--dry-run"])
         assert fake_cli.calls("aws")[0][:2] == ["cloudformation", "describe-stacks"]
 
-The fakes run this same file as their implementation. That path (``_serve``) uses only the
-standard library and skips the pytest fixture at the bottom, so a fake call costs a bare Python
-start-up rather than a pytest import.
+The fakes run tests/support/fake_cli_runtime.py, with ``-S``: a few standard-library modules, so a
+fake call costs little more than a bare Python start-up (not this module's imports, nor pytest's).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import shlex
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Module name under which the fakes load this file; the pytest part is skipped under it.
-_RUNTIME_MODULE = "_fake_cli_runtime"
-_FILE_PREFIXES = ("fileb://", "file://")
+import pytest
+
+# What the fake executables run (standard library only).
+_RUNTIME = Path(__file__).resolve().with_name("fake_cli_runtime.py")
 
 
 @dataclass(frozen=True)
@@ -116,16 +112,13 @@ class FakeCli:
             if not re.fullmatch(r"[A-Za-z0-9._-]+", program):
                 raise ValueError(f"not a plain program name: {program!r}")
             script = self.bin_dir / program
-            source = str(Path(__file__))
             script.write_text(
-                f"#!{self._python}\n"
+                f"#!{self._python} -S\n"
                 "# Fake CLI written by tests/support/fake_cli.py\n"
-                "import importlib.util, sys\n"
-                f"spec = importlib.util.spec_from_file_location({_RUNTIME_MODULE!r}, {source!r})\n"
-                "module = importlib.util.module_from_spec(spec)\n"
-                f"sys.modules[{_RUNTIME_MODULE!r}] = module\n"
-                "spec.loader.exec_module(module)\n"
-                f"sys.exit(module._serve({str(self.root)!r}, {program!r}, sys.argv[1:]))\n",
+                "import sys\n"
+                f"sys.path.append({str(_RUNTIME.parent)!r})\n"
+                f"from {_RUNTIME.stem} import serve\n"
+                f"sys.exit(serve({str(self.root)!r}, {program!r}, sys.argv[1:]))\n",
                 encoding="utf-8",
             )
             script.chmod(0o755)
@@ -235,84 +228,10 @@ class FakeCli:
         tmp.replace(self.root / "rules.json")
 
 
-# ---------------------------------------------------------------------- the fakes' side (stdlib)
-@contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    # Scripts may run fakes concurrently (background jobs); serialize log and counter updates.
-    with (root / ".lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _matches(rule: Mapping[str, Any], argv: list[str]) -> bool:
-    prefix = rule["prefix"]
-    if prefix is not None and argv[: len(prefix)] != prefix:
-        return False
-    pattern = rule["pattern"]
-    return pattern is None or re.search(pattern, shlex.join(argv)) is not None
-
-
-def _capture_files(root: Path, call_number: int, argv: list[str]) -> dict[str, str]:
-    files: dict[str, str] = {}
-    for position, arg in enumerate(argv):
-        path_text = arg
-        for file_prefix in _FILE_PREFIXES:
-            if arg.startswith(file_prefix):
-                path_text = arg[len(file_prefix) :]
-                break
-        if not path_text or not os.path.isfile(path_text):
-            continue
-        target = root / "captured" / f"{call_number:04d}-{position:02d}-{os.path.basename(path_text)}"
-        shutil.copyfile(path_text, target)
-        files[arg] = str(target)
-    return files
-
-
-def _serve(root_text: str, program: str, argv: list[str]) -> int:
-    """Entry point of a fake executable: record the call, print the canned reply."""
-    root = Path(root_text)
-    stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-    with _locked(root):
-        state = json.loads((root / "rules.json").read_text(encoding="utf-8"))
-        counters_path = root / "counters.json"
-        counters: dict[str, int] = (
-            json.loads(counters_path.read_text(encoding="utf-8")) if counters_path.exists() else {}
-        )
-        reply: dict[str, Any] = state["defaults"].get(program, Reply().to_json())
-        for rule in reversed(state["rules"].get(program, [])):
-            if _matches(rule, argv):
-                used = counters.get(rule["id"], 0)
-                reply = rule["replies"][min(used, len(rule["replies"]) - 1)]
-                counters[rule["id"]] = used + 1
-                break
-        counters_path.write_text(json.dumps(counters), encoding="utf-8")
-        log_path = root / "calls.jsonl"
-        call_number = len(log_path.read_text(encoding="utf-8").splitlines())
-        record = {
-            "program": program,
-            "argv": argv,
-            "stdin": stdin,
-            "cwd": os.getcwd(),
-            "env": {key: value for key, value in os.environ.items() if key.startswith("AWS_")},
-            "files": _capture_files(root, call_number, argv),
-        }
-        with log_path.open("a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
-    sys.stdout.write(reply["stdout"])
-    sys.stderr.write(reply["stderr"])
-    return int(reply["exit_code"])
-
-
-if __name__ != _RUNTIME_MODULE:
-    import pytest
-
-    @pytest.fixture
-    def fake_cli(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> FakeCli:
-        """Fake ``aws`` and ``sam`` first on PATH (in this process and its children) for one test."""
-        cli = FakeCli(tmp_path_factory.mktemp("fake_cli"))
-        cli.install("aws", "sam")
-        monkeypatch.setenv("PATH", cli.env()["PATH"])
-        return cli
+@pytest.fixture
+def fake_cli(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> FakeCli:
+    """Fake ``aws`` and ``sam`` first on PATH (in this process and its children) for one test."""
+    cli = FakeCli(tmp_path_factory.mktemp("fake_cli"))
+    cli.install("aws", "sam")
+    monkeypatch.setenv("PATH", cli.env()["PATH"])
+    return cli

@@ -1,0 +1,16 @@
+"""What the command line needs before the runner is imported: the repository root, the use cases
+in it and the default sample size. ``local.cli`` parses its arguments and checks the use-case names
+with these alone, so ``--help`` and a usage error answer at once instead of after the runner's
+imports (moto's Step Functions engine: about two seconds); ``local.runner.run`` re-exports them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OBJECTS = 40
+
+
+def discover_use_cases(root: Path = REPO_ROOT) -> list[Path]:
+    """Every ``<uc>/template-deploy.yaml`` in the repository."""
+    return sorted(p.parent for p in root.glob("*/template-deploy.yaml"))
