@@ -6,12 +6,14 @@ import importlib.util
 import io
 import json
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.errors import InvalidFileError, ModelInvocationError, TooManyFailuresError
+from shared.retry import Deadline
 from tests.support.functions import load_function_from
 from tests.support.templates import REPO_ROOT
 from tests.support.uc09 import coco_problems
@@ -327,3 +329,64 @@ def test_the_coco_check_refuses_what_is_not_coco():
 
 def test_the_annotation_categories_are_the_models():
     assert {(c["id"], c["name"]) for c in train.CATEGORIES} == {(c["id"], c["name"]) for c in coco_join.COCO_CATEGORIES}
+
+
+# --- prepare_inference reads result records concurrently, in listing order --------------------
+class _ResultsBucket:
+    """list_objects_v2 pages and get_object over in-memory result records; counts GETs in flight
+    (each GET takes real time, so reads one at a time could never overlap)."""
+
+    def __init__(self, bodies: dict[str, bytes], page_size: int) -> None:
+        self.bodies, self.page_size = bodies, page_size
+        self.in_flight = self.most_in_flight = 0
+        self.lock = threading.Lock()
+        self.uploads: list[str] = []
+
+    def get_paginator(self, name: str) -> _ResultsBucket:
+        assert name == "list_objects_v2"
+        return self
+
+    def paginate(self, Bucket: str, Prefix: str) -> Any:  # noqa: N803 - boto3's names
+        keys = sorted(k for k in self.bodies if k.startswith(Prefix))
+        for start in range(0, len(keys), self.page_size):
+            yield {"Contents": [{"Key": key} for key in keys[start : start + self.page_size]]}
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        threading.Event().wait(0.01)
+        with self.lock:
+            self.in_flight -= 1
+        return {"Body": io.BytesIO(self.bodies[Key])}
+
+    def upload_fileobj(self, out: Any, bucket: str, key: str, ExtraArgs: Any = None) -> None:  # noqa: N803
+        self.uploads.append(key)
+
+
+def _result_bodies(count: int, *, broken: int | None = None) -> dict[str, bytes]:
+    prefix = preparation.results_prefix("exec-1")
+    bodies = {
+        f"{prefix}{i:04d}.json": json.dumps({"source_key": f"sensors/{i:04d}.pcd", "status": "FAILED"}).encode()
+        for i in range(count)
+    }
+    if broken is not None:
+        bodies[f"{prefix}{broken:04d}.json"] = b"{not json"
+    return bodies
+
+
+def test_result_records_are_read_concurrently_in_listing_order() -> None:
+    bucket = _ResultsBucket(_result_bodies(45), page_size=20)
+    records = list(preparation.iter_result_records(bucket, "out", "exec-1", Deadline.after(60)))
+    assert [r["source_key"] for r in records] == [f"sensors/{i:04d}.pcd" for i in range(45)]
+    assert 1 < bucket.most_in_flight <= preparation.READ_CONCURRENCY
+
+
+def test_a_broken_result_record_fails_the_preparation_and_no_input_is_written() -> None:
+    bucket = _ResultsBucket(_result_bodies(30, broken=17), page_size=20)
+    with pytest.raises(InvalidFileError, match=r"0017\.json is not JSON"):
+        preparation.prepare(
+            bucket, bucket="out", execution_id="exec-1", expected_count=30, tolerated_percentage=100,
+            deadline=Deadline.after(60),
+        )  # fmt: skip
+    assert bucket.uploads == []

@@ -1,7 +1,8 @@
 """Turn one execution's per-file results into the JSONL inference input, and the routing facts.
 
 Reads every result record under ``results/execution_id=<id>/`` (one per source file, written by
-frame_extraction for videos and pointcloud_qc for point clouds), one object at a time, and writes
+frame_extraction for videos and pointcloud_qc for point clouds), ``READ_CONCURRENCY`` GETs at a
+time in listing order, and writes
 one model record per line (see ``autonomous-driving/model/code/inference.py``):
 
 - each key frame of a SUCCEEDED video record -> ``{"kind": "frame", "width", "height", "labels"}``;
@@ -20,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -151,26 +154,47 @@ def _bbox(box: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def iter_result_records(s3: S3Client, bucket: str, execution_id: str, deadline: Deadline) -> Iterator[dict[str, Any]]:
+# Result records are read this many at a time, in listing order: one at a time, 100,000 records
+# at S3's ~10-20 ms per GET would outlast the function's 300 s timeout (as they did locally).
+# botocore keeps 10 connections per client by default (max_pool_connections).
+READ_CONCURRENCY = 10
+
+
+def _read_record(s3: S3Client, bucket: str, key: str) -> dict[str, Any]:
+    with mapped_errors("GetObject"):
+        raw = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        record = json.loads(raw)
+    except ValueError as e:
+        raise InvalidFileError(f"result record {key} is not JSON: {e}", key=key) from e
+    if not isinstance(record, dict) or "source_key" not in record:
+        raise InvalidFileError(f"result record {key} has no source_key", key=key)
+    return record
+
+
+def iter_result_records(
+    s3: S3Client, bucket: str, execution_id: str, deadline: Deadline, *, concurrency: int = READ_CONCURRENCY
+) -> Iterator[dict[str, Any]]:
+    """Every result record of the execution, in listing order; up to ``concurrency`` GETs in
+    flight, never more than one listing page (1,000 records) read ahead."""
     paginator = s3.get_paginator("list_objects_v2")
     with mapped_errors("ListObjectsV2"):
         pages = iter(paginator.paginate(Bucket=bucket, Prefix=results_prefix(execution_id)))
-    while True:
-        with mapped_errors("ListObjectsV2"):
-            page = next(pages, None)
-        if page is None:
-            return
-        for entry in page.get("Contents") or []:
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="read-result") as pool:
+        while True:
+            with mapped_errors("ListObjectsV2"):
+                page = next(pages, None)
+            if page is None:
+                return
             deadline.check("prepare inference")
-            with mapped_errors("GetObject"):
-                raw = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+            reads = deque(pool.submit(_read_record, s3, bucket, entry["Key"]) for entry in page.get("Contents") or [])
             try:
-                record = json.loads(raw)
-            except ValueError as e:
-                raise InvalidFileError(f"result record {entry['Key']} is not JSON: {e}", key=entry["Key"]) from e
-            if not isinstance(record, dict) or "source_key" not in record:
-                raise InvalidFileError(f"result record {entry['Key']} has no source_key", key=entry["Key"])
-            yield record
+                while reads:
+                    deadline.check("prepare inference")
+                    yield reads.popleft().result()
+            finally:
+                for read in reads:  # an error or the deadline: the rest of the page is not waited for
+                    read.cancel()
 
 
 def write_input(records: Iterator[dict[str, Any]], out: IO[bytes], counts: Counts) -> None:
