@@ -108,7 +108,7 @@ def retry_call[T](
     max_attempts: int = 5,
     base_delay: float = 0.2,
     max_delay: float = 5.0,
-    sleep: Callable[[float], object] = time.sleep,
+    sleep: Callable[[float], object] | None = None,
     rng: Callable[[], float] = random.random,
     **kwargs: object,
 ) -> T:
@@ -118,6 +118,8 @@ def retry_call[T](
     - Errors not in ``retry_on`` (permanent ones) propagate at once.
     - Before every attempt the deadline is checked; a retry whose delay would reach the deadline
       is not made: ``DeadlineExceededError`` is raised from the last error instead.
+    - ``sleep`` defaults to ``time.sleep`` as it is when the delay is slept, not when this module
+      was imported (the local runner's emulated clock replaces it for the duration of a run).
     """
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
         raise ValueError(f"max_attempts must be an integer >= 1, got {max_attempts!r}")
@@ -153,4 +155,4 @@ def retry_call[T](
                 max_attempts,
                 delay,
             )
-            sleep(delay)
+            (sleep or time.sleep)(delay)

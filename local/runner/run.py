@@ -37,7 +37,7 @@ from local.emulators.sagemaker import DEFAULT_SCALE_FROM_ZERO_S, SageMakerEmulat
 from local.faults import Fault, FaultPlan
 from local.runner import paths
 from local.runner.clock import EmulatedClock
-from local.runner.dispatch import memoized_backend_urls, shared_error_lookups
+from local.runner.dispatch import memoized_backend_urls, shared_error_lookups, shared_model_files
 from local.runner.engine import DEFAULT_LOCAL_MAX_WORKERS, ChildEventManager, EngineExtensions
 from local.runner.interceptor import Interceptor
 from local.runner.lambdas import FunctionSpec, LambdaRuntime
@@ -223,6 +223,7 @@ def run_use_case(use_case_dir: Path, options: RunOptions | None = None) -> RunRe
         extensions,
         memoized_backend_urls(),
         shared_error_lookups(),
+        shared_model_files(),
         _lambda_output_to(log_path),
         contextlib.ExitStack() as exits,
     ):

@@ -62,6 +62,27 @@ def assert_same(fmt: str, data: bytes, chunk: int) -> tuple[Any, ...]:
 
 
 # --- hand-built record streams -------------------------------------------------------------------
+# The strategies the drawing code below asks for, made once: building and validating a new
+# strategy object at every draw cost most of the generation time (the values drawn are the same).
+_ONE_IN_25 = st.integers(0, 24)
+_VARINT_KIND = st.sampled_from(["small", "small", "small", "large", "raw"])
+_SMALL_UINT = st.integers(0, 300)
+_LARGE_UINT = st.integers(0, 2**64 - 1)
+_CONTINUATIONS = st.integers(0, 9)
+_CONTINUED_BYTE = st.integers(0x80, 0xFF)
+_LAST_BYTE = st.integers(0, 0x7F)
+_REPETITION_TYPE = st.integers(0, 11)
+_DIMENSION = st.sampled_from([0, 1, 5, 125, 126, 127, 130])
+_POINT_LIST_TYPE = st.integers(0, 5)
+_POINT_COUNT = st.sampled_from([0, 1, 3, 20, 127, 128, 200])
+_NUMBER = st.sampled_from([0, 1, 5, 127, 128, 1000, 2**40])
+_RECORD_ID = st.sampled_from([20, 20, 21, 22, 19, 19, 0, 15, 16, 20])
+_REPEATS = st.integers(1, 3)
+_INFO_BYTE = st.sampled_from([0x7B, 0x3B, 0xFF, 0x00, 0x03, 0x04, 0x18, 0x43, 0x63]) | st.integers(0, 255)
+_TEXT_STRING = st.binary(max_size=140)
+_EXTENSION_SCHEME = st.integers(0, 15)
+
+
 class Records:
     """Draws OASIS fields for one file. In a ``broken`` file (one in four) about one choice in 25
     is invalid (an 11-byte integer, an unknown point-list, repetition or extension type), so most
@@ -72,17 +93,17 @@ class Records:
         self.broken = broken
 
     def bad(self) -> bool:
-        return self.broken and self.draw(st.integers(0, 24)) == 12  # not a bound: hypothesis favours those
+        return self.broken and self.draw(_ONE_IN_25) == 12  # not a bound: hypothesis favours those
 
     def varint(self) -> bytes:
         draw = self.draw
-        kind = draw(st.sampled_from(["small", "small", "small", "large", "raw"]))
+        kind = draw(_VARINT_KIND)
         if kind == "small":
-            return lb.uint(draw(st.integers(0, 300)))
+            return lb.uint(draw(_SMALL_UINT))
         if kind == "large":
-            return lb.uint(draw(st.integers(0, 2**64 - 1)))
-        continuation = 10 if self.bad() else draw(st.integers(0, 9))
-        return bytes(draw(st.integers(0x80, 0xFF)) for _ in range(continuation)) + bytes([draw(st.integers(0, 0x7F))])
+            return lb.uint(draw(_LARGE_UINT))
+        continuation = 10 if self.bad() else draw(_CONTINUATIONS)
+        return bytes(draw(_CONTINUED_BYTE) for _ in range(continuation)) + bytes([draw(_LAST_BYTE)])
 
     def varints(self, count: int) -> bytes:
         return b"".join(self.varint() for _ in range(count))
@@ -92,13 +113,13 @@ class Records:
         return first + (self.varint() if first[0] & 1 else b"")
 
     def repetition(self) -> bytes:
-        kind = 12 if self.bad() else self.draw(st.integers(0, 11))
+        kind = 12 if self.bad() else self.draw(_REPETITION_TYPE)
         out = lb.uint(kind)
         if kind in (1, 2, 3, 8, 9):
             uints, gdeltas = {1: (4, 0), 2: (2, 0), 3: (2, 0), 8: (2, 2), 9: (1, 1)}[kind]
             out += self.varints(uints) + b"".join(self.gdelta() for _ in range(gdeltas))
         elif kind in (4, 5, 6, 7, 10, 11):
-            dimension = self.draw(st.sampled_from([0, 1, 5, 125, 126, 127, 130]))
+            dimension = self.draw(_DIMENSION)
             out += lb.uint(dimension)
             if kind in (5, 7, 11):
                 out += self.varint()  # the grid
@@ -107,24 +128,24 @@ class Records:
         return out
 
     def point_list(self) -> bytes:
-        kind = 6 if self.bad() else self.draw(st.integers(0, 5))
-        count = self.draw(st.sampled_from([0, 1, 3, 20, 127, 128, 200]))
+        kind = 6 if self.bad() else self.draw(_POINT_LIST_TYPE)
+        count = self.draw(_POINT_COUNT)
         item = self.gdelta if kind in (4, 5) else self.varint
         return lb.uint(kind) + lb.uint(count) + b"".join(item() for _ in range(count))
 
     def number(self) -> bytes:  # a layer, datatype, text layer or text type: 1 byte or more
-        return lb.uint(self.draw(st.sampled_from([0, 1, 5, 127, 128, 1000, 2**40])))
+        return lb.uint(self.draw(_NUMBER))
 
     def record(self) -> bytes:
         draw = self.draw
-        rid = draw(st.sampled_from([20, 20, 21, 22, 19, 19, 0, 15, 16, 20]))
+        rid = draw(_RECORD_ID)
         if rid in (0, 15, 16):
-            return bytes([rid]) * draw(st.integers(1, 3))
-        info = draw(st.sampled_from([0x7B, 0x3B, 0xFF, 0x00, 0x03, 0x04, 0x18, 0x43, 0x63]) | st.integers(0, 255))
+            return bytes([rid]) * draw(_REPEATS)
+        info = draw(_INFO_BYTE)
         out = bytes([rid, info])
         if rid == 19:  # TEXT: 0CNXYRTL
             if info & 0x40:
-                out += self.varint() if info & 0x20 else lb.astr(draw(st.binary(max_size=140)))
+                out += self.varint() if info & 0x20 else lb.astr(draw(_TEXT_STRING))
             out += b"".join(self.number() for bit in (0x01, 0x02) if info & bit)
             out += self.varints(bool(info & 0x10) + bool(info & 0x08))
             return out + (self.repetition() if info & 0x04 else b"")
@@ -137,7 +158,7 @@ class Records:
             if info & 0x40:
                 out += self.varint()
             if info & 0x80:
-                scheme = 0x80 if self.bad() else draw(st.integers(0, 15))
+                scheme = 0x80 if self.bad() else draw(_EXTENSION_SCHEME)
                 out += lb.uint(scheme) + self.varints(((scheme >> 2) & 3 == 3) + (scheme & 3 == 3))
             if info & 0x20:
                 out += self.point_list()

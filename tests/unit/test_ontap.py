@@ -188,6 +188,19 @@ def test_a_429_storm_is_retried_with_backoff_and_retry_after(world: World) -> No
     assert world.sleeps == [2.0, 2.0, 2.0]
 
 
+def test_without_a_sleep_the_backoff_sleeps_with_time_sleep_as_it_is_then(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Looked up when sleeping, not bound at import: the local runner's emulated clock replaces
+    # time.sleep for a run, and shared.ontap is imported once for every run of the process.
+    client = world.client(sleep=None)
+    slept: list[float] = []
+    monkeypatch.setattr("time.sleep", slept.append)
+    world.server.faults.append(OntapFault(match="svms", status=429, times=1))
+    assert client.svm("svm1", deadline())["name"] == "svm1"
+    assert slept == [0.25]
+
+
 def test_a_429_storm_longer_than_the_attempts_raises_throttling(world: World) -> None:
     world.server.faults.append(OntapFault(match="svms", status=429, times=50))
     with pytest.raises(ThrottlingError):

@@ -214,6 +214,14 @@ class TestRetryCall:
         assert len(fn.calls) == 2
         assert time.monotonic() - started < 5
 
+    def test_the_default_sleep_is_time_sleep_as_it_is_when_sleeping(self, monkeypatch):
+        # Not bound at import: the local runner's emulated clock replaces time.sleep for a run.
+        slept: list[float] = []
+        monkeypatch.setattr("time.sleep", slept.append)
+        fn = Flaky(ThrottlingError("once"))
+        assert retry_call(fn, deadline=Deadline.after(5), base_delay=1.0, max_delay=1.0, rng=lambda: 0.5) == "ok"
+        assert slept == [0.5]
+
     @pytest.mark.parametrize(
         ("kwargs", "match"),
         [
