@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.loaders
-import botocore.session
 import pytest
 from hypothesis import HealthCheck, settings
 from moto import mock_aws
 from moto.s3.models import s3_backends
 
+from local.runner.dispatch import shared_model_files
 from tests.support.fakes import FailingClient, FakeDeadline
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.lint import Linter
@@ -27,13 +26,6 @@ from tests.support.uc06 import gdstk_library
 settings.register_profile("project", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("project")
 
-# One botocore data loader per test process. moto drops boto3's default session on every
-# ``mock_aws()`` and each fixture makes a ``boto3.Session``; every new botocore session made a new
-# loader and parsed the service models, endpoints and partitions JSON again (about a third of the
-# CPU of a test that creates a handful of clients). The loader only reads botocore's data files
-# and caches what it parsed, which every client of one session already shares; a session's
-# credentials, region, config and event hooks stay its own.
-botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -52,6 +44,17 @@ _FAKE_ENV = {
     "POWERTOOLS_SERVICE_NAME": "tests",
     "POWERTOOLS_DEV": "false",
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_botocore_data() -> Iterator[None]:
+    """botocore's parsed data files (service models, endpoint rules, partitions) once per process,
+    as the local runner shares them during a run: moto drops boto3's default session on every
+    ``mock_aws()`` and fixtures make a session per test, and each new session parsed them again
+    (about a third of the CPU of a test making a few clients). Sessions keep their own
+    credentials, config and hooks."""
+    with shared_model_files():
+        yield
 
 
 @pytest.fixture(autouse=True)
