@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from local.usecase_names import REPO_ROOT, TEMPLATE_NAME
+
+__all__ = ["DEFAULT_OBJECTS", "REPO_ROOT", "discover_use_cases"]
+
 DEFAULT_OBJECTS = 40
 
 
 def discover_use_cases(root: Path = REPO_ROOT) -> list[Path]:
     """Every ``<uc>/template-deploy.yaml`` in the repository."""
-    return sorted(p.parent for p in root.glob("*/template-deploy.yaml"))
+    return sorted(p.parent for p in root.glob(f"*/{TEMPLATE_NAME}"))
