@@ -142,6 +142,23 @@ def test_las_point_count_beyond_the_data_is_refused():
         analyse(bytes(data))
 
 
+@pytest.mark.parametrize("minor", [5, 6, 255])
+def test_a_las_version_beyond_1_4_is_refused(minor):
+    """laspy reads a 1.5 header's extra fields past a 1.2 header's end (struct.error): typed, not a crash."""
+    data = bytearray(samples.write_las(samples.las_points(random.Random(3), 20), compress=False))
+    data[25] = minor
+    with pytest.raises(InvalidFileError, match=f"LAS version 1.{minor}"):
+        analyse(bytes(data))
+
+
+def test_a_header_shorter_than_its_version_needs_is_a_typed_error():
+    """A 1.4 header (375 bytes) declared in a 1.2-sized header: laspy runs out of header bytes."""
+    data = bytearray(samples.write_las(samples.las_points(random.Random(3), 20), compress=False))
+    data[25] = 4
+    with pytest.raises(InvalidFileError):
+        analyse(bytes(data))
+
+
 def test_every_broken_sample_is_a_typed_failure(sample_set):
     sample, objects = sample_set
     assert len(sample.corrupt) == 2
