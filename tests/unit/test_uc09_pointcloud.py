@@ -159,6 +159,44 @@ def test_a_header_shorter_than_its_version_needs_is_a_typed_error():
         analyse(bytes(data))
 
 
+def _laz() -> bytearray:
+    """A LAS 1.2 LAZ sample: 227-byte header, the LASzip VLR at byte 227, points from its offset."""
+    data = bytearray(samples.write_las(samples.las_points(random.Random(0), 15), compress=True))
+    assert (data[25], int.from_bytes(data[94:96], "little"), int.from_bytes(data[100:104], "little")) == (2, 227, 1)
+    return data
+
+
+def _u16(data: bytearray, at: int, value: int) -> bytearray:
+    data[at : at + 2] = value.to_bytes(2, "little")
+    return data
+
+
+POINTS_AT = 96  # the header field holding the offset to the point data
+LASZIP_ITEMS = 227 + 54 + 34  # first item of the LASzip VLR: type, size, version (u16 each)
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        # laspy would read 65,537 VLRs (and a larger count, gigabytes) before any check
+        (lambda d: _u16(d, 102, 1), "65537 VLRs declared"),
+        # lazrs allocates by the item sizes (a flipped size aborted the process at 17 GB)
+        (lambda d: _u16(d, LASZIP_ITEMS + 2, 21), "LASzip item type 6 of 21 bytes"),
+        (lambda d: _u16(d, LASZIP_ITEMS, 99), "LASzip item type 99"),
+        # the chunk table's offset, the first 8 bytes of the point data, read one byte off
+        (lambda d: d.__setitem__(int.from_bytes(d[POINTS_AT:100], "little"), d[327] ^ 1) or d, "chunk table"),
+        # compressed points whose VLR is not LASzip's
+        (lambda d: d.__setitem__(slice(229, 243), b"laszip encodeX") or d, "without a LASzip VLR"),
+    ],
+    ids=["vlr-count", "item-size", "item-type", "chunk-table", "no-laszip-vlr"],
+)
+def test_a_laz_header_that_would_make_the_decoder_allocate_unbounded_memory_is_refused(corrupt, message):
+    data = _laz()
+    analyse(bytes(data))  # the sample itself reads
+    with pytest.raises(InvalidFileError, match=message):
+        analyse(bytes(corrupt(data)))
+
+
 def test_every_broken_sample_is_a_typed_failure(sample_set):
     sample, objects = sample_set
     assert len(sample.corrupt) == 2
