@@ -171,3 +171,20 @@ def test_a_byte_flip_is_either_read_or_a_typed_error(seed, kind, data):
     except InvalidFileError:
         return
     assert figures["point_count"] >= 0
+
+
+@pytest.mark.parametrize("kind", ["las", "laz"])
+def test_every_single_bit_flip_of_a_las_header_is_read_or_a_typed_error(kind):
+    """Exhaustive over the header, the VLRs and the chunk table's offset: where laspy and lazrs
+    allocate by a declared count or size, one flipped bit asked for gigabytes before the checks."""
+    original = _files(0)[kind]
+    head = int.from_bytes(original[96:100], "little") + 8
+    for index in range(head):
+        for bit in range(8):
+            flipped = bytearray(original)
+            flipped[index] ^= 1 << bit
+            try:
+                figures = _analyse(bytes(flipped))
+            except InvalidFileError:
+                continue
+            assert figures["point_count"] >= 0
