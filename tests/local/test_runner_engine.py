@@ -402,3 +402,31 @@ def test_item_selector_shapes_each_item_before_batching(engine, tmp_path):
     assert result["status"] == "SUCCEEDED", result.get("cause")
     (seen,) = _seen(s3)
     assert seen["event"]["Items"] == [{"k": f"k{i}", "i": i, "cfg": "x"} for i in range(3)]
+
+
+_DEFERRED_BATCH_CHECK = """
+import sys
+import local.runner.engine, local.runner.run
+assert "moto.ec2" not in sys.modules and "moto.batch.models" not in sys.modules, "loaded with the interpreter"
+import boto3
+from moto import mock_aws
+import moto.batch
+with mock_aws():
+    batch = boto3.client("batch", region_name="us-east-1")
+    assert batch.describe_compute_environments()["computeEnvironments"] == []
+from moto.batch.models import batch_backends
+assert moto.batch.batch_backends is batch_backends and moto.batch.models.batch_backends is batch_backends
+print("ok")
+"""
+
+
+def test_moto_batch_loads_on_first_use_and_then_serves_as_before():
+    """The runner defers moto.batch (and moto.ec2 with it) past its import; Batch still answers."""
+    import subprocess
+    import sys
+
+    from local.runner.paths import REPO_ROOT
+
+    run = subprocess.run([sys.executable, "-c", _DEFERRED_BATCH_CHECK], cwd=REPO_ROOT, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert (run.returncode, run.stdout) == (0, "ok\n"), run.stderr
