@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,8 +175,8 @@ def control_tower_findings(templates: Sequence[Path], root: Path, tools: Path) -
     args: list[str] = []
     for rule_file in rule_files:
         args += ["--rules", str(rule_file)]
-    findings: list[Finding] = []
-    for template in templates:
+
+    def validate(template: Path) -> list[Finding]:
         proc = subprocess.run(
             [str(tools / CFN_GUARD), "validate", *args, "--data", str(template), "-z", "--show-summary", "none",
              "--output-format", "json"],
@@ -190,8 +191,11 @@ def control_tower_findings(templates: Sequence[Path], root: Path, tools: Path) -
             report = json.loads(proc.stdout)
         except json.JSONDecodeError as error:
             raise PeerCheckError(f"cfn-guard printed no JSON report for {template}: {proc.stdout[:200]}") from error
-        findings += parse_guard_report(report, _label(template, root))
-    return findings
+        return parse_guard_report(report, _label(template, root))
+
+    # One cfn-guard process per template (each is single-threaded), as many at once as cores.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return [finding for found in pool.map(validate, templates) for finding in found]
 
 
 # ------------------------------------------------------------------------------------ checkov
@@ -259,8 +263,10 @@ def unjustified(findings: Iterable[Finding], suppressions: Iterable[Suppression]
 def run_check(templates: Sequence[Path], root: Path, tools: Path) -> list[Finding]:
     """Every unjustified finding of both checkers on these templates (empty = clean)."""
     suppressions = [s for template in templates for s in suppressions_of(template, root)]
-    problems = unjustified(control_tower_findings(templates, root, tools), suppressions)
-    failed, unexplained = checkov_findings(templates, root, tools)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # checkov's process beside cfn-guard's
+        checkov = pool.submit(checkov_findings, templates, root, tools)
+        problems = unjustified(control_tower_findings(templates, root, tools), suppressions)
+        failed, unexplained = checkov.result()
     problems += failed + unexplained
     problems += [
         Finding(s.template, s.resource, s.tool, s.rule, "suppression without a reason")

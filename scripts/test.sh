@@ -9,24 +9,27 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/lib/common.sh"
 cd "$ROOT"
 
-ALL_STAGES=(ruff mypy shellcheck cfn-lint asl guard peer pytest)
+# In launch order: the static stages run side by side (the longest first), then pytest.
+ALL_STAGES=(mypy peer shellcheck cfn-lint guard asl ruff pytest)
 
 usage() {
   cat <<EOF
 Usage: scripts/test.sh [--only STAGE[,STAGE...]] [--skip STAGE[,STAGE...]] [--with-sam]
                        [--with-snapstart] [--workers N] [--pytest-args "ARGS"] [--help]
 
-Runs scripts/setup.sh (installs only what changed), then these stages:
-  ruff        ruff check over all Python
+Runs scripts/setup.sh (installs only what changed), then these stages. The static ones (all but
+pytest) run side by side, as many at once as there are cores, each one's output printed whole
+when all of them have ended; pytest runs after them.
   mypy        strict mypy over shared/, local/, tests/, benchmarks/ and each function folder
-  shellcheck  every bash script (scripts/*.sh, .ci/run)
-  cfn-lint    every CloudFormation template; any error OR warning fails
-  asl         asl-validator over every state machine definition, extracted from the templates
-              with DefinitionSubstitutions resolved, for default and opt-in parameters
-  guard       scripts/guard-check.sh: cfn-guard rule unit tests + every template against every rule
   peer        AWS Control Tower proactive controls (cfn-guard) and checkov over every
               */template-deploy.yaml and the hook template: any unsuppressed finding, any
               suppression without a reason, or a README suppression table out of date fails
+  shellcheck  every bash script (scripts/*.sh, .ci/run)
+  cfn-lint    every CloudFormation template; any error OR warning fails
+  guard       scripts/guard-check.sh: cfn-guard rule unit tests + every template against every rule
+  asl         asl-validator over every state machine definition, extracted from the templates
+              with DefinitionSubstitutions resolved, for default and opt-in parameters
+  ruff        ruff check over all Python
   pytest      all test layers except the opt-in tiers (markers sam, criu); no tests = failure;
               in parallel workers (pytest-xdist), one per core unless --workers says otherwise;
               ends with the ten slowest tests
@@ -171,25 +174,61 @@ stage_pytest() {
 
 declare -a RESULTS=()
 FAILED=0
-run_stage() {
-  local name="$1" fn="$2" start end rc=0
+# record_result NAME SECONDS RC: one summary line; a non-zero RC fails the command.
+record_result() {
+  if [[ $3 -eq 0 ]]; then RESULTS+=("$(printf '%-12s PASS %4ss' "$1" "$2")")
+  else RESULTS+=("$(printf '%-12s FAIL %4ss (exit %s)' "$1" "$2" "$3")"); FAILED=1; fi
+}
+
+# timed_stage FN RESULT_FILE: runs FN with errexit really in effect (a subshell outside any ||
+# list) and writes "SECONDS RC" to RESULT_FILE; its own exit status is always 0.
+timed_stage() {
+  local fn="$1" result="$2" start rc=0
   start=$(date +%s)
-  echo
-  echo "=== $name ==="
-  # A subshell outside any || list, so that errexit really applies inside the stage function.
   set +e
   (set -e; "$fn")
   rc=$?
   set -e
-  end=$(date +%s)
-  if [[ $rc -eq 0 ]]; then RESULTS+=("$(printf '%-12s PASS %4ss' "$name" $((end - start)))")
-  else RESULTS+=("$(printf '%-12s FAIL %4ss (exit %s)' "$name" $((end - start)) "$rc")"); FAILED=1; fi
+  echo "$(($(date +%s) - start)) $rc" >"$result"
 }
 
+run_stage() {
+  local name="$1" fn="$2" seconds rc
+  echo
+  echo "=== $name ==="
+  timed_stage "$fn" "$WORK/$name.result"
+  read -r seconds rc <"$WORK/$name.result"
+  record_result "$name" "$seconds" "$rc"
+}
+
+# run_side_by_side STAGE...: the stages as background jobs, at most one per core at a time;
+# then each one's output and result, in the order given.
+run_side_by_side() {
+  local name seconds rc
+  echo
+  echo "=== $* (side by side, $(nproc) at a time) ==="
+  for name in "$@"; do
+    while [[ $(jobs -rp | wc -l) -ge $(nproc) ]]; do wait -n; done
+    timed_stage "stage_${name//-/_}" "$WORK/$name.result" >"$WORK/$name.out" 2>&1 &
+  done
+  wait
+  for name in "$@"; do
+    echo
+    echo "=== $name ==="
+    cat "$WORK/$name.out"
+    read -r seconds rc <"$WORK/$name.result"
+    record_result "$name" "$seconds" "$rc"
+  done
+}
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+STATIC=()
 for stage in "${ALL_STAGES[@]}"; do
-  selected "$stage" || continue
-  run_stage "$stage" "stage_${stage//-/_}"
+  if [[ "$stage" != pytest ]] && selected "$stage"; then STATIC+=("$stage"); fi
 done
+if [[ ${#STATIC[@]} -gt 0 ]]; then run_side_by_side "${STATIC[@]}"; fi
+if selected pytest; then run_stage pytest stage_pytest; fi
 if [[ $WITH_SAM -eq 1 ]]; then run_stage "sam-tier" "$ROOT/scripts/test-sam.sh"; fi
 if [[ $WITH_SNAPSTART -eq 1 ]]; then run_stage "criu-tier" "$ROOT/scripts/test-snapstart.sh"; fi
 

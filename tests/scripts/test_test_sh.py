@@ -56,9 +56,9 @@ def _sandbox(tmp_path: Path, template: str) -> Path:
     return root
 
 
-def _run_cfn_lint_stage(root: Path) -> subprocess.CompletedProcess[str]:
+def _run_cfn_lint_stage(root: Path, stages: str = "cfn-lint") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(root / "scripts" / "test.sh"), "--only", "cfn-lint"],
+        [str(root / "scripts" / "test.sh"), "--only", stages],
         cwd=root,
         capture_output=True,
         text=True,
@@ -80,10 +80,31 @@ def test_a_clean_template_passes_the_cfn_lint_stage(tmp_path: Path) -> None:
     assert "cfn-lint     PASS" in result.stdout
 
 
+def test_static_stages_side_by_side_each_print_their_own_output_and_every_failure_counts(tmp_path: Path) -> None:
+    # ruff fails on an unused import and cfn-lint on the warning, while shellcheck, which ran
+    # beside them, passes; every stage's output is printed whole, under its own heading, in order.
+    root = _sandbox(tmp_path, WARNING_ONLY_TEMPLATE)
+    (root / "unused.py").write_text("import os\n", encoding="utf-8")
+    result = _run_cfn_lint_stage(root, "ruff,cfn-lint,shellcheck")
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    summary = out[out.index("=== summary ===") :]
+    assert [line[:17] for line in summary.splitlines()[1:4]] == [
+        "shellcheck   PASS", "cfn-lint     FAIL", "ruff         FAIL"]
+    names = ("shellcheck", "cfn-lint", "ruff", "summary")
+    starts = [out.index(f"=== {name} ===") for name in names]
+    assert starts == sorted(starts), out
+    sections = {name: out[a:b] for name, a, b in zip(names, starts, starts[1:], strict=False)}
+    assert "scripts clean" in sections["shellcheck"]
+    assert ["W2001" in sections["cfn-lint"], "F401" in sections["cfn-lint"]] == [True, False]
+    assert ["F401" in sections["ruff"], "W2001" in sections["ruff"]] == [True, False]
+    assert out.rstrip().endswith("RESULT: FAILED")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--only", "bogus"], "--only: unknown stage 'bogus' (stages: ruff mypy"),
+        (["--only", "bogus"], "--only: unknown stage 'bogus' (stages: mypy peer"),
         (["--skip", "ruff,nope"], "--skip: unknown stage 'nope'"),
         (["--only"], "--only needs a value"),
         (["--only", ","], "--only needs a value"),
