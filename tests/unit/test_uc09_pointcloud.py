@@ -185,10 +185,12 @@ LASZIP_ITEMS = 227 + 54 + 34  # first item of the LASzip VLR: type, size, versio
         (lambda d: _u16(d, LASZIP_ITEMS, 99), "LASzip item type 99"),
         # the chunk table's offset, the first 8 bytes of the point data, read one byte off
         (lambda d: d.__setitem__(int.from_bytes(d[POINTS_AT:100], "little"), d[327] ^ 1) or d, "chunk table"),
+        # the LASzip VLR's length reaching past the point data offset
+        (lambda d: _u16(d, 227 + 20, 200), "run past the point data"),
         # compressed points whose VLR is not LASzip's
         (lambda d: d.__setitem__(slice(229, 243), b"laszip encodeX") or d, "without a LASzip VLR"),
     ],
-    ids=["vlr-count", "item-size", "item-type", "chunk-table", "no-laszip-vlr"],
+    ids=["vlr-count", "item-size", "item-type", "chunk-table", "vlr-length", "no-laszip-vlr"],
 )
 def test_a_laz_header_that_would_make_the_decoder_allocate_unbounded_memory_is_refused(corrupt, message):
     data = _laz()

@@ -83,12 +83,13 @@ def _check_geometry(stream: BinaryIO, size: int, label: str) -> tuple[int, int]:
         if evlrs and (evlr_start < offset or evlrs * _EVLR_HEADER > size - evlr_start):
             raise InvalidFileError(f"{label}: {evlrs} EVLRs at byte {evlr_start} do not fit a {size}-byte file")
     compressed = head[_POINT_FORMAT_OFFSET] & _COMPRESSED_BITS
-    if compressed and _check_laszip(stream, header_size, vlrs, _field(head, _POINT_SIZE_OFFSET, 2), label) in _CHUNKED:
+    point_size = _field(head, _POINT_SIZE_OFFSET, 2)
+    if compressed and _check_laszip(stream, header_size, offset, vlrs, point_size=point_size, label=label) in _CHUNKED:
         _check_chunk_table(stream, offset, size, label)
     return header_size, offset
 
 
-def _check_laszip(stream: BinaryIO, at: int, vlrs: int, point_size: int, label: str) -> int:
+def _check_laszip(stream: BinaryIO, at: int, end: int, vlrs: int, *, point_size: int, label: str) -> int:
     """The LASzip VLR's compressor, once its items are checked to add up to the point record: lazrs
     trusts their sizes to allocate (a flipped size asks for gigabytes and aborts the process, which
     no handler can catch)."""
@@ -99,6 +100,8 @@ def _check_laszip(stream: BinaryIO, at: int, vlrs: int, point_size: int, label: 
             vlr = stream.read(_VLR_HEADER)
             user, record, length = vlr[2:18].rstrip(b"\0"), _field(vlr, 18, 2), _field(vlr, 20, 2)
             at += _VLR_HEADER + length
+            if at > end:
+                raise InvalidFileError(f"{label}: the VLRs run past the point data offset {end}")
             if (user, record) != (_LASZIP_USER, _LASZIP_RECORD):
                 continue
             body = stream.read(length)
