@@ -6,7 +6,8 @@ a decoder either returns a summary whose record is valid JSON (finite numbers on
 encodable names) or raises ``InvalidFileError`` (a subclass of it): no IndexError, struct.error,
 ValueError, RecursionError, OverflowError or MemoryError escapes. Memory stays within a fixed
 multiple of the chunk size plus the decoder's documented caps. Seeded (``derandomize``) with a
-bounded number of examples, so the module runs in well under a minute on one core.
+bounded number of examples, so the module runs in well under a minute on one core. Every single-bit
+flip of the smallest sample of each format is run too (exhaustively, with both implementations).
 """
 
 from __future__ import annotations
@@ -157,3 +158,17 @@ def test_unmutated_seeds_all_parse(implementation):
         for fmt, files in seeds().items():
             for data in files:
                 assert {outcome(fmt, data, chunk, True) for chunk in CHUNKS} == {"ok"}
+
+
+@pytest.mark.parametrize("fmt", ["gds", "oas"])
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_every_single_bit_flip_of_a_sample_is_read_or_a_typed_error(fmt, implementation):
+    """Exhaustive, over every byte of the smallest sample of each format (OASIS: CBLOCK-compressed,
+    CRC-32): ``outcome`` lets nothing but a summary or ``InvalidFileError`` through."""
+    original = layout_bytes(1, fmt)
+    with use(L, implementation):
+        for index in range(len(original)):
+            for bit in range(8):
+                flipped = bytearray(original)
+                flipped[index] ^= 1 << bit
+                outcome(fmt, bytes(flipped), 64 * 1024, True)

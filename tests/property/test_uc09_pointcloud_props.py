@@ -5,8 +5,11 @@ offset is a typed error."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import random
+import re
+import tracemalloc
 from typing import Any
 
 import numpy as np
@@ -173,12 +176,8 @@ def test_a_byte_flip_is_either_read_or_a_typed_error(seed, kind, data):
     assert figures["point_count"] >= 0
 
 
-@pytest.mark.parametrize("kind", ["las", "laz"])
-def test_every_single_bit_flip_of_a_las_header_is_read_or_a_typed_error(kind):
-    """Exhaustive over the header, the VLRs and the chunk table's offset: where laspy and lazrs
-    allocate by a declared count or size, one flipped bit asked for gigabytes before the checks."""
-    original = _files(0)[kind]
-    head = int.from_bytes(original[96:100], "little") + 8
+def _every_single_bit_flip_is_read_or_a_typed_error(original: bytes, head: int) -> None:
+    """Each of the 8 * ``head`` files with one bit of ``original[:head]`` flipped."""
     for index in range(head):
         for bit in range(8):
             flipped = bytearray(original)
@@ -188,3 +187,43 @@ def test_every_single_bit_flip_of_a_las_header_is_read_or_a_typed_error(kind):
             except InvalidFileError:
                 continue
             assert figures["point_count"] >= 0
+
+
+@pytest.mark.parametrize("kind", ["las", "laz"])
+def test_every_single_bit_flip_of_a_las_header_is_read_or_a_typed_error(kind):
+    """Exhaustive over the header, the VLRs and the chunk table's offset: where laspy and lazrs
+    allocate by a declared count or size, one flipped bit asked for gigabytes before the checks."""
+    original = _files(0)[kind]
+    head = int.from_bytes(original[96:100], "little") + 8
+    _every_single_bit_flip_is_read_or_a_typed_error(original, head)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_every_single_bit_flip_of_a_pcd_header_is_read_or_a_typed_error(encoding):
+    """Exhaustive over the header and, for binary_compressed, its two sizes and the first LZF bytes."""
+    original = _files(0)[encoding]
+    head = original.index(b"DATA") + len(f"DATA {encoding}\n") + 16
+    _every_single_bit_flip_is_read_or_a_typed_error(original, head)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("value", [0, 10**9, 2**31, 2**32, 2**40, 10**30])
+def test_header_numbers_overwritten_with_huge_values_are_refused_without_allocating(encoding, value):
+    """Each header number, and every occurrence of it at once (WIDTH and POINTS stay equal), set to
+    ``value``: a typed error or the figures, with under 1 MB allocated whatever the points declared
+    (binary_compressed allocated two flags per declared point before comparing its sizes)."""
+    original = _files(0)[encoding]
+    end = original.index(b"DATA")
+    header, data = original[:end], original[end:]
+    numbers = {m.group() for m in re.finditer(rb"(?<=\s)\d+(?=\s)", header)}
+    variants = [header[: m.start()] + b"%d" % value + header[m.end() :] for m in re.finditer(rb"\d+", header)]
+    variants += [re.sub(rb"(?<=\s)" + n + rb"(?=\s)", b"%d" % value, header) for n in numbers]
+    tracemalloc.start()
+    try:
+        for variant in variants:
+            with contextlib.suppress(InvalidFileError):
+                _analyse(variant + data)
+            _, peak = tracemalloc.get_traced_memory()
+            assert peak < 1024 * 1024, (variant, peak)
+    finally:
+        tracemalloc.stop()

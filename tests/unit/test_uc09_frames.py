@@ -87,6 +87,21 @@ def test_broken_videos_are_invalid_files(data):
         frames_of(data)
 
 
+@pytest.mark.parametrize(
+    ("box", "at", "bit"),
+    [(b"avc1", 0, 0x01), (b"hdlr", -4, 0x01), (b"trak", -2, 0x02)],
+    ids=["sample-entry-fourcc", "hdlr-size", "trak-size"],
+)
+def test_a_video_stream_without_a_decoder_is_an_invalid_file(video, box, at, bit):
+    """Single flipped bits (found by exhaustive flips): the codec fourcc or a box size of the
+    track; FFmpeg then knows no decoder, PyAV gives the stream no codec context, and reading
+    ``codec.name`` was an AttributeError instead of a typed error."""
+    damaged = bytearray(video)
+    damaged[video.index(box, video.index(b"moov")) + at] ^= bit
+    with pytest.raises(InvalidFileError, match="codec is unknown"):
+        frames_of(bytes(damaged))
+
+
 def test_frame_keys_are_execution_scoped_full_key_and_bounded():
     a = FX.extraction.frame_key("e1", "cam/a/x.mp4", 0)
     b = FX.extraction.frame_key("e1", "cam/b/x.mp4", 0)

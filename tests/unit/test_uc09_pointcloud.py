@@ -135,6 +135,50 @@ def test_declared_lengths_are_checked_against_the_bytes_that_remain(data, messag
         analyse(data)
 
 
+MAX_BACK_REFERENCE = b"\xe0\xff\x00"  # LZF: copy 7 + 255 + 2 = 264 bytes from 1 back
+
+
+def _compressed_pcd(
+    width: int, compressed: int, uncompressed: int, lzf: bytes = b"\x00\x00" + MAX_BACK_REFERENCE * 4
+) -> bytes:
+    """A binary_compressed x y z cloud of ``width`` points; the sizes header as given."""
+    header = f"VERSION .7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nWIDTH {width}\nHEIGHT 1\nPOINTS {width}\n"
+    sizes = compressed.to_bytes(4, "little") + uncompressed.to_bytes(4, "little")
+    return (header + "DATA binary_compressed\n").encode("ascii") + sizes + lzf
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # WIDTH and POINTS overwritten with 2**31 (found by overwriting the header's numbers): two
+        # flags per declared point were allocated, 4 GiB, before the sizes were compared
+        (_compressed_pcd(2**31, 14, 12), "uncompressed size 12 != 2147483648 points"),
+        # consistent sizes, but 14 compressed bytes cannot expand to 1.2 GB (LZF: at most 88-fold)
+        (_compressed_pcd(10**8, 14, 12 * 10**8), "LZF expands at most 88-fold"),
+    ],
+    ids=["sizes-differ", "beyond-lzf-expansion"],
+)
+def test_binary_compressed_sizes_are_checked_before_anything_is_allocated_per_point(data, message):
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidFileError, match=message):
+            QC.pcd.analyse(io.BytesIO(data), len(data))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_the_most_compressible_stream_lzf_can_write_is_still_read():
+    """The expansion bound is LZF's own: a 12-byte literal and back-references of 264 bytes in 3
+    (84-fold here) pass, and so does the project's compressor on an all-zero cloud."""
+    lzf = b"\x0b" + b"\x00" * 12 + MAX_BACK_REFERENCE * 100
+    points = (12 + 100 * 264) // 12
+    assert analyse(_compressed_pcd(points, len(lzf), 12 * points, lzf))["zero_points"] == points
+    zeros = samples.lzf_compress(b"\x00" * 12 * 50_000)
+    assert analyse(_compressed_pcd(50_000, len(zeros), 12 * 50_000, zeros))["zero_points"] == 50_000
+
+
 def test_las_point_count_beyond_the_data_is_refused():
     data = bytearray(samples.write_las(samples.las_points(random.Random(3), 50), compress=False))
     data[107:111] = (51).to_bytes(4, "little")

@@ -17,7 +17,9 @@ as baseline JPEG by FFmpeg's MJPEG encoder (``yuvj420p``, quality ``jpeg_quality
 2-31 q scale, lower is better).
 
 Memory: the demuxer reads through the file object (``shared.ranged``: a few blocks), one decoded
-frame and one JPEG at a time. A corrupt, truncated or non-video file is ``InvalidFileError``.
+frame and one JPEG at a time. A corrupt, truncated or non-video file is ``InvalidFileError``, and
+so is a video stream FFmpeg has no decoder for (PyAV then gives the stream no codec context: a
+single flipped bit in the MP4's ``hdlr``, ``stsd`` or sample-entry boxes did that).
 """
 
 from __future__ import annotations
@@ -131,6 +133,8 @@ def key_frames(
             raise InvalidFileError(f"{label}: the container has no video stream")
         stream = container.streams.video[0]
         codec = stream.codec_context
+        if codec is None:  # FFmpeg has no decoder for the stream's codec id (a damaged sample entry)
+            raise InvalidFileError(f"{label}: the video stream's codec is unknown to FFmpeg (no decoder)")
         facts.codec = codec.name
         facts.width, facts.height = codec.width or None, codec.height or None
         facts.frames_declared = int(stream.frames) or None

@@ -12,6 +12,10 @@ binary_compressed``, then the points:
 Everything is streamed from a seekable binary file of known size: chunks of points, never the
 whole file. Every declared length is checked against the bytes that remain before it is used, and
 the LZF decoder checks every literal run and back-reference; a violation is ``InvalidFileError``.
+``binary_compressed`` keeps two flags per declared point, so its sizes are checked before those are
+allocated: the compressed size against the bytes that remain, the uncompressed size against POINTS
+x point size and against ``LZF_MAX_EXPANSION`` (88) times the compressed size (a WIDTH and POINTS of
+2**31 had 4 GiB allocated before the sizes were compared).
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ _TYPES = {
 }
 _INTENSITY_NAMES = ("intensity", "i")
 LZF_WINDOW = 8192  # the farthest an LZF back-reference reaches
+# The most output per compressed byte: a back-reference of 3 bytes (control, length, offset) copies
+# at most 7 + 255 + 2 = 264 bytes; a literal run yields fewer bytes than it takes.
+LZF_MAX_EXPANSION = 88
 _ASCII_LINE_MAX = 64 * 1024
 _DATA_LINE = re.compile(rb"(?:^|\n)DATA[^\n]*\n")
 
@@ -334,7 +341,9 @@ def lzf_decompress(data: bytes, expected_size: int) -> bytes:
     return b"".join(stream.chunks())
 
 
-def _read_compressed(stream: BinaryIO, size: int, header: PcdHeader, stats: CloudStats) -> None:
+def _compressed_size(stream: BinaryIO, size: int, header: PcdHeader) -> int:
+    """The compressed size from the 8-byte size header, both sizes checked (against the bytes that
+    remain, the declared points and what LZF can expand to) before anything is allocated per point."""
     remaining = size - header.data_offset
     if remaining < 8:
         raise InvalidFileError(f"PCD binary_compressed: {remaining} bytes where the 8-byte size header should be")
@@ -350,7 +359,17 @@ def _read_compressed(stream: BinaryIO, size: int, header: PcdHeader, stats: Clou
         raise InvalidFileError(
             f"PCD binary_compressed: uncompressed size {uncompressed} != {header.points} points x {header.point_size}"
         )
-    if expected == 0:
+    if uncompressed > LZF_MAX_EXPANSION * compressed:
+        raise InvalidFileError(
+            f"PCD binary_compressed: {compressed} compressed bytes cannot hold {uncompressed} "
+            f"(LZF expands at most {LZF_MAX_EXPANSION}-fold)"
+        )
+    return compressed
+
+
+def _read_compressed(stream: BinaryIO, header: PcdHeader, stats: CloudStats, compressed: int) -> None:
+    uncompressed = header.points * header.point_size
+    if uncompressed == 0:
         if compressed:
             raise InvalidFileError("PCD binary_compressed: data for zero points")
         return
@@ -398,6 +417,8 @@ def analyse(
 ) -> dict[str, object]:
     """Parse a whole PCD stream; the QC figures plus the format facts."""
     header = parse_header(stream, size)
+    # binary_compressed keeps two flags per declared point: its sizes are checked first.
+    compressed = _compressed_size(stream, size, header) if header.encoding == "binary_compressed" else 0
     stats = CloudStats(
         header.points,
         has_intensity=header.intensity_field is not None,
@@ -408,7 +429,7 @@ def analyse(
     elif header.encoding == "ascii":
         _read_ascii(stream, size, header, stats, chunk_bytes)
     else:
-        _read_compressed(stream, size, header, stats)
+        _read_compressed(stream, header, stats, compressed)
     return {
         "format": "PCD",
         "encoding": header.encoding,
