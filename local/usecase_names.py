@@ -39,11 +39,16 @@ class UseCaseFolder:
     events_name: str
 
 
+def discover_use_cases(root: Path = REPO_ROOT) -> list[Path]:
+    """Every use-case folder: each one holding a ``template-deploy.yaml``, in name order."""
+    return sorted(path.parent for path in root.glob(f"*/{TEMPLATE_NAME}"))
+
+
 def folders(root: Path = REPO_ROOT) -> list[UseCaseFolder]:
     """Every use case present, as ``discover()`` finds them, without loading the templates."""
     return [
-        UseCaseFolder(path.parent.name, path.parent, events_dir_of(path.parent, root / "events").name)
-        for path in sorted(root.glob(f"*/{TEMPLATE_NAME}"))
+        UseCaseFolder(directory.name, directory, events_dir_of(directory, root / "events").name)
+        for directory in discover_use_cases(root)
     ]
 
 

@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from local import template as template_model
-from local.usecase_names import REPO_ROOT, TEMPLATE_NAME, UseCaseError, UseCaseFolder, events_dir_of, folders, select
+from local.usecase_names import (
+    REPO_ROOT,
+    TEMPLATE_NAME,
+    UseCaseError,
+    UseCaseFolder,
+    discover_use_cases,
+    events_dir_of,
+    folders,
+    select,
+)
 
 __all__ = [  # the names by which use cases are picked (local.usecase_names) are this module's too
     "REPO_ROOT",
@@ -234,4 +243,4 @@ def load_use_case(directory: Path, events_root: Path | None = None) -> UseCase:
 
 def discover(root: Path = REPO_ROOT) -> list[UseCase]:
     """Every use case present: each ``*/template-deploy.yaml`` under ``root``."""
-    return [load_use_case(path.parent, root / "events") for path in sorted(root.glob(f"*/{TEMPLATE_NAME}"))]
+    return [load_use_case(directory, root / "events") for directory in discover_use_cases(root)]

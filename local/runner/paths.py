@@ -5,15 +5,8 @@ imports (moto's Step Functions engine: about two seconds); ``local.runner.run`` 
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from local.usecase_names import REPO_ROOT, TEMPLATE_NAME
+from local.usecase_names import REPO_ROOT, discover_use_cases
 
 __all__ = ["DEFAULT_OBJECTS", "REPO_ROOT", "discover_use_cases"]
 
 DEFAULT_OBJECTS = 40
-
-
-def discover_use_cases(root: Path = REPO_ROOT) -> list[Path]:
-    """Every ``<uc>/template-deploy.yaml`` in the repository."""
-    return sorted(p.parent for p in root.glob(f"*/{TEMPLATE_NAME}"))

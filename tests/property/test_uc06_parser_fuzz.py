@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from local.samples.semiconductor_eda import layout_bytes
 from shared.errors import InvalidFileError
+from tests.support.mutations import single_bit_flips
 from tests.support.uc06 import load_function
 from tests.support.uc06_native import IMPLEMENTATIONS, use
 
@@ -165,10 +166,6 @@ def test_unmutated_seeds_all_parse(implementation):
 def test_every_single_bit_flip_of_a_sample_is_read_or_a_typed_error(fmt, implementation):
     """Exhaustive, over every byte of the smallest sample of each format (OASIS: CBLOCK-compressed,
     CRC-32): ``outcome`` lets nothing but a summary or ``InvalidFileError`` through."""
-    original = layout_bytes(1, fmt)
     with use(L, implementation):
-        for index in range(len(original)):
-            for bit in range(8):
-                flipped = bytearray(original)
-                flipped[index] ^= 1 << bit
-                outcome(fmt, bytes(flipped), 64 * 1024, True)
+        for flipped in single_bit_flips(layout_bytes(1, fmt)):
+            outcome(fmt, flipped, 64 * 1024, True)
