@@ -9,6 +9,9 @@
 # With --media it builds the UC9 media layer instead (.build/layer-media/python/: the pinned
 # requirements-media.txt only - PyAV with its bundled FFmpeg, numpy, laspy, lazrs - and no shared/),
 # which only UC9's media functions attach, so every other function stays small.
+# Every module is shipped compiled (__pycache__/*.cpython-313.pyc, unchecked-hash, recorded under
+# /opt/python/): Lambda extracts layers read-only, so without them every cold start would compile
+# each module it imports and could not keep the result.
 # Idempotent: a stamp of the inputs (requirements files and shared/ sources) is kept and a rerun
 # with unchanged inputs builds nothing. The new layer is assembled beside the old one and swapped
 # in only when complete, so a failed build never leaves a half-built layer behind.
@@ -39,7 +42,8 @@ ${PLATFORM}) for aws cloudformation package and sam local invoke.
 Environment: BUILD_LAYER_PYTHON  Python whose pip installs the dependencies
              (default: .venv/bin/python, else python3.13)
              BUILD_NATIVE_PYTHON, CC  as for scripts/build-native.sh (the C extension of UC6's
-             decoders, built into .build/native and copied into the layer)
+             decoders, built into .build/native and copied into the layer); that CPython 3.13
+             also compiles the layer's bytecode
 EOF
 }
 
@@ -87,7 +91,7 @@ stamp_now() {
   {
     sha256sum "$REQUIREMENTS" "$ROOT/requirements-lock.txt" 2>/dev/null | cut -d' ' -f1
     [[ $MEDIA -eq 1 ]] || sha256sum "$ROOT/native/uc06_layoutscan.c" | cut -d' ' -f1
-    echo "$PLATFORM $EXTRA_PLATFORM $PY_VERSION"
+    echo "$PLATFORM $EXTRA_PLATFORM $PY_VERSION pyc:unchecked-hash:/opt/python"
     while IFS= read -r file; do
       printf '%s %s\n' "$file" "$(sha256sum "$ROOT/$file" | cut -d' ' -f1)"
     done < <(input_files)
@@ -107,12 +111,25 @@ pip_cmd=("$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compi
   --platform "$PLATFORM" ${EXTRA_PLATFORM:+--platform "$EXTRA_PLATFORM"} --implementation cp --python-version "$PY_VERSION" --only-binary=:all:
   -r "$REQUIREMENTS" "${constraints[@]}")
 
+# The bytecode must be CPython 3.13's (Lambda's python3.13 ignores another version's .pyc files).
+COMPILE_PYTHON="${BUILD_NATIVE_PYTHON:-}"
+if [[ -z "$COMPILE_PYTHON" ]]; then
+  if [[ -x "$ROOT/.venv/bin/python" ]]; then COMPILE_PYTHON="$ROOT/.venv/bin/python"
+  else COMPILE_PYTHON="python3.13"; fi
+fi
+compile_cmd=("$COMPILE_PYTHON" -m compileall -q -j 0 --invalidation-mode unchecked-hash)
+
 if [[ $DRY_RUN -eq 1 ]]; then
   echo "would build $OUT/python from shared/ ($(input_files | wc -l) files) and $(basename "$REQUIREMENTS")"
   echo "$SCRIPT_NAME: [dry-run] would run: $(quote_cmd "${pip_cmd[@]}" --target "$OUT.new/python")"
+  echo "$SCRIPT_NAME: [dry-run] would run: $(quote_cmd "${compile_cmd[@]}" -s "$OUT.new/python" -p /opt/python "$OUT.new/python")"
   [[ $MEDIA -eq 1 ]] || "$ROOT/scripts/build-native.sh" --dry-run --force
   exit 0
 fi
+
+# Checked before anything is built: CPython 3.13 (the tag its .pyc files carry is Lambda's).
+"$COMPILE_PYTHON" -c 'import sys; sys.exit(sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 13))' 2>/dev/null ||
+  die "$COMPILE_PYTHON is not CPython 3.13; the layer's bytecode is compiled for Lambda's python3.13 (set BUILD_NATIVE_PYTHON)"
 
 mkdir -p "$ROOT/.build"
 work="$OUT.new"
@@ -137,6 +154,10 @@ if [[ $MEDIA -eq 0 ]]; then
   "$ROOT/scripts/build-native.sh" "${native_args[@]}" >&2 || die "building the C extension failed"
   cp "$ROOT"/.build/native/uc06_layoutscan.*.so "$work/python/" || die "the C extension was not built"
 fi
+log "compiling the bytecode for python$PY_VERSION"
+# -s/-p record /opt/python/... (where Lambda extracts the layer) as each module's file, so the
+# .pyc files are the same on every machine and tracebacks name the path the function sees.
+"${compile_cmd[@]}" -s "$work/python" -p /opt/python "$work/python" >/dev/null || die "compiling the layer's bytecode failed"
 
 rm -rf "$OUT"
 mv "$work" "$OUT"

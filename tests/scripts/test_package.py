@@ -6,8 +6,12 @@ conftest.py), so nothing is built or packaged in the working tree.
 
 from __future__ import annotations
 
+import importlib.util
+import marshal
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,6 +47,39 @@ def test_build_layer_installs_pinned_deps_for_the_lambda_platform_and_copies_sha
     assert argv[argv.index("--target") + 1] == str(repo / ".build/layer.new/python")
     assert (repo / ".build/layer/python/shared/errors.py").read_bytes() == (repo / "shared/errors.py").read_bytes()
     assert not (repo / ".build/layer.new").exists()
+
+
+def test_build_layer_ships_every_module_compiled_for_python313_under_opt(fake_cli, repo):
+    assert fake_cli.run([str(repo / "scripts/build-layer.sh")], env=layer_env(fake_cli)).returncode == 0
+    python = repo / ".build/layer/python"
+    sources = sorted(python.rglob("*.py"))
+    assert sources
+    for source in sources:
+        compiled = Path(importlib.util.cache_from_source(str(source)))
+        data = compiled.read_bytes()  # the tag is this interpreter's: CPython 3.13 (conftest)
+        assert data[:4] == importlib.util.MAGIC_NUMBER, compiled
+        # PEP 552 flags: hash-based (bit 0), not checked against the source (bit 1 clear)
+        assert int.from_bytes(data[4:8], "little") == 0b01, compiled
+        code = marshal.loads(data[16:])  # noqa: S302 - bytecode this test just built
+        assert code.co_filename == f"/opt/python/{source.relative_to(python).as_posix()}", compiled
+    # Imported from the layer, nothing is compiled again (Lambda could not write it to /opt).
+    before = sorted(python.rglob("*"))
+    run = subprocess.run([sys.executable, "-I", "-S", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                          "import shared.errors; print(shared.errors.__cached__)", str(python)],
+                         capture_output=True, text=True, check=True)
+    assert run.stdout.strip().endswith("errors.cpython-313.pyc")
+    assert sorted(python.rglob("*")) == before
+
+
+def test_build_layer_refuses_a_compiler_that_is_not_python313_before_building(fake_cli, repo):
+    env = layer_env(fake_cli)
+    fake_cli.reply("python", ["-c"], exit_code=1)  # the version check: not CPython 3.13
+    env["BUILD_NATIVE_PYTHON"] = str(fake_cli.bin_dir / "python")
+    result = fake_cli.run([str(repo / "scripts/build-layer.sh")], env=env)
+    assert result.returncode == 1
+    assert "is not CPython 3.13" in result.stderr
+    assert not (repo / ".build/layer").exists()
+    assert [call.argv[0] for call in fake_cli.invocations("python")] == ["-c"]  # no pip install ran
 
 
 def test_build_layer_is_idempotent_and_rebuilds_when_shared_changes(fake_cli, repo):

@@ -8,7 +8,9 @@ each function's artifact, unzipped beside the unzipped layer the way Lambda lays
 (``/var/task`` and ``/opt/python``), imports its handler in a fresh python3.13 process that sees
 nothing else (``-I -S``: no site-packages, no PYTHONPATH) but what the Lambda runtime itself
 provides (``snapshot_restore_py``, copied from the venv) with the function's environment from
-events/env.json.
+events/env.json. The layers ship their modules compiled (scripts/build-layer.sh): the import
+writes no bytecode into /opt, so a cold start compiles nothing of the layers. Code and layers
+together stay within Lambda's 250 MB unzipped limit.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ pytestmark = pytest.mark.scripts
 
 AWS_CLI = REPO_ROOT / ".tools" / "awscli-venv" / "bin" / "aws"
 BUCKET = "package-test-artifacts"
+UNZIPPED_LIMIT = 262_144_000  # bytes: a function's code and all its layers, unzipped (250 MB)
 REGION = "us-east-1"
 USE_CASES = [path.parent.name for path in use_case_templates()]
 
@@ -142,6 +145,16 @@ def test_every_code_location_is_an_uploaded_artifact_that_imports_its_handler(pa
     shutil.copy2(snapshot_restore_py.__file__, runtime)
     functions = {logical: loc for logical, (kind, loc) in locations.items() if kind == "AWS::Lambda::Function"}
     assert functions
+    layer_bytes = {logical: tree_bytes(folder) for logical, folder in layers.items()}
+    merged: dict[tuple[str, ...], tuple[Path, set[Path]]] = {}
+
+    def merge(attached: list[str]) -> tuple[Path, set[Path]]:
+        opt = tmp_path / "merged-opt" / str(len(merged))
+        for layer in attached:
+            shutil.copytree(layers[layer], opt, dirs_exist_ok=True, copy_function=_link)
+        merged[tuple(attached)] = opt, tree_files(opt)
+        return merged[tuple(attached)]
+
     for logical, location in functions.items():
         task = fetch(location, tmp_path / "task" / logical)
         assert (task / "handler.py").is_file()
@@ -149,11 +162,11 @@ def test_every_code_location_is_an_uploaded_artifact_that_imports_its_handler(pa
                     if isinstance(ref, dict) and ref.get("Ref") in layers]
         assert attached, f"{logical} attaches no packaged layer"
         # Lambda's /opt: the attached layers extracted over one another, in order. Hard links, not
-        # copies (the media layer alone is 180 MB): the same files under the same names; what the
-        # import writes (__pycache__/) lands in the merged folders, not in the shared extraction.
-        opt = tmp_path / "merged-opt" / logical
-        for layer in attached:
-            shutil.copytree(layers[layer], opt, dirs_exist_ok=True, copy_function=_link)
+        # copies (the media layer alone is 180 MB): the same files under the same names, one
+        # merged folder per list of layers (the import writes nothing there: asserted below).
+        opt, shipped = merged.get(tuple(attached)) or merge(attached)
+        unzipped = tree_bytes(task) + sum(layer_bytes[layer] for layer in attached)
+        assert unzipped < UNZIPPED_LIMIT, f"{uc} {logical}: {unzipped:,} bytes unzipped"
         # As sam local invoke sets it: the template's literal values, then env.json's.
         declared = template["Resources"][logical]["Properties"].get("Environment", {}).get("Variables", {})
         env = {"PATH": os.environ["PATH"], "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
@@ -168,6 +181,16 @@ def test_every_code_location_is_an_uploaded_artifact_that_imports_its_handler(pa
                              env=env,
                              capture_output=True, text=True, timeout=120, check=False)
         assert (run.returncode, run.stdout) == (0, "ok\n"), f"{uc} {logical}: {run.stderr}"
+        # A module imported without a valid .pyc in the layer would have been compiled and written.
+        assert tree_files(opt) == shipped, f"{uc} {logical}: compiled {sorted(tree_files(opt) - shipped)[:5]}"
+
+
+def tree_files(root: Path) -> set[Path]:
+    return {path for path in root.rglob("*") if path.is_file()}
+
+
+def tree_bytes(root: Path) -> int:
+    return sum(path.stat().st_size for path in tree_files(root))
 
 
 def _link(source: str, target: str) -> None:

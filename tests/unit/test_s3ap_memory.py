@@ -1,6 +1,6 @@
 """Discovery's memory does not depend on the number of objects (DESIGN principle 3).
 
-A listing of hundreds of thousands of keys is generated page by page by a fake client (creating
+A listing of tens of thousands of keys is generated page by page by a fake client (creating
 them in moto would take minutes); uploaded parts go to a file on disk, which tracemalloc does not
 count. The peak of traced Python memory while listing into a manifest, and while reading it back,
 must stay within a part-size-scale bound and must not grow with the object count.
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.unit
 
 MiB = 1024 * 1024
 PART_SIZE = 5 * MiB
-SMALL, LARGE = 30_000, 150_000
+SMALL, LARGE = 30_000, 90_000
 # A part buffer, its bytes() copy during upload, one listing page and interpreter noise.
 BOUND = 2 * PART_SIZE + 4 * MiB
 SAMPLE_EVERY = 9_973
@@ -149,7 +149,7 @@ def test_large_listing_round_trips_through_a_multipart_manifest(measured):
     # Every record's key and size were checked while streaming back (in the fixture, so the
     # reading is measured too); the sample is compared field by field.
     large = measured[LARGE]
-    assert large["parts"] >= 5  # about 30 MB in 5 MiB parts
+    assert large["parts"] >= 3  # about 18 MB in 5 MiB parts
     assert measured[SMALL]["parts"] >= 1
     assert len(large["sample"]) == len(range(0, LARGE, SAMPLE_EVERY)) + 1  # and the last record
     for record in large["sample"]:
