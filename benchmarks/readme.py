@@ -176,11 +176,14 @@ def _payload(report: dict[str, Any]) -> list[str]:
     note = _not_the_target(
         sizes, report.get("default_sizes", sizes), slowest["use_case"], slowest["runs"][-1]["wall_s"]
     )
+    took = ", ".join(f"{row['runs'][-1]['wall_s']:,.0f} s ({row['use_case']})" for row in report["rows"])
+    runs = f"; {report['runs_note']}" if report.get("runs_note") else ""
     lines += [
         "",
         f'"grows": the exponent k in largest ~ objects^k from the smallest count to the largest is over '
         f'{report["max_growth_exponent"]} (a payload carrying the object list has k = 1). '
         + note
+        + f"At {sizes[-1]:,} objects the runs took {took} of wall time{runs}. "
         + _caption(report, f"benchmarks/payload_bench.py --sizes {','.join(str(n) for n in sizes)}"),
     ]
     return lines

@@ -31,7 +31,8 @@ usage() {
 Usage: scripts/build-layer.sh [--media] [--force] [--dry-run] [--quiet] [--help]
 
 Builds .build/layer/python/ (shared/ + the pinned runtime dependencies for python${PY_VERSION},
-${PLATFORM}) for aws cloudformation package and sam local invoke.
+${PLATFORM}, every module with its python${PY_VERSION} .pyc) for aws cloudformation package and
+sam local invoke.
 
   --media    build the UC9 media layer (.build/layer-media/python/ from requirements-media.txt)
   --force    rebuild even when the inputs have not changed
