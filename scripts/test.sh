@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/lib/common.sh"
 cd "$ROOT"
 
-# In launch order: the static stages run side by side (the longest first), beside pytest.
+# In launch order: the static stages run side by side (the longest first), then pytest.
 ALL_STAGES=(mypy peer shellcheck cfn-lint guard asl ruff pytest)
 
 usage() {
@@ -18,9 +18,8 @@ Usage: scripts/test.sh [--only STAGE[,STAGE...]] [--skip STAGE[,STAGE...]] [--wi
                        [--with-snapstart] [--workers N] [--pytest-args "ARGS"] [--help]
 
 Runs scripts/setup.sh (installs only what changed), then these stages. The static ones (all but
-pytest) run side by side, as many at once as there are cores, at a lower CPU priority while
-pytest runs beside them (they take the time its workers leave idle); each one's output is
-printed whole, under its own heading, once they have all ended and after pytest's.
+pytest) run side by side, as many at once as there are cores, each one's output printed whole
+when all of them have ended; pytest runs after them.
   mypy        strict mypy over shared/, local/, tests/, benchmarks/ and each function folder
   peer        AWS Control Tower proactive controls (cfn-guard) and checkov over every
               */template-deploy.yaml and the hook template: any unsuppressed finding, any
@@ -202,34 +201,22 @@ run_stage() {
   record_result "$name" "$seconds" "$rc"
 }
 
-# start_side_by_side STAGE...: the stages as one background job (its pid in SIDE_BY_SIDE_PID),
-# at most one stage per core at a time, each writing its output and result under $WORK; with
-# --nice, at a lower CPU priority, so that a stage running beside pytest only takes idle time.
-SIDE_BY_SIDE_PID=""
-start_side_by_side() {
-  local nice=0
-  if [[ "$1" == --nice ]]; then nice=1; shift; fi
-  (
-    [[ $nice -eq 0 ]] || renice -n 10 -p "$BASHPID" >/dev/null
-    for name in "$@"; do
-      while [[ $(jobs -rp | wc -l) -ge $(nproc) ]]; do wait -n; done
-      timed_stage "stage_${name//-/_}" "$WORK/$name.result" >"$WORK/$name.out" 2>&1 &
-    done
-    wait
-  ) &
-  SIDE_BY_SIDE_PID=$!
-}
-
-# report_side_by_side STAGE...: waits for the job, then each stage's output and result, in order.
-report_side_by_side() {
+# run_side_by_side STAGE...: the stages as background jobs, at most one per core at a time;
+# then each one's output and result, in the order given.
+run_side_by_side() {
   local name seconds rc
-  wait "$SIDE_BY_SIDE_PID"
+  echo
+  echo "=== $* (side by side, $(nproc) at a time) ==="
+  for name in "$@"; do
+    while [[ $(jobs -rp | wc -l) -ge $(nproc) ]]; do wait -n; done
+    timed_stage "stage_${name//-/_}" "$WORK/$name.result" >"$WORK/$name.out" 2>&1 &
+  done
+  wait
   for name in "$@"; do
     echo
     echo "=== $name ==="
     cat "$WORK/$name.out"
-    if [[ -f "$WORK/$name.result" ]]; then read -r seconds rc <"$WORK/$name.result"
-    else seconds=0 rc=1; log "$name: the stage ended without a result"; fi
+    read -r seconds rc <"$WORK/$name.result"
     record_result "$name" "$seconds" "$rc"
   done
 }
@@ -240,18 +227,8 @@ STATIC=()
 for stage in "${ALL_STAGES[@]}"; do
   if [[ "$stage" != pytest ]] && selected "$stage"; then STATIC+=("$stage"); fi
 done
-if [[ ${#STATIC[@]} -gt 0 ]]; then
-  echo
-  if selected pytest; then
-    echo "=== ${STATIC[*]}: side by side, $(nproc) at a time, beside pytest at a lower priority (output after pytest's) ==="
-    start_side_by_side --nice "${STATIC[@]}"
-  else
-    echo "=== ${STATIC[*]}: side by side, $(nproc) at a time ==="
-    start_side_by_side "${STATIC[@]}"
-  fi
-fi
+if [[ ${#STATIC[@]} -gt 0 ]]; then run_side_by_side "${STATIC[@]}"; fi
 if selected pytest; then run_stage pytest stage_pytest; fi
-if [[ ${#STATIC[@]} -gt 0 ]]; then report_side_by_side "${STATIC[@]}"; fi
 if [[ $WITH_SAM -eq 1 ]]; then run_stage "sam-tier" "$ROOT/scripts/test-sam.sh"; fi
 if [[ $WITH_SNAPSTART -eq 1 ]]; then run_stage "criu-tier" "$ROOT/scripts/test-snapstart.sh"; fi
 

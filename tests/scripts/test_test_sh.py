@@ -101,27 +101,6 @@ def test_static_stages_side_by_side_each_print_their_own_output_and_every_failur
     assert out.rstrip().endswith("RESULT: FAILED")
 
 
-def test_static_stages_beside_pytest_report_after_it_and_still_fail_the_command(tmp_path: Path) -> None:
-    # ruff runs beside pytest (at a lower priority) and fails; pytest passes; ruff's section comes
-    # after pytest's, and the command fails.
-    root = _sandbox(tmp_path, CLEAN_TEMPLATE)
-    (root / "unused.py").write_text("import os\n", encoding="utf-8")
-    (root / "tests").mkdir()
-    (root / "tests" / "test_one.py").write_text("def test_one():\n    assert 1 + 1 == 2\n", encoding="utf-8")
-    result = subprocess.run([str(root / "scripts" / "test.sh"), "--only", "ruff,pytest", "--workers", "0"],
-                            cwd=root, capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 1, result.stdout + result.stderr
-    out = result.stdout
-    assert "beside pytest at a lower priority" in out
-    starts = [out.index(f"=== {name} ===") for name in ("pytest", "ruff", "summary")]
-    assert starts == sorted(starts), out
-    assert "1 passed" in out[starts[0]:starts[1]]
-    assert "F401" in out[starts[1]:starts[2]]
-    summary = out[starts[2]:]
-    assert [line[:17] for line in summary.splitlines()[1:3]] == ["pytest       PASS", "ruff         FAIL"]
-    assert out.rstrip().endswith("RESULT: FAILED")
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
