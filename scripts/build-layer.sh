@@ -130,7 +130,7 @@ fi
 
 # Checked before anything is built: CPython 3.13 (the tag its .pyc files carry is Lambda's).
 "$COMPILE_PYTHON" -c 'import sys; sys.exit(sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 13))' 2>/dev/null ||
-  die "$COMPILE_PYTHON is not CPython 3.13; the layer's bytecode is compiled for Lambda's python3.13 (set BUILD_NATIVE_PYTHON)"
+  die "$COMPILE_PYTHON is not CPython 3.13 (or not found); the layer's bytecode is compiled for Lambda's python3.13 (set BUILD_NATIVE_PYTHON)"
 
 mkdir -p "$ROOT/.build"
 work="$OUT.new"

@@ -162,7 +162,7 @@ def test_every_code_location_is_an_uploaded_artifact_that_imports_its_handler(pa
                     if isinstance(ref, dict) and ref.get("Ref") in layers]
         assert attached, f"{logical} attaches no packaged layer"
         # Lambda's /opt: the attached layers extracted over one another, in order. Hard links, not
-        # copies (the media layer alone is 180 MB): the same files under the same names, one
+        # copies (the media layer alone is 200 MB): the same files under the same names, one
         # merged folder per list of layers (the import writes nothing there: asserted below).
         opt, shipped = merged.get(tuple(attached)) or merge(attached)
         unzipped = tree_bytes(task) + sum(layer_bytes[layer] for layer in attached)
