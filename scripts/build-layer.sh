@@ -76,12 +76,7 @@ fi
 [[ -f "$REQUIREMENTS" ]] || die "$(basename "$REQUIREMENTS") not found in $ROOT"
 [[ -f "$ROOT/shared/__init__.py" ]] || die "shared/__init__.py not found in $ROOT"
 
-PYTHON="${BUILD_LAYER_PYTHON:-}"
-if [[ -z "$PYTHON" ]]; then
-  if [[ -x "$ROOT/.venv/bin/python" ]]; then PYTHON="$ROOT/.venv/bin/python"
-  elif command -v python3.13 >/dev/null 2>&1; then PYTHON="python3.13"
-  else die "no Python found: run scripts/setup.sh or set BUILD_LAYER_PYTHON"; fi
-fi
+PYTHON="$(build_python "${BUILD_LAYER_PYTHON:-}" BUILD_LAYER_PYTHON)" || exit 1
 
 # Every input that changes the layer: the requirement pins and every shared/ source file.
 input_files() {
@@ -113,11 +108,7 @@ pip_cmd=("$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compi
   -r "$REQUIREMENTS" "${constraints[@]}")
 
 # The bytecode must be CPython 3.13's (Lambda's python3.13 ignores another version's .pyc files).
-COMPILE_PYTHON="${BUILD_NATIVE_PYTHON:-}"
-if [[ -z "$COMPILE_PYTHON" ]]; then
-  if [[ -x "$ROOT/.venv/bin/python" ]]; then COMPILE_PYTHON="$ROOT/.venv/bin/python"
-  else COMPILE_PYTHON="python3.13"; fi
-fi
+COMPILE_PYTHON="$(build_python "${BUILD_NATIVE_PYTHON:-}" BUILD_NATIVE_PYTHON)" || exit 1
 compile_cmd=("$COMPILE_PYTHON" -m compileall -q -j 0 --invalidation-mode unchecked-hash)
 
 if [[ $DRY_RUN -eq 1 ]]; then

@@ -53,12 +53,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 [[ -f "$SOURCE" ]] || die "native/uc06_layoutscan.c not found in $ROOT"
-PYTHON="${BUILD_NATIVE_PYTHON:-}"
-if [[ -z "$PYTHON" ]]; then
-  if [[ -x "$ROOT/.venv/bin/python" ]]; then PYTHON="$ROOT/.venv/bin/python"
-  elif command -v python3.13 >/dev/null 2>&1; then PYTHON="python3.13"
-  else die "no Python found: run scripts/setup.sh or set BUILD_NATIVE_PYTHON"; fi
-fi
+PYTHON="$(build_python "${BUILD_NATIVE_PYTHON:-}" BUILD_NATIVE_PYTHON)" || exit 1
 CC="${CC:-gcc}"
 command -v "$CC" >/dev/null 2>&1 || die "C compiler '$CC' not found (install gcc, or set CC)"
 command -v objdump >/dev/null 2>&1 || die "objdump not found (binutils): the GLIBC check needs it"

@@ -8,6 +8,8 @@
 #               is_s3_bucket_name, is_kms_key_id, is_access_point_arn, is_http_url)
 #   dry run     quote_cmd (shell-quoted words), run_cmd (runs, or prints "would run: ..." on
 #               stdout when DRY_RUN=1)
+#   python      build_python (the interpreter a build runs: an override, the project's .venv,
+#               python3.13)
 #   mirrors     debian_mirror (the machine's configured Debian mirror, from its apt sources),
 #               resolve_debian_mirror (--mirror, else DEBIAN_MIRROR, else debian_mirror),
 #               check_debian_mirror (does it serve a suite?)
@@ -42,6 +44,17 @@ die() {
 usage_error() {
   printf '%s: %s (see --help)\n' "$SCRIPT_NAME" "$*" >&2
   exit 2
+}
+
+# --- the build interpreter -------------------------------------------------------------------
+# build_python VALUE VARIABLE: prints VALUE when it is set, else $ROOT/.venv/bin/python when it
+# exists, else python3.13 when it is on PATH; otherwise dies naming VARIABLE, the environment
+# variable that sets VALUE. Call as PYTHON="$(build_python "${VAR:-}" VAR)" || exit 1.
+build_python() {
+  if [[ -n "${1-}" ]]; then printf '%s\n' "$1"
+  elif [[ -x "$ROOT/.venv/bin/python" ]]; then printf '%s\n' "$ROOT/.venv/bin/python"
+  elif command -v python3.13 >/dev/null 2>&1; then printf '%s\n' python3.13
+  else die "no Python found: run scripts/setup.sh or set $2"; fi
 }
 
 # --- option values -------------------------------------------------------------------------------

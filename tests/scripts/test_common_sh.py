@@ -316,6 +316,38 @@ def test_run_cmd_runs_the_command_and_keeps_its_exit_code(tool):
     assert (failed.returncode, failed.stdout) == (1, "")
 
 
+# --- the build interpreter -----------------------------------------------------------------------
+def _bin_dir(tmp_path: Path, *names: str) -> Path:
+    """A PATH directory holding the given executables (empty scripts)."""
+    directory = tmp_path / "bin"
+    directory.mkdir(exist_ok=True)
+    for name in names:
+        (directory / name).write_text("#!/bin/sh\n")
+        (directory / name).chmod(0o755)
+    return directory
+
+
+def test_build_python_prefers_the_variable_then_the_venv_then_python313(tool, tmp_path):
+    root = tmp_path / "repo"
+    (root / ".venv" / "bin").mkdir(parents=True)
+    venv = root / ".venv" / "bin" / "python"
+    path = f"{_bin_dir(tmp_path, 'python3.13')}:/usr/bin:/bin"
+    code = f'ROOT={shlex.quote(str(root))}; build_python "${{1-}}" MY_PYTHON'
+    assert run(tool, code, "/opt/py", env={"PATH": path}).stdout == "/opt/py\n"
+    venv.write_text("#!/bin/sh\n")
+    venv.chmod(0o755)
+    assert run(tool, code, "", env={"PATH": path}).stdout == f"{venv}\n"
+    venv.unlink()
+    assert run(tool, code, "", env={"PATH": path}).stdout == "python3.13\n"
+
+
+def test_build_python_without_any_interpreter_dies_naming_the_variable(tool, tmp_path):
+    code = f'ROOT={shlex.quote(str(tmp_path))}; PY="$(build_python "" MY_PYTHON)" || exit 1; echo "not reached $PY"'
+    result = run(tool, code, env={"PATH": f"{_bin_dir(tmp_path)}:/bin"})
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"{NAME}: ERROR: no Python found: run scripts/setup.sh or set MY_PYTHON\n"
+
+
 # --- the machine's configured Debian mirror ------------------------------------------------------
 def apt_dir(tmp_path: Path, files: dict[str, str]) -> Path:
     root = tmp_path / "apt"
