@@ -4,12 +4,11 @@ from requirements-media.txt, for the platforms PyAV's and lazrs's wheels carry, 
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.fake_cli import FakeCli
+from tests.scripts.conftest import layer_env
 from tests.support.templates import REPO_ROOT
 
 pytestmark = pytest.mark.scripts
@@ -30,16 +29,8 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def env_for(fake_cli: FakeCli) -> dict[str, str]:
-    fake_cli.install("python")
-    env = fake_cli.env()
-    env["BUILD_LAYER_PYTHON"] = str(fake_cli.bin_dir / "python")
-    env["BUILD_NATIVE_PYTHON"] = sys.executable
-    return env
-
-
 def test_media_layer_installs_the_media_pins_for_both_wheel_platforms_and_no_shared(fake_cli, repo):
-    env = env_for(fake_cli)
+    env = layer_env(fake_cli)
     result = fake_cli.run([str(repo / "scripts/build-layer.sh"), "--media"], env=env)
     assert result.returncode == 0, result.stderr
     (pip,) = fake_cli.invocations("python")
@@ -55,7 +46,7 @@ def test_media_layer_installs_the_media_pins_for_both_wheel_platforms_and_no_sha
 
 
 def test_media_layer_is_idempotent_and_separate_from_the_shared_layer(fake_cli, repo):
-    env = env_for(fake_cli)
+    env = layer_env(fake_cli)
     script = str(repo / "scripts/build-layer.sh")
     assert fake_cli.run([script, "--media"], env=env).returncode == 0
     again = fake_cli.run([script, "--media"], env=env)
