@@ -18,6 +18,8 @@ it creates anything:
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import math
 import re
 from collections.abc import Mapping
@@ -41,11 +43,22 @@ class ParameterError(TemplateError):
         self.messages = messages
 
 
+# Decoded templates by (file, content digest): one process decodes the same template for every run
+# and test that reads it (cfn-lint's YAML decoder takes tens of milliseconds per template).
+_DECODED: dict[tuple[Path, bytes], bytes] = {}
+
+
 def load_template(path: Path) -> dict[str, Any]:
-    template, matches = decode(str(path))
-    if matches or template is None:
-        raise TemplateError(f"{path}: cannot decode: {[str(m) for m in matches]}")
-    plain: dict[str, Any] = _plain(template)
+    """The decoded template, a new copy on every call (callers may change it)."""
+    resolved = Path(path).resolve()
+    key = (resolved, hashlib.sha256(resolved.read_bytes()).digest())
+    if key not in _DECODED:
+        template, matches = decode(str(resolved))
+        if matches or template is None:
+            raise TemplateError(f"{path}: cannot decode: {[str(m) for m in matches]}")
+        # marshal holds exactly the plain types _plain returns, and copies them far faster than deepcopy
+        _DECODED[key] = marshal.dumps(_plain(template))
+    plain: dict[str, Any] = marshal.loads(_DECODED[key])  # noqa: S302 - bytes this process wrote
     return plain
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import cfnlint.decode
 import pytest
 from cfnlint.decode import decode_str
 
+from local import template as local_template
 from local.template import ParameterError
 from tests.support.templates import Resolver, state_machines
 
@@ -87,3 +91,35 @@ def test_lists_and_select(template: dict) -> None:
 def test_undeclared_parameters_are_rejected(template: dict) -> None:
     with pytest.raises(ParameterError, match="Nope"):
         Resolver(template, {"Nope": "1"})
+
+
+# --- local.template.load_template: decoded once per content, a new copy every time ----------------
+def test_load_template_returns_an_independent_copy_and_decodes_a_changed_file_again(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(TEMPLATE)
+    decodes: list[str] = []
+    real_decode = cfnlint.decode.decode
+
+    def counted(name: str) -> Any:
+        decodes.append(name)
+        return real_decode(name)
+
+    monkeypatch.setattr(local_template, "decode", counted)
+    first = local_template.load_template(path)
+    assert first["Conditions"]["SnapStartEnabled"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
+    first["Resources"]["Function"]["Properties"]["Handler"] = "changed"
+    second = local_template.load_template(path)
+    assert second["Resources"]["Function"]["Properties"]["Handler"] == "handler.handler"
+    assert second == local_template.load_template(tmp_path / "." / "template.yaml")
+    assert len(decodes) == 1
+    path.write_text(TEMPLATE.replace("handler.handler", "app.main"))
+    assert local_template.load_template(path)["Resources"]["Function"]["Properties"]["Handler"] == "app.main"
+    assert len(decodes) == 2
+
+
+def test_load_template_refuses_an_undecodable_file_every_time(tmp_path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("Resources: [unclosed\n")
+    for _ in range(2):
+        with pytest.raises(local_template.TemplateError, match="cannot decode"):
+            local_template.load_template(path)
