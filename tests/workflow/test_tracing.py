@@ -5,8 +5,9 @@ are traced under them, and the run log carries each function's EMF metrics (the 
 failures of the batch functions among them). With tracing off (the default) nothing reaches the
 daemon, and the metrics and the ``start_type`` log key remain.
 
-The run is a separate process because Powertools' Tracer and the X-Ray SDK keep process-wide
-state (the SDK's enabled flag, boto3 patched for tracing) that must not leak into other tests.
+The runs are a separate process because Powertools' Tracer and the X-Ray SDK keep process-wide
+state (the SDK's enabled flag, boto3 patched for tracing) that must not leak into other tests: one
+process runs the three use cases traced, another runs them with tracing off.
 """
 
 from __future__ import annotations
@@ -26,13 +27,18 @@ from tests.support.xray import emf_lines, xray_daemon
 
 pytestmark = pytest.mark.workflow
 
+# argv: a JSON list of [use case folder, parameters], env.json, the --keep folder; prints one JSON
+# list of {"status", "log_file"}, in the same order.
 RUN = """
 import json, sys
 from pathlib import Path
 from local.runner.run import RunOptions, run_use_case
-result = run_use_case(Path(sys.argv[1]), RunOptions(objects=8, parameters=json.loads(sys.argv[2]),
-                                                    env_json=Path(sys.argv[3]), keep=Path(sys.argv[4])))
-print(json.dumps({"status": result.status, "log_file": result.log_file}))
+results = []
+for folder, parameters in json.loads(sys.argv[1]):
+    result = run_use_case(Path(folder), RunOptions(objects=8, parameters=parameters,
+                                                   env_json=Path(sys.argv[2]), keep=Path(sys.argv[3])))
+    results.append({"status": result.status, "log_file": result.log_file})
+print(json.dumps(results))
 """
 
 
@@ -109,23 +115,39 @@ CASES = [
 ]
 
 
-def traced_run(
-    tmp_path: Path, case: Case, parameters: dict[str, str]
-) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
-    """(run result, X-Ray documents received, the run log) of one workflow run in a fresh process."""
+@dataclass(frozen=True)
+class Run:
+    result: dict[str, Any]
+    # The X-Ray documents the whole process sent (all three use cases).
+    documents: list[dict[str, Any]]
+    log: str
+
+
+def run_all(tmp_path: Path, parameters: dict[str, str]) -> dict[str, Run]:
+    """Every case's workflow run, one after the other in one fresh process, by folder."""
     env_json = tmp_path / "env.json"
-    # events/env.json switches tracing off for sam local invoke; this run keeps the template's values
+    # events/env.json switches tracing off for sam local invoke; these runs keep the template's values
     env_json.write_text(json.dumps({"Parameters": {}}))
+    runs = [[str(REPO_ROOT / case.folder), {**case.parameters, **parameters}] for case in CASES]
     with xray_daemon() as daemon:
         env = {**os.environ, "AWS_XRAY_DAEMON_ADDRESS": daemon.address}
-        done = subprocess.run([sys.executable, "-c", RUN, str(REPO_ROOT / case.folder),
-                               json.dumps({**case.parameters, **parameters}), str(env_json), str(tmp_path / "keep")],
+        done = subprocess.run([sys.executable, "-c", RUN, json.dumps(runs), str(env_json), str(tmp_path / "keep")],
                               env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False)
         assert done.returncode == 0, done.stderr[-4000:]
         documents = daemon.documents()
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    log = Path(result["log_file"]).read_text()
-    return result, documents, log
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    return {case.folder: Run(result, documents, Path(result["log_file"]).read_text())
+            for case, result in zip(CASES, results, strict=True)}
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    return run_all(tmp_path_factory.mktemp("traced"), {"EnableTracing": "true"})
+
+
+@pytest.fixture(scope="module")
+def untraced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    return run_all(tmp_path_factory.mktemp("untraced"), {})
 
 
 def services(case: Case) -> set[str]:
@@ -163,12 +185,13 @@ def descendants(documents: list[dict[str, Any]], root: dict[str, Any]) -> list[d
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.folder for c in CASES])
-def test_a_traced_run_sends_every_invocation_annotated_with_its_start_type_and_logs_emf(tmp_path, case):
+def test_a_traced_run_sends_every_invocation_annotated_with_its_start_type_and_logs_emf(traced, case):
     # Known-bad check of the case table itself: it names every function of the template.
     assert set(case.metrics) | case.not_invoked == services(case)
-    result, documents, log = traced_run(tmp_path, case, {"EnableTracing": "true"})
+    result, documents, log = traced[case.folder].result, traced[case.folder].documents, traced[case.folder].log
     assert result["status"] == "SUCCEEDED"
-    handlers = [doc for doc in documents if doc.get("name") == "## handler"]
+    handlers = [doc for doc in documents
+                if doc.get("name") == "## handler" and doc["annotations"]["Service"] in services(case)]
     by_service: dict[str, list[dict[str, Any]]] = {}
     for doc in handlers:
         by_service.setdefault(doc["annotations"]["Service"], []).append(doc)
@@ -191,10 +214,10 @@ def test_a_traced_run_sends_every_invocation_annotated_with_its_start_type_and_l
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.folder for c in CASES])
-def test_with_tracing_off_nothing_reaches_the_daemon(tmp_path, case):
-    result, documents, log = traced_run(tmp_path, case, {})
+def test_with_tracing_off_nothing_reaches_the_daemon(untraced, case):
+    result, documents, log = untraced[case.folder].result, untraced[case.folder].documents, untraced[case.folder].log
     assert result["status"] == "SUCCEEDED"
-    assert documents == []
+    assert documents == []  # of all three runs
     assert set(emitted(log)) == set(case.metrics)  # metrics do not depend on tracing
     logs = [json.loads(line) for line in log.splitlines() if line.startswith('{"level"')]
     starts = {(line["service"], line.get("start_type")) for line in logs}
