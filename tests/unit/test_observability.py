@@ -98,10 +98,15 @@ def test_a_batch_ends_with_the_per_item_metrics_one_log_line_and_its_counts(capl
 
     logger, metrics = Logger(service="batch-test"), Metrics(namespace="Test/Batch", service="batch-test")
     result = BatchResult(processed=3, succeeded=2, failed=1, skipped=4, totals={"bytes_read": 10})
-    payload = observability.batch_done(logger, metrics, result, "exec-1")
+    try:
+        payload = observability.batch_done(logger, metrics, result, "exec-1")
+        emf: dict[str, Any] = dict(metrics.serialize_metric_set())
+    finally:
+        # Powertools keeps one metric set per process; unflushed, these would ride along with the
+        # next flush of any later test in this worker.
+        metrics.clear_metrics()
     assert payload == {"execution_id": "exec-1", "processed": 3, "succeeded": 2, "failed": 1, "skipped": 4,
                        "bytes_read": 10}
-    emf: dict[str, Any] = dict(metrics.serialize_metric_set())
     assert (emf["FilesSucceeded"], emf["FilesFailed"]) == ([2.0], [1.0])
     assert {m["Name"]: m["Unit"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]} == {
         "FilesSucceeded": "Count", "FilesFailed": "Count"}
