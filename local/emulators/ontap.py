@@ -39,6 +39,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
+from local import serving
 from local.sam.emulation import CertificateAuthority
 
 PERMISSIONS_PREFIX = "/api/protocols/file-security/permissions/"
@@ -146,22 +147,14 @@ class FakeOntap:
         server.socket = context.wrap_socket(server.socket, server_side=True)
         self._server = server
         self.port = server.server_address[1]
-        # shutdown() waits for serve_forever's next look at its flag: at 0.5 s (the default) every
-        # test that starts a fake ONTAP spent half a second stopping it.
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-ontap", daemon=True
-        )
-        self._thread.start()
+        self._thread = serving.start(server, "fake-ontap")
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+            serving.stop(self._server, self._thread, timeout=5)
         if self._tmp is not None:
             self._tmp.cleanup()
 

@@ -39,6 +39,8 @@ from cryptography.x509.oid import NameOID
 from moto.moto_proxy.proxy3 import MotoRequestHandler
 from werkzeug.exceptions import HTTPException
 
+from local import serving
+
 LOG = logging.getLogger(__name__)
 
 Reply = tuple[int, dict[str, str], bytes]
@@ -358,17 +360,12 @@ class EmulationServer:
             return list(self._state.records)
 
     def start(self) -> EmulationServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="aws-emulation", daemon=True)
-        self._thread.start()
+        self._thread = serving.start(self._server, "aws-emulation")
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            # shutdown() waits for serve_forever to notice: only when it runs.
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._server.server_close()
+        serving.stop(self._server, self._thread)
+        self._thread = None
 
     def __enter__(self) -> EmulationServer:
         return self.start()

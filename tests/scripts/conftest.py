@@ -9,12 +9,12 @@ import http.server
 import shutil
 import socket
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from local import serving
 from tests.support.fake_cli import FakeCli, fake_cli
 from tests.support.templates import REPO_ROOT, use_case_templates
 
@@ -73,10 +73,5 @@ def stand_in_mirror(tmp_path: Path) -> Iterator[str]:
     (root / "dists" / "trixie").mkdir(parents=True)
     (root / "dists" / "trixie" / "InRelease").write_text("Origin: Debian\nSuite: stable\nCodename: trixie\n")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_MirrorHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving.serving(server, "stand-in-mirror"):
         yield f"http://127.0.0.1:{server.server_address[1]}/debian"
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from local import serving
+
 LISTING = b'<?xml version="1.0"?><ListBucketResult><Name>fixture</Name><KeyCount>0</KeyCount></ListBucketResult>'
 
 
@@ -82,10 +84,5 @@ def loopback_aws() -> Iterator[tuple[str, Recorder]]:
     handler = type("Handler", (_Handler,), {"recorder": recorder, "connection_ids": itertools.count(1)})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving.serving(server, "loopback-aws"):
         yield f"http://127.0.0.1:{server.server_address[1]}", recorder
-    finally:
-        server.shutdown()
-        server.server_close()

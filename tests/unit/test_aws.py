@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,6 +16,7 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
+from local import serving
 from shared import aws
 from shared.errors import (
     AccessDeniedError,
@@ -55,14 +55,8 @@ def loopback_service() -> Iterator[tuple[str, _Recorder]]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving.serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler), "loopback-service") as server:
         yield f"http://127.0.0.1:{server.server_address[1]}", recorder
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _closed_port() -> int:
@@ -209,11 +203,11 @@ class TestRequestSeconds:
         server.listen(8)  # accepts connections, never answers
         try:
             monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", f"http://127.0.0.1:{server.getsockname()[1]}")
-            sns = aws.client("sns", max_attempts=2, connect_timeout=0.5, read_timeout=0.5)
+            sns = aws.client("sns", max_attempts=2, connect_timeout=0.25, read_timeout=0.25)
             started = time.monotonic()
             with pytest.raises(ServiceUnavailableError), aws.mapped_errors("ListTopics"):
                 sns.list_topics()
             elapsed = time.monotonic() - started
         finally:
             server.close()
-        assert 2 * 0.5 <= elapsed <= aws.request_seconds(max_attempts=2, connect_timeout=0.5, read_timeout=0.5)
+        assert 2 * 0.25 <= elapsed <= aws.request_seconds(max_attempts=2, connect_timeout=0.25, read_timeout=0.25)
