@@ -64,10 +64,14 @@ def test_transient_fault_fails_n_times_then_passes(engine):
 def test_botocore_retries_an_injected_transient_error_as_against_aws(engine):
     s3 = _s3(engine, attempts=3)
     fault = engine.plan.add(Fault.transient("s3:GetObject", times=2))
-    reply = s3.get_object(Bucket=BUCKET, Key="a/one.txt")
+    # As a handler makes it: botocore's backoff between the attempts advances the emulated clock.
+    with engine.clock.invocation():
+        reply = s3.get_object(Bucket=BUCKET, Key="a/one.txt")
+        backoff = engine.clock.skew
     assert reply["Body"].read() == b"1"
     assert reply["ResponseMetadata"]["RetryAttempts"] == 2
     assert fault.hits == 2
+    assert backoff > 0
 
 
 def test_permanent_fault_matches_only_its_keys(engine):

@@ -5,7 +5,8 @@ have a Version (replaced when its own ``<Name>CodeHash`` changes; the full per-f
 is checked by test_version_identity.py) and an Alias on it, every state machine
 must invoke the aliases, and its role must allow exactly those. With ``false`` none of that
 exists and the state machines invoke (and may invoke) the functions themselves. cfn-lint's W2530
-(SnapStart without a version) must never appear.
+(SnapStart without a version) must never appear: test_use_case_templates.py asserts that beside the
+full lint, whose result it shares.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import pytest
 from cfnlint.api import lint
 from cfnlint.decode import decode_str
 
-from tests.support.lint import Linter
 from tests.support.templates import REPO_ROOT, Resolver, all_templates, iter_states, load_template, state_machines
 
 pytestmark = pytest.mark.template
@@ -212,11 +212,6 @@ def test_every_template_wires_snapstart_so_it_takes_effect(path: Path, enabled: 
 
 def test_use_case_templates_have_functions_to_check() -> None:
     assert _templates_with_functions(), "no template with an AWS::Lambda::Function found"
-
-
-@pytest.mark.parametrize("path", all_templates(), ids=lambda p: str(p.relative_to(REPO_ROOT)))
-def test_cfn_lint_never_reports_w2530(path: Path, cfn_lint: Linter) -> None:
-    assert [str(m) for m in cfn_lint.matches(path) if m.rule.id == "W2530"] == []
 
 
 # --------------------------------------------------------------- the checks fail on bad wiring
