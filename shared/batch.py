@@ -14,7 +14,9 @@ JSON line, ``SUCCEEDED`` with the use case's fields, or ``FAILED`` naming a type
   as it goes with what belongs in the record whatever the outcome (bytes read, the size seen).
 - Transient errors (``shared.errors.TransientError``: throttling, 5xx, the time budget) cross the
   boundary, so the Map's Retry runs the batch again; items already recorded are then skipped
-  (``existing_status``: a final status and the same ETag), so every retry makes progress.
+  (``existing_status``: a final status and the same ETag), so every retry makes progress. Which
+  items have a record is asked once per batch (``recorded_keys``: one ListObjectsV2 over the
+  batch's key range), so a first attempt reads no record at all; only a record that exists is read.
 - Every other exception becomes that item's FAILED record: a ``PipelineError`` by its class name;
   anything else (a bug: ``IndexError``, ``KeyError``...) as ``InternalError`` with the exception
   type in the message and its traceback logged. A record that cannot be written as built (a
@@ -36,7 +38,8 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -74,6 +77,10 @@ RECORD_SUFFIX = ".json"
 MAX_ERROR_MESSAGE = 1000
 MAX_RECORD_BYTES = 1024 * 1024  # one JSON line; far above any record the pipelines write
 MAX_RECORD_DEPTH = 16
+# recorded_keys reads at most this many listing pages (1,000 keys each) of a batch's key range: it
+# holds the batch's own records and, where quoting does not keep the source keys' order, some of
+# other batches'. A range deeper than that is looked up key by key instead.
+MAX_LOOKUP_PAGES = 3
 _INT64 = (-(2**63), 2**63 - 1)  # Athena bigint
 
 
@@ -216,6 +223,34 @@ def existing_status(s3: S3Client, bucket: str, key: str, *, etag: str | None = N
     return str(status)
 
 
+def recorded_keys(
+    s3: S3Client, bucket: str, keys: Sequence[str], *, max_pages: int = MAX_LOOKUP_PAGES
+) -> set[str] | None:
+    """Which of ``keys`` exist in ``bucket``, from one listing of the range between the least and
+    the greatest of them (S3 lists in UTF-8 byte order, which is code point order); None when that
+    range holds more than ``max_pages`` pages of keys."""
+    wanted = set(keys)
+    if not wanted:
+        return set()
+    low, high = min(wanted), max(wanted)
+    found: set[str] = set()
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        # a key prefix, not a path: character by character is what is meant
+        Bucket=bucket, Prefix=os.path.commonprefix([low, high]), StartAfter=low[:-1],  # noqa: RUF071
+    )
+    with mapped_errors("ListObjectsV2"):
+        for number, page in enumerate(pages, start=1):
+            for entry in page.get("Contents", ()):
+                key = entry["Key"]
+                if key > high:
+                    return found
+                if key in wanted:
+                    found.add(key)
+            if number == max_pages and page.get("IsTruncated"):
+                return None
+    return found
+
+
 # --------------------------------------------------------------------------- the failure boundary
 
 
@@ -313,7 +348,7 @@ class BatchResult:
 
 
 def process_items(
-    items: Iterable[ObjectInfo],
+    items: Sequence[ObjectInfo],
     work: Work,
     *,
     s3: S3Client,
@@ -334,10 +369,13 @@ def process_items(
     """
     processed = succeeded = failed = skipped = 0
     sums = dict.fromkeys(totals, 0)
-    for item in items:
-        key = result_key(execution_id, item.key)
+    keys = [result_key(execution_id, item.key) for item in items]
+    deadline.check(f"{what}: looking up earlier records", reserve=reserve_seconds)
+    recorded = recorded_keys(s3, output_bucket, keys)
+    for item, key in zip(items, keys, strict=True):
         deadline.check(f"{what} {item.key}", reserve=reserve_seconds)
-        previous = existing_status(s3, output_bucket, key, etag=item.etag)
+        looked_up = recorded is None or key in recorded
+        previous = existing_status(s3, output_bucket, key, etag=item.etag) if looked_up else None
         if previous is not None:
             skipped += 1
             succeeded += previous == SUCCEEDED

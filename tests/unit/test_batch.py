@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+import uuid
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.batch import (
     FAILED,
@@ -22,6 +25,7 @@ from shared.batch import (
     parse_batch,
     parse_tolerance,
     process_items,
+    recorded_keys,
     result_key,
     write_record,
 )
@@ -405,6 +409,107 @@ def test_on_record_sees_every_written_record(aws, output_bucket):
     process_items([info("a"), info("bug.gds")], dispatch, s3=aws.client("s3"), output_bucket=output_bucket,
                   execution_id=EXECUTION, deadline=Deadline.after(60), on_record=lambda r: seen.append(r["status"]))
     assert seen == [SUCCEEDED, FAILED]
+
+
+# --------------------------------------------------------------------------- looking up earlier records
+def operations(s3: Any) -> list[str]:
+    """The S3 operations ``s3`` makes from now on, in order."""
+    made: list[str] = []
+    s3.meta.events.register("before-call.s3.*", lambda model, **_: made.append(model.name))
+    return made
+
+
+def test_a_first_attempt_lists_once_and_reads_no_record(aws, output_bucket):
+    s3 = aws.client("s3")
+    made = operations(s3)
+    items = [info(k) for k in ("a.gds", "b/c.gds", "b-c.gds", "z.oas")]
+    process_items(items, ok, s3=s3, output_bucket=output_bucket, execution_id=EXECUTION, deadline=Deadline.after(60))
+    assert made == ["ListObjectsV2"] + ["PutObject"] * 4
+
+
+def test_a_rerun_reads_exactly_the_records_that_exist(aws, output_bucket):
+    s3 = aws.client("s3")
+    kwargs = {"s3": s3, "output_bucket": output_bucket, "execution_id": EXECUTION, "deadline": Deadline.after(60)}
+    process_items([info("b/c.gds"), info("z.oas")], ok, **kwargs)
+    made = operations(s3)
+    again = process_items([info(k) for k in ("a.gds", "b/c.gds", "b-c.gds", "z.oas")], ok, **kwargs)
+    assert (again.skipped, again.processed) == (2, 2)
+    assert made == ["ListObjectsV2", "PutObject", "GetObject", "PutObject", "GetObject"]
+
+
+def test_a_range_too_deep_to_list_is_looked_up_key_by_key(aws, output_bucket, monkeypatch):
+    s3 = aws.client("s3")
+    kwargs = {"s3": s3, "output_bucket": output_bucket, "execution_id": EXECUTION, "deadline": Deadline.after(60)}
+    process_items([info("b")], ok, **kwargs)
+    monkeypatch.setattr("shared.batch.recorded_keys", lambda *args, **kw: None)
+    made = operations(s3)
+    again = process_items([info("a"), info("b")], ok, **kwargs)
+    assert (again.skipped, again.processed) == (1, 1)
+    assert made == ["GetObject", "PutObject", "GetObject"]
+
+
+class _Pages:
+    """ListObjectsV2 pages of sorted keys, ``size`` per page, as the paginator yields them."""
+
+    def __init__(self, keys: list[str], size: int) -> None:
+        self.keys, self.size = sorted(keys), size
+        self.asked: list[dict[str, Any]] = []
+
+    def get_paginator(self, name: str) -> _Pages:
+        assert name == "list_objects_v2"
+        return self
+
+    def paginate(self, **kw: Any) -> Any:
+        self.asked.append(kw)
+        keys = [k for k in self.keys if k.startswith(kw["Prefix"]) and k > kw["StartAfter"]]
+        for start in range(0, len(keys), self.size):
+            yield {"Contents": [{"Key": k} for k in keys[start:start + self.size]],
+                   "IsTruncated": start + self.size < len(keys)}
+
+
+def test_recorded_keys_stops_at_the_greatest_key_and_gives_up_past_the_page_limit():
+    wanted = ["r/b1", "r/b3"]
+    ours_and_others = ["r/a", "r/b1", "r/b2", "r/b3", "r/c", "r/d"]
+    listed: Any = _Pages(ours_and_others, size=2)  # the page after r/b3 is never asked for
+    assert recorded_keys(listed, "bucket", wanted, max_pages=2) == {"r/b1", "r/b3"}
+    deep: Any = _Pages(["r/b1", *[f"r/b2-{i}" for i in range(5)], "r/b3"], size=2)
+    assert recorded_keys(deep, "bucket", wanted, max_pages=2) is None
+    assert deep.asked == [{"Bucket": "bucket", "Prefix": "r/b", "StartAfter": "r/b"}]
+    empty: Any = _Pages([], size=2)
+    assert recorded_keys(empty, "bucket", []) == set()
+    assert empty.asked == []
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ours=st.lists(st.text(st.sampled_from("ab/-_.~ %é\u2028😀"), min_size=1, max_size=6), min_size=1, max_size=8,
+                  unique=True),
+    others=st.lists(st.text(st.sampled_from("ab/-_.~ %é\u2028😀"), min_size=1, max_size=6), max_size=8),
+    data=st.data(),
+)
+def test_recorded_keys_finds_exactly_the_batchs_records_among_others(aws, output_bucket, ours, others, data):
+    # quote() does not keep the source keys' order ("b-a" < "b/a", but "b%2Fa" < "b-a"), so other
+    # batches' records fall inside a batch's range: they are skipped, and none of ours is missed.
+    s3 = aws.client("s3")
+    execution = f"exec-{uuid.uuid4().hex}"  # the bucket outlives one example
+    recorded = data.draw(st.sets(st.sampled_from(ours)))
+    for key in {*recorded, *(k for k in others if k not in ours)}:
+        s3.put_object(Bucket=output_bucket, Key=result_key(execution, key), Body=b"{}")
+    keys = [result_key(execution, key) for key in ours]
+    assert recorded_keys(s3, output_bucket, keys) == {result_key(execution, key) for key in recorded}
+
+
+def test_a_listing_that_is_refused_fails_the_batch_with_the_typed_error(aws, output_bucket):
+    from botocore.awsrequest import AWSResponse
+
+    s3 = aws.client("s3")
+    denied = {"Error": {"Code": "AccessDenied", "Message": "no ListBucket"},
+              "ResponseMetadata": {"HTTPStatusCode": 403}}
+    s3.meta.events.register("before-call.s3.ListObjectsV2", lambda **_: (AWSResponse("u", 403, {}, None), denied))
+    with pytest.raises(AccessDeniedError):
+        process_items([info("a")], ok, s3=s3, output_bucket=output_bucket, execution_id=EXECUTION,
+                      deadline=Deadline.after(60))
+    assert aws.client("s3").list_objects_v2(Bucket=output_bucket).get("KeyCount", 0) == 0
 
 
 # --------------------------------------------------------------------------- counts and tolerance

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import gdsii
@@ -250,7 +250,7 @@ def process_batch(
     access_point_arn: str,
     output_bucket: str,
     execution_id: str,
-    items: Iterable[ObjectInfo],
+    items: Sequence[ObjectInfo],
     deadline: Deadline,
     chunk_bytes: int,
     max_names: int,
