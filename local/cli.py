@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
         return USAGE_ERROR
     known = {uc.name: uc.directory for uc in chosen}
     selected = list(known)
-    # The runner (moto, boto3, cfn-lint's decoder) is imported only now: --help and the usage
+    # The runner (moto, boto3) is imported only now: --help and the usage
     # errors above answer without it, at once.
     from local.faults import Fault, FaultSpecError  # noqa: PLC0415
     from local.runner.run import RunOptions, RunResult, check_parameters, run_use_case  # noqa: PLC0415

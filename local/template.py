@@ -5,7 +5,8 @@ Every local consumer of a template — the embedded runner (``local.runner.stack
 this module, so a parameter is bound and checked exactly once, the way CloudFormation does before
 it creates anything:
 
-- ``load_template``: cfn-lint's decoder (short tags such as ``!Ref`` become their long form).
+- ``load_template``: ``local.template_yaml``, which reads a template as cfn-lint's decoder does
+  (short tags such as ``!Ref`` become their long form).
 - ``bind_parameters``: the given value, else the ``Default``; list types split on commas.
 - ``validate_parameters``: ``Type`` (``String``, ``Number``, ``List<Number>``,
   ``CommaDelimitedList``, AWS-specific types taken as strings), ``AllowedValues``,
@@ -26,8 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import decode
-
+from local import template_yaml
 from local.runner.intrinsics import IntrinsicError
 
 
@@ -44,7 +44,7 @@ class ParameterError(TemplateError):
 
 
 # Decoded templates by (file, content digest): one process decodes the same template for every run
-# and test that reads it (cfn-lint's YAML decoder takes tens of milliseconds per template).
+# and test that reads it (decoding takes tens of milliseconds per template).
 _DECODED: dict[tuple[Path, bytes], bytes] = {}
 
 
@@ -53,9 +53,10 @@ def load_template(path: Path) -> dict[str, Any]:
     resolved = Path(path).resolve()
     key = (resolved, hashlib.sha256(resolved.read_bytes()).digest())
     if key not in _DECODED:
-        template, matches = decode(str(resolved))
-        if matches or template is None:
-            raise TemplateError(f"{path}: cannot decode: {[str(m) for m in matches]}")
+        try:
+            template = template_yaml.load(resolved)
+        except (OSError, template_yaml.DecodeError) as error:
+            raise TemplateError(f"{path}: cannot decode: {error}") from error
         # marshal holds exactly the plain types _plain returns, and copies them far faster than deepcopy
         _DECODED[key] = marshal.dumps(_plain(template))
     plain: dict[str, Any] = marshal.loads(_DECODED[key])  # noqa: S302 - bytes this process wrote
@@ -103,7 +104,7 @@ def cfn_text(value: Any) -> str:
     return str(value)
 
 
-# YAML 1.1 spellings cfn-lint's decoder turns into booleans (``AllowedValues: [OFF, ...]``): the
+# YAML 1.1 spellings the decoder turns into booleans (``AllowedValues: [OFF, ...]``): the
 # value a user types is the word, so a boolean allowed value accepts each of its spellings.
 _YAML_BOOL_WORDS = {
     True: {"true", "yes", "on", "y"},

@@ -125,7 +125,7 @@ class UseCase:
 
 
 def load_template(path: Path) -> dict[str, Any]:
-    """The template as ``local.template`` reads it for every local consumer (cfn-lint's decoder:
+    """The template as ``local.template`` reads it for every local consumer (as cfn-lint's decoder:
     short-form tags become their long form, nothing is stripped)."""
     try:
         return template_model.load_template(path)

@@ -2,7 +2,7 @@
 
 ``IntrinsicResolver`` evaluates Conditions and Fn::If, Fn::Sub, Fn::Join, Fn::Select, Fn::Split,
 Fn::Equals/And/Or/Not, Fn::FindInMap, Fn::GetAZs, Fn::Base64 and Fn::ToJsonString over a template
-decoded by cfn-lint (long-form intrinsics). ``Ref`` of ``AWS::NoValue``, of a pseudo parameter
+decoded by ``local.template`` (long-form intrinsics). ``Ref`` of ``AWS::NoValue``, of a pseudo parameter
 (``pseudo_parameters()``: the stack name, account, Region and partition are configuration) and of
 a parameter is answered here too; what ``Ref`` of a resource and ``Fn::GetAtt`` return is what
 really differs between the three resolvers, so only that is a subclass's business:

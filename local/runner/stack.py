@@ -1,6 +1,6 @@
 """A use case's ``template-deploy.yaml`` turned into emulated resources, as CloudFormation would.
 
-The template is decoded by cfn-lint's decoder (short tags such as ``!Ref`` become their long form).
+The template is decoded by ``local.template`` (short tags such as ``!Ref`` become their long form).
 Parameters take their defaults unless given; a required ``...AccessPointArn`` parameter gets the
 emulated access point. Conditions and intrinsic functions (Ref, Fn::GetAtt, Fn::Sub, Fn::If,
 Fn::Join, Fn::Select, Fn::Split, Fn::Equals/And/Or/Not, Fn::FindInMap, Condition) are evaluated

@@ -1,6 +1,7 @@
 """Read CloudFormation templates the way CloudFormation does, for tests.
 
-Templates are decoded by cfn-lint's decoder (short tags such as ``!Ref`` become their long form),
+Templates are decoded as cfn-lint's decoder does (``local.template``: short tags such as ``!Ref``
+become their long form),
 never by stripping tags. ``Resolver`` evaluates Conditions and the intrinsic functions a test
 needs (Ref, Fn::GetAtt, Fn::If, Fn::Sub, Fn::Join, Fn::Select, Fn::Split, Fn::Equals, Fn::And,
 Fn::Or, Fn::Not, Condition) for a given parameter set. Resources get deterministic fake physical
@@ -30,7 +31,7 @@ TEMPLATE_PATHSPEC = ("*template*.yaml", "*template*.yml", ":!:tests/**")
 
 
 def load_template(path: str | Path) -> dict[str, Any]:
-    """Decode a template with cfn-lint's decoder (the runner's loader); raise if it does not parse."""
+    """Decode a template as the runner does (``local.template``); raise if it does not parse."""
     return _load_template(Path(path))
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-import cfnlint.decode
 import pytest
 from cfnlint.decode import decode_str
 
 from local import template as local_template
+from local import template_yaml
 from local.template import ParameterError
 from tests.support.templates import Resolver, state_machines
 
@@ -98,13 +99,13 @@ def test_load_template_returns_an_independent_copy_and_decodes_a_changed_file_ag
     path = tmp_path / "template.yaml"
     path.write_text(TEMPLATE)
     decodes: list[str] = []
-    real_decode = cfnlint.decode.decode
+    real_load = template_yaml.load
 
-    def counted(name: str) -> Any:
-        decodes.append(name)
-        return real_decode(name)
+    def counted(name: Path) -> Any:
+        decodes.append(str(name))
+        return real_load(name)
 
-    monkeypatch.setattr(local_template, "decode", counted)
+    monkeypatch.setattr(template_yaml, "load", counted)
     first = local_template.load_template(path)
     assert first["Conditions"]["SnapStartEnabled"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
     first["Resources"]["Function"]["Properties"]["Handler"] = "changed"
