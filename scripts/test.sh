@@ -31,8 +31,7 @@ when all of them have ended; pytest runs after them.
               with DefinitionSubstitutions resolved, for default and opt-in parameters
   ruff        ruff check over all Python
   pytest      all test layers except the opt-in tiers (markers sam, criu); no tests = failure;
-              in parallel workers (pytest-xdist), one more than the cores unless --workers
-              says otherwise;
+              in parallel workers (pytest-xdist), one per core unless --workers says otherwise;
               ends with the ten slowest tests
 
 Opt-in tiers (slow, need extra system tools; see README):
@@ -41,7 +40,7 @@ Opt-in tiers (slow, need extra system tools; see README):
 
   --only LIST         run only these stages (comma-separated)
   --skip LIST         skip these stages
-  --workers N         pytest-xdist workers (default: TEST_WORKERS, else the core count + 1);
+  --workers N         pytest-xdist workers (default: TEST_WORKERS, else the core count);
                       0 runs every test in this one process
   --pytest-args ARGS  extra arguments for pytest (e.g. "-k routing -x")
   --help              show this help
@@ -86,9 +85,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-# One worker more than the cores: a worker waiting on a subprocess, a socket timeout or a backoff
-# leaves its core to the spare one (2 cores: 3 workers took 12-13 s less than 2, same CPU time).
-if [[ -z "$WORKERS" ]]; then WORKERS="$(($(nproc) + 1))"
+if [[ -z "$WORKERS" ]]; then WORKERS="$(nproc)"
 elif [[ ! "$WORKERS" =~ ^(0|[1-9][0-9]{0,2})$ ]]; then
   usage_error "$WORKERS_FROM must be a whole number of workers (0 = no workers), got '$WORKERS'"
 fi
