@@ -430,3 +430,20 @@ def test_moto_batch_loads_on_first_use_and_then_serves_as_before():
     run = subprocess.run([sys.executable, "-c", _DEFERRED_BATCH_CHECK], cwd=REPO_ROOT, capture_output=True,
                          text=True, timeout=120, check=False)
     assert (run.returncode, run.stdout) == (0, "ok\n"), run.stderr
+
+
+def test_a_jsonpath_is_parsed_once_and_still_evaluated_against_each_input(engine):
+    from moto.stepfunctions.parser.asl.utils import json_path as moto_json_path
+
+    from local.runner.engine import jsonpath
+
+    path = "$.jsonpath_cache_probe[7]"  # a path no other test parses
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"picked.$": path}, "End": True}}}
+    before = jsonpath.cache_info()
+    outputs = [engine.execute(definition, {"jsonpath_cache_probe": list(range(n, n + 10))})["output_json"]
+               for n in (0, 5)]
+    assert [o["picked"] for o in outputs] == [7, 12]
+    after = jsonpath.cache_info()
+    assert after.misses - before.misses == 1  # parsed the first time only
+    assert after.hits - before.hits >= 1
+    assert getattr(moto_json_path, "parse") is jsonpath  # noqa: B009 - while the engine's extensions are installed
