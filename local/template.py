@@ -51,11 +51,12 @@ _DECODED: dict[tuple[Path, bytes], bytes] = {}
 def load_template(path: Path) -> dict[str, Any]:
     """The decoded template, a new copy on every call (callers may change it)."""
     resolved = Path(path).resolve()
-    key = (resolved, hashlib.sha256(resolved.read_bytes()).digest())
+    data = resolved.read_bytes()
+    key = (resolved, hashlib.sha256(data).digest())
     if key not in _DECODED:
         try:
-            template = template_yaml.load(resolved)
-        except (OSError, template_yaml.DecodeError) as error:
+            template = template_yaml.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, template_yaml.DecodeError) as error:
             raise TemplateError(f"{path}: cannot decode: {error}") from error
         # marshal holds exactly the plain types _plain returns, and copies them far faster than deepcopy
         _DECODED[key] = marshal.dumps(_plain(template))

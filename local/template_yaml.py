@@ -14,7 +14,6 @@ on each construct above.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -123,12 +122,3 @@ def loads(text: str) -> dict[str, Any]:
         raise DecodeError(f"a template is a mapping, not {type(template).__name__}")
     _check_expansion(template)
     return template
-
-
-def load(path: Path) -> dict[str, Any]:
-    """The template file at ``path``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise DecodeError(f"Cannot read file contents: {error}") from error
-    return loads(text)

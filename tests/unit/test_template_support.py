@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,13 +98,13 @@ def test_load_template_returns_an_independent_copy_and_decodes_a_changed_file_ag
     path = tmp_path / "template.yaml"
     path.write_text(TEMPLATE)
     decodes: list[str] = []
-    real_load = template_yaml.load
+    real_loads = template_yaml.loads
 
-    def counted(name: Path) -> Any:
-        decodes.append(str(name))
-        return real_load(name)
+    def counted(text: str) -> Any:
+        decodes.append(text)
+        return real_loads(text)
 
-    monkeypatch.setattr(template_yaml, "load", counted)
+    monkeypatch.setattr(template_yaml, "loads", counted)
     first = local_template.load_template(path)
     assert first["Conditions"]["SnapStartEnabled"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
     first["Resources"]["Function"]["Properties"]["Handler"] = "changed"

@@ -53,7 +53,7 @@ def test_there_are_templates_to_compare() -> None:
 def test_every_template_file_reads_as_cfn_lint_reads_it(path: Path) -> None:
     expected = as_template(*decode(str(path)))
     try:
-        got = _plain(template_yaml.load(path))
+        got = _plain(template_yaml.loads(path.read_text(encoding="utf-8")))
     except template_yaml.DecodeError:
         got = None
     assert got == expected

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -115,8 +115,7 @@ CASES = [
 ]
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(NamedTuple):
     result: dict[str, Any]
     # The X-Ray documents the whole process sent (all three use cases).
     documents: list[dict[str, Any]]
@@ -188,7 +187,7 @@ def descendants(documents: list[dict[str, Any]], root: dict[str, Any]) -> list[d
 def test_a_traced_run_sends_every_invocation_annotated_with_its_start_type_and_logs_emf(traced, case):
     # Known-bad check of the case table itself: it names every function of the template.
     assert set(case.metrics) | case.not_invoked == services(case)
-    result, documents, log = traced[case.folder].result, traced[case.folder].documents, traced[case.folder].log
+    result, documents, log = traced[case.folder]
     assert result["status"] == "SUCCEEDED"
     handlers = [doc for doc in documents
                 if doc.get("name") == "## handler" and doc["annotations"]["Service"] in services(case)]
@@ -215,7 +214,7 @@ def test_a_traced_run_sends_every_invocation_annotated_with_its_start_type_and_l
 
 @pytest.mark.parametrize("case", CASES, ids=[c.folder for c in CASES])
 def test_with_tracing_off_nothing_reaches_the_daemon(untraced, case):
-    result, documents, log = untraced[case.folder].result, untraced[case.folder].documents, untraced[case.folder].log
+    result, documents, log = untraced[case.folder]
     assert result["status"] == "SUCCEEDED"
     assert documents == []  # of all three runs
     assert set(emitted(log)) == set(case.metrics)  # metrics do not depend on tracing
