@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import io
+import random
+from typing import Any
 
 import av
 import laspy
@@ -82,3 +84,26 @@ def test_lzf_matches_the_format_pcl_reads():
     # 11 bytes copied from 1 back: length-2 = 9 = 7 + 2.
     assert samples.lzf_compress(b"abc") == b"\x02abc"
     assert samples.lzf_compress(b"a" * 12) == b"\x00a" + bytes([0xE0, 0x02, 0x00])
+
+
+def test_a_kept_video_is_byte_for_byte_a_fresh_encoding():
+    # write_mp4 keeps each encoded variant, which is only right because libx264 (one thread)
+    # encodes the same pictures to the same bytes every time.
+    samples._encoded_mp4.cache_clear()
+    encoded = samples.write_mp4(random.Random(4))
+    samples._encoded_mp4.cache_clear()
+    encoded_again = samples.write_mp4(random.Random(4))
+    kept = samples.write_mp4(random.Random(4))
+    assert samples._encoded_mp4.cache_info().hits == 1
+    assert encoded == encoded_again == kept
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{"seconds": 1}, {"fps": 6}, {"gop": 6}, {"width": 64}, {"height": 48}, {"moving": False}],
+    ids=lambda changed: next(iter(changed)),
+)
+def test_every_argument_of_a_video_changes_its_bytes(changed):
+    # so none of them can be missing from what the encoded variants are kept by
+    base: dict[str, Any] = {"seconds": 2, "fps": 12, "gop": 12, "width": 96, "height": 72, "moving": True}
+    assert samples.write_mp4(random.Random(2), **base) != samples.write_mp4(random.Random(2), **{**base, **changed})
