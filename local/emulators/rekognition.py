@@ -18,7 +18,7 @@ the next ``n`` calls with ``ThrottlingException`` (HTTP 400, as Rekognition send
 ``throttle_every=k`` every k-th call, and ``code`` can be ``ProvisionedThroughputExceededException``.
 
 Install with ``interceptor.add(emulator.hook, service="rekognition")``; ``read_object(bucket,
-key)`` returns an object's bytes (or raises ``KeyError``) - e.g. ``s3_reader(session)``.
+key)`` returns an object's bytes (or raises ``KeyError``) - e.g. ``s3_reader()``, moto's S3.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ from typing import Any, Final
 
 import numpy as np
 from botocore.awsrequest import AWSResponse
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.s3.exceptions import MissingBucket
+from moto.s3.models import s3_backends
 from PIL import Image, UnidentifiedImageError
 
 from local.runner.interceptor import Call, error_reply, reply
@@ -54,18 +57,19 @@ class RekognitionError(Exception):
         self.status = status
 
 
-def s3_reader(session: Any) -> ReadObject:
-    """A ``read_object`` over a boto3 session's S3 (moto inside ``mock_aws``)."""
-    s3 = session.client("s3")
+def s3_reader(account_id: str = DEFAULT_ACCOUNT_ID, partition: str = "aws") -> ReadObject:
+    """A ``read_object`` over moto's S3 backend (inside ``mock_aws``): the latest version of an
+    object, as Rekognition reads it on the service side. Not through a client: the caller's SDK
+    is not involved on AWS either, so its faults and request costs are not the caller's."""
 
     def read(bucket: str, key: str) -> bytes:
         try:
-            body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except s3.exceptions.NoSuchKey as e:
-            raise KeyError(key) from e
-        except s3.exceptions.NoSuchBucket as e:
+            found = s3_backends[account_id][partition].get_object(bucket, key)
+        except MissingBucket as e:
             raise KeyError(bucket) from e
-        return body
+        if found is None:  # no such key, or its latest version is a delete marker
+            raise KeyError(key)
+        return bytes(found.value)
 
     return read
 

@@ -325,7 +325,7 @@ def _run_in(
     interceptor.add(runtime.hook, service="lambda")
     interceptor.add(athena.hook, service="athena")
     interceptor.add(bedrock.hook, service="bedrock-runtime")
-    rekognition = RekognitionEmulator(s3_reader(session))
+    rekognition = RekognitionEmulator(s3_reader(ACCOUNT))
     interceptor.add(rekognition.hook, service="rekognition")
     interceptor.add(sagemaker.hook, service="sagemaker")
     interceptor.add(sagemaker.hook, service="sagemaker-runtime")

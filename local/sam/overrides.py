@@ -102,7 +102,7 @@ def embedded_emulators(session: boto3.Session, sagemaker: SageMakerEmulator | No
     control plane's transform jobs, the runtime's InvokeEndpoint)."""
     athena = AthenaEmulator(session, EmulatedClock())
     bedrock = BedrockEmulator()
-    rekognition = RekognitionEmulator(s3_reader(session))
+    rekognition = RekognitionEmulator(s3_reader())
     sagemaker = sagemaker or sagemaker_emulator(session)
     return {
         "athena": hook_override("athena", athena.hook),

@@ -41,7 +41,7 @@ def world() -> Iterator[tuple[Any, Any, RekognitionEmulator]]:
         session = boto3.Session(region_name="us-east-1")
         s3 = session.client("s3")
         s3.create_bucket(Bucket=BUCKET)
-        emulator = RekognitionEmulator(s3_reader(session))
+        emulator = RekognitionEmulator(s3_reader())
         interceptor = Interceptor()
         interceptor.add(emulator.hook, service="rekognition")
         with interceptor:
@@ -96,6 +96,23 @@ def test_the_service_errors(world, image, code):
     with pytest.raises(ClientError) as error:
         client.detect_labels(Image=image)
     assert error.value.response["Error"]["Code"] == code
+
+
+def test_s3_objects_are_read_as_the_service_reads_them(world):
+    # the latest version; a deleted object (a delete marker on top of its versions) and a bucket
+    # that does not exist are InvalidS3ObjectException, as for a key that never existed
+    s3, client, _ = world
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=BUCKET, Key="car.jpg", Body=jpeg(night=True))
+    s3.put_object(Bucket=BUCKET, Key="car.jpg", Body=jpeg())
+    latest = client.detect_labels(Image={"S3Object": {"Bucket": BUCKET, "Name": "car.jpg"}})["Labels"]
+    assert latest == client.detect_labels(Image={"Bytes": jpeg()})["Labels"]
+    assert latest != client.detect_labels(Image={"Bytes": jpeg(night=True)})["Labels"]
+    s3.delete_object(Bucket=BUCKET, Key="car.jpg")
+    for bucket, key in ((BUCKET, "car.jpg"), ("no-such-bucket", "car.jpg")):
+        with pytest.raises(ClientError) as error:
+            client.detect_labels(Image={"S3Object": {"Bucket": bucket, "Name": key}})
+        assert error.value.response["Error"]["Code"] == "InvalidS3ObjectException"
 
 
 def test_a_large_s3_object_is_refused(world):

@@ -116,7 +116,7 @@ def test_frame_keys_are_execution_scoped_full_key_and_bounded():
 # --- with emulated S3 and Rekognition -------------------------------------------------------------
 @pytest.fixture
 def rekognition(aws: boto3.Session) -> Iterator[RekognitionEmulator]:
-    emulator = RekognitionEmulator(s3_reader(aws))
+    emulator = RekognitionEmulator(s3_reader())
     interceptor = Interceptor()
     interceptor.add(emulator.hook, service="rekognition")
     with interceptor:

@@ -30,7 +30,7 @@ def world(monkeypatch, aws: boto3.Session, s3_access_point, output_bucket) -> It
     monkeypatch.setenv("ACCESS_POINT_ARN", s3_access_point.arn)
     monkeypatch.setenv("OUTPUT_BUCKET", output_bucket)
     monkeypatch.setenv("SOURCE_PREFIX", samples.PREFIX)
-    emulator = RekognitionEmulator(s3_reader(aws))
+    emulator = RekognitionEmulator(s3_reader())
     interceptor = Interceptor()
     interceptor.add(emulator.hook, service="rekognition")
     with interceptor:
