@@ -101,6 +101,42 @@ def test_static_stages_side_by_side_each_print_their_own_output_and_every_failur
     assert out.rstrip().endswith("RESULT: FAILED")
 
 
+SEES_ITS_BYTECODE = """\
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+SOURCE = Path(__file__).parents[1] / "pkg" / "mod.py"
+
+
+def test_a_process_the_tests_start_imports_the_module_from_bytecode():
+    assert Path(importlib.util.cache_from_source(str(SOURCE))).is_file()
+    # -X importtime would not tell; the loader's own verbose line does: "# code object from ..."
+    run = subprocess.run([sys.executable, "-v", "-c", "import pkg.mod"], cwd=SOURCE.parents[1],
+                         capture_output=True, text=True, check=True)
+    assert f"code object from '{importlib.util.cache_from_source(str(SOURCE))}'" in run.stderr
+"""
+
+
+def test_the_pytest_stage_compiles_the_project_once_for_every_process_it_starts(tmp_path: Path) -> None:
+    # PYTHONDONTWRITEBYTECODE (set on this machine) stops Python from writing bytecode, so without
+    # the stage's compileall each process the tests start compiles each module it imports again.
+    root = _sandbox(tmp_path, CLEAN_TEMPLATE)
+    (root / "pkg").mkdir()
+    (root / "pkg" / "__init__.py").write_text("", encoding="utf-8")
+    (root / "pkg" / "mod.py").write_text("VALUE = 1\n", encoding="utf-8")
+    (root / "tests").mkdir()
+    (root / "tests" / "test_bytecode.py").write_text(SEES_ITS_BYTECODE, encoding="utf-8")
+    result = subprocess.run(
+        [str(root / "scripts" / "test.sh"), "--only", "pytest", "--workers", "0"],
+        cwd=root, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
