@@ -171,7 +171,8 @@ def write_pcd(cloud: Cloud, encoding: str) -> bytes:
     columns = (cloud.x, cloud.y, cloud.z, cloud.intensity)
     if encoding == "ascii":
         # repr of each value as a Python float (NaN is "nan"), row by row
-        lines = [f"{x!r} {y!r} {z!r} {i!r}" for x, y, z, i in zip(*(c.tolist() for c in columns), strict=True)]
+        values = zip(*(c.tolist() for c in columns), strict=True)
+        lines = [f"{x!r} {y!r} {z!r} {intensity!r}" for x, y, z, intensity in values]
         return header + ("\n".join(lines) + "\n").encode("ascii")
     if encoding == "binary":
         rows = np.empty(n, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4")])
