@@ -131,7 +131,10 @@ def test_every_code_location_is_an_uploaded_artifact_that_imports_its_handler(pa
         assert location["S3Bucket"] == BUCKET
         assert location["S3Key"].startswith(f"{uc}/"), location  # package.sh's default prefix
         archive = tmp_path / location["S3Key"].replace("/", "_")
-        s3.download_file(BUCKET, location["S3Key"], str(archive))
+        # One GET, not s3transfer's ranged download: moto reads the whole stored object for each
+        # range (25 of them for the 200 MB media layer, 2.4 s against 0.2 s for one GET).
+        with archive.open("wb") as out:
+            shutil.copyfileobj(s3.get_object(Bucket=BUCKET, Key=location["S3Key"])["Body"], out, 1 << 20)
         with zipfile.ZipFile(archive) as zipped:
             zipped.extractall(into)
         return into
