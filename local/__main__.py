@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from local.hard_exit import hard_exit
+
 ENGINES = ("embedded", "sam", "auto")
 USAGE_ERROR = 2
 
@@ -55,4 +57,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    hard_exit(main())

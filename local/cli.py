@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, TextIO
 
+from local.hard_exit import hard_exit
 from local.run_arguments import add_run_arguments
 from local.runner.paths import DEFAULT_OBJECTS, REPO_ROOT
 from local.usecase_names import UseCaseError, folders, select
@@ -229,4 +230,4 @@ def render_table(results: list[RunResult]) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    hard_exit(main())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -25,6 +27,23 @@ from tests.support.uc06 import gdstk_library
 # shared 2-core machine makes both fail at random); the example counts stay each test's own.
 settings.register_profile("project", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("project")
+
+
+# The collector. After collection a worker holds some 300,000 long-lived objects (moto's backends,
+# botocore's models, cfn-lint's schemas, hypothesis' strategies), and more once module fixtures
+# have run, which CPython 3.13's generational collector scans again on every full collection; the
+# tests allocate fast enough to trigger one every few hundred milliseconds. Frozen, they are never
+# scanned; cyclic garbage the tests make is still collected, in larger batches (the thresholds
+# mypy sets for the same reason). Unfrozen at exit, after pytest's own last collections (which
+# then skip them), so the interpreter frees them as usual.
+GC_THRESHOLDS = (200_000, 30, 30)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    atexit.register(gc.unfreeze)
 
 
 REGION = "us-east-1"

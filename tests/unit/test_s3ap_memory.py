@@ -24,17 +24,21 @@ pytestmark = pytest.mark.unit
 
 MiB = 1024 * 1024
 PART_SIZE = 5 * MiB
-SMALL, LARGE = 30_000, 90_000
+SMALL, LARGE = 7_000, 21_000
 # A part buffer, its bytes() copy during upload, one listing page and interpreter noise.
 BOUND = 2 * PART_SIZE + 4 * MiB
-SAMPLE_EVERY = 9_973
+SAMPLE_EVERY = 1_999
 ARN = "arn:aws:s3:us-east-1:123456789012:accesspoint/fsxn-eda-ap"
 _EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
-# About 200 bytes per manifest line, so both counts need several parts. %-formatting: one
-# allocation per key, which keeps tracemalloc's per-allocation overhead (and the run time) down.
-_KEY = "projects/soc-reference-design/release-2024.1/hierarchical-blocks/block-%07d/layout-%07d.gds"
+# Deep hierarchy keys (about 760 characters of S3's 1,024) make a manifest line about 850 bytes, so
+# both counts need several parts while the traced allocations per byte stay few: tracemalloc's
+# per-allocation overhead is what the measurement's run time is made of. %-formatting: one
+# allocation per key.
+_KEY = ("projects/soc-reference-design/release-2024.1/"
+        + "".join(f"level-{n:02d}-hierarchical-block-group/" for n in range(20))
+        + "block-%07d/layout-%07d.gds")
 
 
 def _key(i: int) -> str:
@@ -149,7 +153,7 @@ def test_large_listing_round_trips_through_a_multipart_manifest(measured):
     # Every record's key and size were checked while streaming back (in the fixture, so the
     # reading is measured too); the sample is compared field by field.
     large = measured[LARGE]
-    assert large["parts"] >= 3  # about 18 MB in 5 MiB parts
+    assert large["parts"] >= 3  # about 17 MB in 5 MiB parts
     assert measured[SMALL]["parts"] >= 1
     assert len(large["sample"]) == len(range(0, LARGE, SAMPLE_EVERY)) + 1  # and the last record
     for record in large["sample"]:
@@ -182,6 +186,6 @@ def test_the_measurement_catches_a_consumer_that_holds_the_listing(tmp_path):
         s3 = DiskBackedS3(count, tmp_path / "unused.jsonl")
         peaks[count], held = _peak(partial(_hold_listing, s3))
         assert len(held) == count
-    extra_data = (SMALL - SMALL // 10) * 200
+    extra_data = (SMALL - SMALL // 10) * 850  # bytes of the manifest lines of the extra objects
     assert peaks[SMALL] - peaks[SMALL // 10] > 0.05 * extra_data
     assert peaks[SMALL] * (LARGE // SMALL) > BOUND
