@@ -32,7 +32,8 @@ when all of them have ended; pytest runs after them.
   ruff        ruff check over all Python
   pytest      all test layers except the opt-in tiers (markers sam, criu); no tests = failure;
               the project's modules are compiled first (compileall), not again in every process;
-              in parallel workers (pytest-xdist), one per core unless --workers says otherwise;
+              in parallel workers (pytest-xdist), one per core and one more (the tests wait
+              on processes and timeouts part of the time) unless --workers says otherwise;
               ends with the ten slowest tests
 
 Opt-in tiers (slow, need extra system tools; see README):
@@ -41,7 +42,7 @@ Opt-in tiers (slow, need extra system tools; see README):
 
   --only LIST         run only these stages (comma-separated)
   --skip LIST         skip these stages
-  --workers N         pytest-xdist workers (default: TEST_WORKERS, else the core count);
+  --workers N         pytest-xdist workers (default: TEST_WORKERS, else the core count + 1);
                       0 runs every test in this one process
   --pytest-args ARGS  extra arguments for pytest (e.g. "-k routing -x")
   --help              show this help
@@ -86,7 +87,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-if [[ -z "$WORKERS" ]]; then WORKERS="$(nproc)"
+if [[ -z "$WORKERS" ]]; then WORKERS="$(($(nproc) + 1))"
 elif [[ ! "$WORKERS" =~ ^(0|[1-9][0-9]{0,2})$ ]]; then
   usage_error "$WORKERS_FROM must be a whole number of workers (0 = no workers), got '$WORKERS'"
 fi
