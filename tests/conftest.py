@@ -39,6 +39,24 @@ settings.load_profile("project")
 GC_THRESHOLDS = (200_000, 30, 30)
 
 
+# The order modules are handed to workers. pytest-xdist's loadscope gives each worker the next
+# module in collection order as it finishes one, so a long module collected late runs on alone
+# at the end. The layers that run scripts and whole pipelines (markers scripts, workflow) hold the
+# longest modules (the AWS CLI packaging, the README commands: a minute each on 2 cores) and go
+# first; the rest keep their order. On the per-test times of one run, a simulation of loadscope
+# over 3 workers: the last worker ends at 205 s in collection order, 191.5 s in this order,
+# 191 s longest-first.
+_LAYER_ORDER = ("scripts", "workflow")
+
+
+def _layer_rank(item: pytest.Item) -> int:
+    return next((rank for rank, name in enumerate(_LAYER_ORDER) if item.get_closest_marker(name)), len(_LAYER_ORDER))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_layer_rank)  # stable: a module's tests stay together and in their order
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     gc.collect()
     gc.freeze()

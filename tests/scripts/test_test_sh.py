@@ -135,6 +135,9 @@ def test_the_pytest_stage_compiles_the_project_once_for_every_process_it_starts(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+    # pytest itself runs without it: the next run's workers load the assertion-rewritten test
+    # module from bytecode instead of parsing and rewriting it again.
+    assert list((root / "tests" / "__pycache__").glob("test_bytecode.cpython-313-pytest-*.pyc"))
 
 
 @pytest.mark.parametrize(
