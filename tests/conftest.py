@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from moto import mock_aws
 from moto.s3.models import s3_backends
 
-from local.runner.dispatch import shared_model_files
+from local.runner.dispatch import memoized_backend_urls, shared_error_lookups, shared_model_files
 from tests.support.fakes import FailingClient, FakeDeadline
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.lint import Linter
@@ -89,8 +89,9 @@ def shared_botocore_data() -> Iterator[None]:
     as the local runner shares them during a run: moto drops boto3's default session on every
     ``mock_aws()`` and fixtures make a session per test, and each new session parsed them again
     (about a third of the CPU of a test making a few clients). Sessions keep their own
-    credentials, config and hooks."""
-    with shared_model_files():
+    credentials, config and hooks. moto's URL maps and error lookups are shared as the runner
+    shares them too (local/runner/dispatch.py): no test changes moto's S3 endpoint settings."""
+    with shared_model_files(), memoized_backend_urls(), shared_error_lookups():
         yield
 
 
