@@ -173,7 +173,10 @@ stage_pytest() {
   # again (35 s of CPU); pytest itself runs without it (below).
   if [[ ${#PY_DIRS[@]} -gt 0 ]]; then "$PY" -m compileall -q -j 0 "${PY_DIRS[@]}"; fi
   local parallel=(-n "$WORKERS")
-  if [[ "$WORKERS" != 0 ]]; then parallel+=(--dist loadscope); fi
+  # --no-loadscope-reorder: modules go to the workers in collection order, which tests/conftest.py
+  # sets (the longest layers first), not sorted by their number of tests (xdist's default, which
+  # handed the minute-long AWS CLI packaging module, 6 tests, out last: 25 s with one worker left).
+  if [[ "$WORKERS" != 0 ]]; then parallel+=(--dist loadscope --no-loadscope-reorder); fi
   # --durations: the ten slowest tests end every run, so a test that turns slow is seen.
   # Without PYTHONDONTWRITEBYTECODE, pytest keeps each test module's assertion-rewritten bytecode
   # in __pycache__ too: with it set, every worker parses and rewrites all the test modules again
