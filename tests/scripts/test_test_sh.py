@@ -140,6 +140,23 @@ def test_the_pytest_stage_compiles_the_project_once_for_every_process_it_starts(
     assert list((root / "tests" / "__pycache__").glob("test_bytecode.cpython-313-pytest-*.pyc"))
 
 
+def test_the_workers_take_the_modules_in_collection_order(tmp_path: Path) -> None:
+    # xdist's default would hand out the module with more tests first (test_b), whatever order
+    # the collection (tests/conftest.py's in the project) put them in.
+    root = _sandbox(tmp_path, CLEAN_TEMPLATE)
+    (root / "tests").mkdir()
+    log = tmp_path / "order.log"
+    record = f"def test_{{n}}():\n    open({str(log)!r}, 'a').write(__name__ + '\\n')\n"
+    (root / "tests" / "test_a.py").write_text(record.format(n=0), encoding="utf-8")
+    (root / "tests" / "test_b.py").write_text("".join(record.format(n=n) for n in range(3)), encoding="utf-8")
+    result = subprocess.run(
+        [str(root / "scripts" / "test.sh"), "--only", "pytest", "--workers", "1"],
+        cwd=root, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert log.read_text().split() == ["test_a", "test_b", "test_b", "test_b"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
