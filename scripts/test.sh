@@ -168,9 +168,9 @@ stage_pytest() {
   # module-scoped fixture (the manifest memory measurement, a decoded template) is built once,
   # not once per worker that happens to receive one of its tests. -n 0: no workers, one process.
   # The project's modules compiled once, up front and on every core, beside their sources
-  # (__pycache__, as Python itself writes them): the tests start hundreds of Python processes, and
-  # where PYTHONDONTWRITEBYTECODE reaches them each compiles every project module it imports
-  # again (35 s of CPU); pytest itself runs without it (below).
+  # (__pycache__, as Python itself writes them): the tests start hundreds of Python processes at
+  # once, which would otherwise each compile what they import until one had written it, and never
+  # write it at all where PYTHONDONTWRITEBYTECODE reaches them (35 s of CPU with it set).
   if [[ ${#PY_DIRS[@]} -gt 0 ]]; then "$PY" -m compileall -q -j 0 "${PY_DIRS[@]}"; fi
   local parallel=(-n "$WORKERS")
   # --no-loadscope-reorder: modules go to the workers in collection order, which tests/conftest.py

@@ -95,6 +95,7 @@ compute_code_hashes() {
   fi
   layer_digest="$(_tree_digest .build/layer | sha256sum | cut -d' ' -f1)"
   # Only a template that attaches the media layer follows it (200 MB to read: 0.66 s a run).
+  media_digest=""
   if _uses_media_layer "$uc"; then media_digest="$(_tree_digest .build/layer-media | sha256sum | cut -d' ' -f1)"; fi
   CODE_HASHES=()
   for entry in "${functions[@]}"; do
