@@ -157,6 +157,74 @@ def test_the_workers_take_the_modules_in_collection_order(tmp_path: Path) -> Non
     assert log.read_text().split() == ["test_a", "test_b", "test_b", "test_b"]
 
 
+RECORDS_ITS_SCRATCH = """
+import subprocess, tempfile
+
+def test_scratch(tmp_path):
+    made = subprocess.run(["mktemp"], capture_output=True, text=True, check=True).stdout.strip()
+    open({log!r}, "w").write("\\n".join([tempfile.gettempdir(), str(tmp_path), made]))
+"""
+
+
+def _run_recording_scratch(tmp_path: Path, env: dict[str, str]) -> list[Path]:
+    """test.sh's pytest stage over one test that records where its scratch files went."""
+    root = _sandbox(tmp_path, CLEAN_TEMPLATE)
+    (root / "tests").mkdir()
+    log = tmp_path / "scratch.log"
+    (root / "tests" / "test_scratch.py").write_text(RECORDS_ITS_SCRATCH.format(log=str(log)), encoding="utf-8")
+    result = subprocess.run([str(root / "scripts" / "test.sh"), "--only", "pytest", "--workers", "1"],
+                            cwd=root, capture_output=True, text=True, timeout=300, check=False, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [Path(line) for line in log.read_text().splitlines()]
+
+
+def test_every_scratch_file_of_the_pytest_stage_is_in_the_run_s_own_folder_and_removed_after(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    tempdir, test_tmp, made = _run_recording_scratch(tmp_path, {**os.environ, "TEST_TMPDIR": str(scratch)})
+    (run,) = {path.relative_to(scratch).parts[0] for path in (tempdir, test_tmp, made)}
+    assert run.startswith("test-sh.")
+    assert made.parent == tempdir  # mktemp in a process the test starts: the same TMPDIR
+    assert list(scratch.iterdir()) == []  # removed when the command ended
+
+
+def test_a_failed_test_s_tmp_path_is_kept_and_named(tmp_path: Path) -> None:
+    root = _sandbox(tmp_path, CLEAN_TEMPLATE)
+    (root / "tests").mkdir()
+    (root / "tests" / "test_fails.py").write_text(
+        "def test_fails(tmp_path):\n    (tmp_path / 'evidence').write_text('x')\n    assert False\n", encoding="utf-8")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    result = subprocess.run([str(root / "scripts" / "test.sh"), "--only", "pytest", "--workers", "1"],
+                            cwd=root, capture_output=True, text=True, timeout=300, check=False,
+                            env={**os.environ, "TEST_TMPDIR": str(scratch)})
+    assert result.returncode == 1, result.stdout + result.stderr
+    (kept,) = scratch.glob("test-sh.*/pytest")
+    assert f"the failed tests' tmp_path folders are kept in {kept}" in result.stderr
+    assert [path.name for path in kept.rglob("evidence")] == ["evidence"]
+    assert not (kept.parent / "tmp").exists()
+
+
+def test_the_scratch_folder_is_on_a_memory_file_system_when_there_is_one_with_room(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "TEST_TMPDIR"}
+    tempdir, _, _ = _run_recording_scratch(tmp_path, env)
+    shm = os.statvfs("/dev/shm") if Path("/dev/shm").is_dir() else None
+    roomy = shm is not None and shm.f_bavail * shm.f_frsize >= 2 << 30
+    kind = subprocess.run(["stat", "-f", "-c", "%T", "/dev/shm"], capture_output=True, text=True, check=False)
+    tmpfs = kind.stdout.strip() == "tmpfs"
+    assert tempdir.is_relative_to("/dev/shm") == (roomy and tmpfs and os.access("/dev/shm", os.W_OK)), tempdir
+
+
+def test_a_test_tmpdir_that_is_not_a_writable_folder_is_a_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "test.sh"), "--only", "ruff"], capture_output=True, text=True, check=False,
+        timeout=60, env={**os.environ, "TEST_TMPDIR": str(tmp_path / "missing")},
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"TEST_TMPDIR '{tmp_path / 'missing'}' is not a writable folder" in result.stderr
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
