@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from local import serving
+from tests.support import uc06_native
 from tests.support.fake_cli import FakeCli, fake_cli
 from tests.support.templates import REPO_ROOT, use_case_templates
 
@@ -34,6 +35,7 @@ def repo(tmp_path: Path) -> Path:
         shutil.copy2(REPO_ROOT / name, root / name)
     shutil.copytree(REPO_ROOT / "shared", root / "shared", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO_ROOT / "native", root / "native")
+    uc06_native.seed_built(root)
     for use_case in USE_CASES:
         shutil.copytree(REPO_ROOT / use_case, root / use_case, ignore=shutil.ignore_patterns("__pycache__"))
     return root

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,13 @@ from tests.scripts.conftest import layer_env
 from tests.support.fake_cli import FakeCli
 
 pytestmark = pytest.mark.scripts
+
+
+@pytest.fixture
+def repo(repo: Path) -> Path:
+    """The scratch tree without the checkout's built extension: the compile is what is tested."""
+    shutil.rmtree(repo / ".build")  # holds nothing else in the scratch tree
+    return repo
 
 
 def build(fake_cli: FakeCli, repo: Path, *args: str, env: dict[str, str] | None = None):

@@ -108,11 +108,12 @@ def test_build_layer_failure_keeps_no_half_built_layer(fake_cli, repo):
 
 def test_build_layer_dry_run_and_arguments(fake_cli, repo):
     env = layer_env(fake_cli)
+    before = sorted(repo.rglob("*"))
     dry = fake_cli.run([str(repo / "scripts/build-layer.sh"), "--dry-run"], env=env)
     assert dry.returncode == 0
     assert "would run:" in dry.stdout
     assert fake_cli.invocations("python") == []
-    assert not (repo / ".build").exists()
+    assert sorted(repo.rglob("*")) == before  # nothing built, nothing written
     assert fake_cli.run([str(repo / "scripts/build-layer.sh"), "--bogus"], env=env).returncode == 2
     assert fake_cli.run([str(repo / "scripts/build-layer.sh"), "--help"], env=env).returncode == 0
 

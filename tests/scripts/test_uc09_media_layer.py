@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.scripts.conftest import layer_env
+from tests.support import uc06_native
 from tests.support.templates import REPO_ROOT
 
 pytestmark = pytest.mark.scripts
@@ -26,6 +27,7 @@ def repo(tmp_path: Path) -> Path:
         shutil.copy2(REPO_ROOT / name, root / name)
     shutil.copytree(REPO_ROOT / "shared", root / "shared", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO_ROOT / "native", root / "native")  # the shared layer compiles UC6's extension
+    uc06_native.seed_built(root)
     return root
 
 

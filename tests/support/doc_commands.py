@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from local.usecases import load_use_case
+from tests.support import uc06_native
 from tests.support.fake_cli import FakeCli
 from tests.support.templates import REPO_ROOT, load_template
 
@@ -187,6 +188,7 @@ class Sandbox:
             shutil.copytree(REPO_ROOT / name, root / name, ignore=ignore)
         for name in _SANDBOX_FILES:
             shutil.copy2(REPO_ROOT / name, root / name)
+        uc06_native.seed_built(root)
         for uc in use_case_dirs():
             shutil.copytree(REPO_ROOT / uc, root / uc, ignore=ignore)
         fake = FakeCli(tmp / "fakes")
