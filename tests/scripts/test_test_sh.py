@@ -101,6 +101,33 @@ def test_static_stages_side_by_side_each_print_their_own_output_and_every_failur
     assert out.rstrip().endswith("RESULT: FAILED")
 
 
+def test_the_static_stages_run_beside_pytest(tmp_path: Path) -> None:
+    # A rendezvous: the ruff stage (a stand-in first on PATH) waits for the pytest test to begin,
+    # and the test waits for the stage to have seen it; one after the other, each would wait in
+    # vain and fail. pytest's output comes first, the static stage's once both have ended.
+    root = _sandbox(tmp_path, CLEAN_TEMPLATE)
+    began, seen = tmp_path / "pytest-began", tmp_path / "ruff-saw-it"
+    ruff = root / ".tools" / "bin" / "ruff"
+    ruff.parent.mkdir(exist_ok=True)
+    ruff.write_text(f"#!/usr/bin/env bash\nfor _ in $(seq 600); do [[ -e {began} ]] && break; sleep 0.1; done\n"
+                    f"[[ -e {began} ]] || exit 1\ntouch {seen}\necho ruff-stand-in-ran\n", encoding="utf-8")
+    ruff.chmod(0o755)
+    (root / "tests").mkdir()
+    (root / "tests" / "test_meets.py").write_text(
+        "import pathlib, time\n\ndef test_meets():\n"
+        f"    pathlib.Path({str(began)!r}).touch()\n"
+        f"    for _ in range(600):\n        if pathlib.Path({str(seen)!r}).exists():\n            return\n"
+        "        time.sleep(0.1)\n    raise AssertionError('the ruff stage never ran beside this test')\n",
+        encoding="utf-8")
+    result = subprocess.run([str(root / "scripts" / "test.sh"), "--only", "ruff,pytest", "--workers", "0"],
+                            cwd=root, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.index("1 passed") < out.index("=== ruff ===") < out.index("ruff-stand-in-ran") < out.index("=== summary")
+    summary = out[out.index("=== summary ===") :].splitlines()
+    assert [line[:17] for line in summary[1:3]] == ["ruff         PASS", "pytest       PASS"]
+
+
 SEES_ITS_BYTECODE = """\
 import importlib.util
 import subprocess
