@@ -98,10 +98,10 @@ elif [[ ! "$WORKERS" =~ ^(0|[1-9][0-9]{0,2})$ ]]; then
 fi
 
 # scratch_base: where this run's scratch folder goes. TEST_TMPDIR when set; else /dev/shm when it is
-# a memory file system with room for the pytest stage (it peaks at some 350 MB: the unzipped
-# layers, the AWS CLI's archives, copies of the tree); else TMPDIR or /tmp. The tests create and
-# delete tens of thousands of files, which on a disk file system costs the kernel more than the
-# tests themselves cost (scripts and packaging modules: 25-31 s -> 15 s of system time).
+# a memory file system with room for the pytest stage (it peaked at 320 MB, sampled every 2 s:
+# the unzipped layers, the AWS CLI's archives, copies of the tree); else TMPDIR or /tmp. The tests
+# create and delete tens of thousands of files, which costs the kernel far more on a disk file
+# system (the packaging, deploy and README-command modules: 25-31 s -> 15.5 s of system time).
 SCRATCH_MIN_KB=$((2 * 1024 * 1024))
 scratch_base() {
   if [[ -n "${TEST_TMPDIR:-}" ]]; then
