@@ -56,26 +56,21 @@ def _sandbox(tmp_path: Path, template: str) -> Path:
     return root
 
 
-def _run_cfn_lint_stage(root: Path, stages: str = "cfn-lint") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(root / "scripts" / "test.sh"), "--only", stages],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+def _run_test_sh(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The sandbox's own scripts/test.sh with ``args``, run from the sandbox."""
+    return subprocess.run([str(root / "scripts" / "test.sh"), *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_a_cfn_lint_warning_fails_the_test_command(tmp_path: Path) -> None:
-    result = _run_cfn_lint_stage(_sandbox(tmp_path, WARNING_ONLY_TEMPLATE))
+    result = _run_test_sh(_sandbox(tmp_path, WARNING_ONLY_TEMPLATE), "--only", "cfn-lint")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "W2001" in result.stdout
     assert "cfn-lint     FAIL" in result.stdout
 
 
 def test_a_clean_template_passes_the_cfn_lint_stage(tmp_path: Path) -> None:
-    result = _run_cfn_lint_stage(_sandbox(tmp_path, CLEAN_TEMPLATE))
+    result = _run_test_sh(_sandbox(tmp_path, CLEAN_TEMPLATE), "--only", "cfn-lint")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "cfn-lint     PASS" in result.stdout
 
@@ -85,7 +80,7 @@ def test_static_stages_side_by_side_each_print_their_own_output_and_every_failur
     # beside them, passes; every stage's output is printed whole, under its own heading, in order.
     root = _sandbox(tmp_path, WARNING_ONLY_TEMPLATE)
     (root / "unused.py").write_text("import os\n", encoding="utf-8")
-    result = _run_cfn_lint_stage(root, "ruff,cfn-lint,shellcheck")
+    result = _run_test_sh(root, "--only", "ruff,cfn-lint,shellcheck")
     assert result.returncode == 1, result.stdout + result.stderr
     out = result.stdout
     summary = out[out.index("=== summary ===") :]
@@ -119,8 +114,7 @@ def test_the_static_stages_run_beside_pytest(tmp_path: Path) -> None:
         f"    for _ in range(600):\n        if pathlib.Path({str(seen)!r}).exists():\n            return\n"
         "        time.sleep(0.1)\n    raise AssertionError('the ruff stage never ran beside this test')\n",
         encoding="utf-8")
-    result = subprocess.run([str(root / "scripts" / "test.sh"), "--only", "ruff,pytest", "--workers", "0"],
-                            cwd=root, capture_output=True, text=True, timeout=300, check=False)
+    result = _run_test_sh(root, "--only", "ruff,pytest", "--workers", "0")
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert out.index("1 passed") < out.index("=== ruff ===") < out.index("ruff-stand-in-ran") < out.index("=== summary")
@@ -155,11 +149,8 @@ def test_the_pytest_stage_compiles_the_project_once_for_every_process_it_starts(
     (root / "pkg" / "mod.py").write_text("VALUE = 1\n", encoding="utf-8")
     (root / "tests").mkdir()
     (root / "tests" / "test_bytecode.py").write_text(SEES_ITS_BYTECODE, encoding="utf-8")
-    result = subprocess.run(
-        [str(root / "scripts" / "test.sh"), "--only", "pytest", "--workers", "0"],
-        cwd=root, capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-    )
+    result = _run_test_sh(root, "--only", "pytest", "--workers", "0",
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
     # pytest itself runs without it: the next run's workers load the assertion-rewritten test
@@ -176,10 +167,7 @@ def test_the_workers_take_the_modules_in_collection_order(tmp_path: Path) -> Non
     record = f"def test_{{n}}():\n    open({str(log)!r}, 'a').write(__name__ + '\\n')\n"
     (root / "tests" / "test_a.py").write_text(record.format(n=0), encoding="utf-8")
     (root / "tests" / "test_b.py").write_text("".join(record.format(n=n) for n in range(3)), encoding="utf-8")
-    result = subprocess.run(
-        [str(root / "scripts" / "test.sh"), "--only", "pytest", "--workers", "1"],
-        cwd=root, capture_output=True, text=True, timeout=300, check=False,
-    )
+    result = _run_test_sh(root, "--only", "pytest", "--workers", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     assert log.read_text().split() == ["test_a", "test_b", "test_b", "test_b"]
 
@@ -199,8 +187,7 @@ def _run_recording_scratch(tmp_path: Path, env: dict[str, str]) -> list[Path]:
     (root / "tests").mkdir()
     log = tmp_path / "scratch.log"
     (root / "tests" / "test_scratch.py").write_text(RECORDS_ITS_SCRATCH.format(log=str(log)), encoding="utf-8")
-    result = subprocess.run([str(root / "scripts" / "test.sh"), "--only", "pytest", "--workers", "1"],
-                            cwd=root, capture_output=True, text=True, timeout=300, check=False, env=env)
+    result = _run_test_sh(root, "--only", "pytest", "--workers", "1", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     return [Path(line) for line in log.read_text().splitlines()]
 
@@ -222,9 +209,7 @@ def test_a_failed_test_s_tmp_path_is_kept_and_named(tmp_path: Path) -> None:
         "def test_fails(tmp_path):\n    (tmp_path / 'evidence').write_text('x')\n    assert False\n", encoding="utf-8")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    result = subprocess.run([str(root / "scripts" / "test.sh"), "--only", "pytest", "--workers", "1"],
-                            cwd=root, capture_output=True, text=True, timeout=300, check=False,
-                            env={**os.environ, "TEST_TMPDIR": str(scratch)})
+    result = _run_test_sh(root, "--only", "pytest", "--workers", "1", env={**os.environ, "TEST_TMPDIR": str(scratch)})
     assert result.returncode == 1, result.stdout + result.stderr
     (kept,) = scratch.glob("test-sh.*/pytest")
     assert f"the failed tests' tmp_path folders are kept in {kept}" in result.stderr
