@@ -25,3 +25,21 @@ def hard_exit(status: int) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+def hard_exit_at_exit(status: int) -> None:
+    """``hard_exit(status)`` when the interpreter exits: after the other non-daemon threads have
+    ended (it waits for them before the atexit callbacks), then the callbacks registered before
+    this call. For a process whose work is reported by then and whose exit status is known now.
+
+    An atexit pass runs a snapshot of the callbacks, last registered first. Only while this is
+    still the last one registered are the callbacks it runs exactly those not yet run; should any
+    have been registered (or removed) since, the exit is the ordinary one."""
+    registered = atexit._ncallbacks() + 1
+
+    def leave() -> None:
+        if atexit._ncallbacks() == registered:
+            atexit.unregister(leave)
+            hard_exit(status)
+
+    atexit.register(leave)

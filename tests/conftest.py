@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 from moto import mock_aws
 from moto.s3.models import s3_backends
 
+from local.hard_exit import hard_exit_at_exit
 from local.runner.dispatch import memoized_backend_urls, shared_error_lookups, shared_model_files
 from tests.support.fakes import FailingClient, FakeDeadline
 from tests.support.lambda_context import FakeLambdaContext
@@ -63,6 +64,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     atexit.register(gc.unfreeze)
+
+
+# A pytest-xdist worker leaves without freeing what it holds: by its exit every report has gone to
+# the controller, which waits for all workers to exit before it ends the run and reads no exit
+# status of theirs. Freeing a worker's heap one object at a time kept the controller waiting:
+# from the last worker's session end to the controller's, 7.2 s -> 2.7 s over a whole run. trylast:
+# registered after every other plugin's unconfigure, so its callback is the first atexit runs.
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        hard_exit_at_exit(0)
 
 
 REGION = "us-east-1"
