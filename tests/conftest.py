@@ -22,6 +22,7 @@ from local.runner.dispatch import memoized_backend_urls, shared_error_lookups, s
 from tests.support.fakes import FailingClient, FakeDeadline
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.lint import Linter
+from tests.support.templates import REPO_ROOT
 from tests.support.uc06 import gdstk_library
 
 # Tests never assert wall-clock times: no per-example deadline and no too-slow health check (a
@@ -177,8 +178,9 @@ def lambda_context() -> FakeLambdaContext:
 
 @pytest.fixture(scope="session")
 def cfn_lint() -> Linter:
-    """cfn-lint's matches per template file, computed once per test process (tests/support/lint.py)."""
-    return Linter()
+    """cfn-lint's matches per template file, computed once per test process and a clean result
+    kept across runs under .build/cache/cfn-lint/ (tests/support/lint.py)."""
+    return Linter(REPO_ROOT / ".build" / "cache" / "cfn-lint")
 
 
 @pytest.fixture
